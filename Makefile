@@ -1,0 +1,59 @@
+# gridassets: `make run` builds the demo warehouse, `make test` runs every test.
+# Both create .venv and install the project first; they need only Python 3.11+ and make.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The project's Dagster instance (run history, schedules, sensors); its dagster.yaml is shipped.
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+
+# Demo window for `make run`; override with `make run START=2025-03-01 END=2025-05-31`.
+START ?= 2025-01-01
+END ?= 2025-06-30
+SCALE ?= demo
+PYTEST_ARGS ?=
+
+.PHONY: help install install-test run test dev bench evaluate clean
+
+help:
+	@echo "make run       build the demo warehouse ($(START)..$(END)) and print today's prioritized circuits"
+	@echo "make test      run the whole test suite"
+	@echo "make dev       Dagster UI + daemon on http://127.0.0.1:3000 (sensors and schedules on)"
+	@echo "make evaluate  model quality on held-out time, and load forecasts on EIA-930 vs the operator"
+	@echo "make bench     speed and memory of one daily partition (SCALE=demo|utility)"
+	@echo "make clean     remove the generated warehouse, outputs and Dagster run history"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+run: $(VENV)/.installed
+	$(BIN)/python -m gridassets run --start $(START) --end $(END)
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+dev: $(VENV)/.installed
+	$(BIN)/dagster dev -m gridassets.definitions --host 127.0.0.1 --port 3000
+
+evaluate: $(VENV)/.installed-test
+	$(BIN)/python -m gridassets evaluate --start $(START) --end $(END)
+
+bench: $(VENV)/.installed
+	$(BIN)/python -m gridassets bench --scale $(SCALE)
+
+clean:
+	rm -rf data/warehouse.duckdb data/warehouse.duckdb.wal data/models data/outputs data/alerts
+	find .dagster_home -mindepth 1 ! -name dagster.yaml -exec rm -rf {} +

@@ -1,0 +1,187 @@
+"""Column contracts of the fleet registry and the raw daily tables.
+
+One `TableSpec` per table says which columns exist, their types and plausible ranges, which are
+required in landing files (and the default of the optional ones), the key that must be unique, and
+the column whose timestamp must fall inside the partition's day. The landing reader, the fleet
+simulator and the raw asset checks all read these specs, so the three cannot drift apart.
+
+All timestamps are naive UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    dtype: str  # one of: str, int, float, bool, date, timestamp
+    required: bool = True  # must be present in a landing file
+    nullable: bool = False
+    min: float | None = None
+    max: float | None = None
+    default: object = None  # used for an optional column absent from a landing file
+    description: str = ""
+    landing_name: str | None = None  # the column's name in landing files, when it differs
+
+    @property
+    def source_name(self) -> str:
+        return self.landing_name or self.name
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    time_column: str | None = None  # must lie inside the partition's day
+    entity_column: str | None = None  # one series per entity
+    hourly: bool = False  # one row per entity per UTC hour: 24 per day
+    description: str = ""
+    extra_columns: tuple[str, ...] = field(default=())
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"{self.name} has no column {name!r}")
+
+
+CIRCUITS = TableSpec(
+    name="circuits",
+    description="The distribution circuits (feeders) of the utility.",
+    key=("circuit_id",),
+    columns=(
+        Column("circuit_id", "str", description="Circuit (feeder) identifier."),
+        Column("zone", "str", description="NWS forecast zone (UGC code such as MTZ309)."),
+        Column("customers", "int", min=0, max=1_000_000, description="Customers served."),
+        Column("critical_customers", "int", required=False, default=0, min=0, max=100_000,
+               description="Hospitals, water plants, life-support customers."),
+        Column("length_km", "float", required=False, default=15.0, min=0.01, max=2_000,
+               description="Overhead line length exposed to weather and trees."),
+        Column("tree_canopy_pct", "float", required=False, default=30.0, min=0, max=100,
+               description="Share of the line under tree canopy."),
+        Column("last_trim_date", "date", required=False, nullable=True,
+               description="Last vegetation trim; absent means unknown (treated as 5 years)."),
+        Column("latitude", "float", required=False, nullable=True, min=-90, max=90),
+        Column("longitude", "float", required=False, nullable=True, min=-180, max=180),
+        Column("capacity_mw", "float", required=False, nullable=True, min=0.001, max=1_000_000,
+               description="Thermal capacity; absent means the loading component is not scored."),
+    ),
+)
+
+TRANSFORMERS = TableSpec(
+    name="transformers",
+    description="The distribution transformers and the circuit each one is on.",
+    key=("transformer_id",),
+    columns=(
+        Column("transformer_id", "str"),
+        Column("circuit_id", "str"),
+        Column("rating_kva", "float", min=1, max=1_000_000),
+        Column("install_year", "int", min=1900, max=2100),
+    ),
+)
+
+TRANSFORMER_TELEMETRY = TableSpec(
+    name="transformer_telemetry",
+    description="Hourly loading, temperatures and dissolved gases per transformer.",
+    key=("transformer_id", "timestamp"),
+    time_column="timestamp",
+    entity_column="transformer_id",
+    hourly=True,
+    columns=(
+        Column("transformer_id", "str"),
+        Column("timestamp", "timestamp", description="Start of the UTC hour."),
+        Column("load_pct", "float", min=0, max=400, description="Load as % of rating."),
+        Column("oil_temp_c", "float", min=-60, max=200, description="Top-oil temperature."),
+        Column("ambient_temp_c", "float", min=-60, max=60),
+        Column("hot_spot_temp_c", "float", required=False, nullable=True, min=-60, max=300,
+               description="Winding hot-spot temperature, where measured or estimated."),
+        Column("h2_ppm", "float", required=False, nullable=True, min=0, max=100_000,
+               description="Dissolved hydrogen, where an online gas monitor is fitted."),
+        Column("c2h2_ppm", "float", required=False, nullable=True, min=0, max=100_000,
+               description="Dissolved acetylene."),
+        Column("c2h4_ppm", "float", required=False, nullable=True, min=0, max=100_000,
+               description="Dissolved ethylene."),
+    ),
+)
+
+FEEDER_LOAD = TableSpec(
+    name="feeder_load",
+    description="Hourly load per circuit, measured at the substation breaker.",
+    key=("circuit_id", "timestamp"),
+    time_column="timestamp",
+    entity_column="circuit_id",
+    hourly=True,
+    columns=(
+        Column("circuit_id", "str"),
+        Column("timestamp", "timestamp", description="Start of the UTC hour."),
+        Column("load_mw", "float", min=-1_000, max=1_000_000,
+               description="Average load over the hour (negative under reverse flow)."),
+    ),
+)
+
+WEATHER_OBSERVATIONS = TableSpec(
+    name="weather_observations",
+    description="Hourly weather per forecast zone.",
+    key=("zone", "timestamp"),
+    time_column="timestamp",
+    entity_column="zone",
+    hourly=True,
+    columns=(
+        Column("zone", "str"),
+        Column("timestamp", "timestamp", description="Start of the UTC hour."),
+        Column("wind_speed_mph", "float", min=0, max=200),
+        Column("wind_gust_mph", "float", min=0, max=250),
+        Column("precip_mm", "float", min=0, max=500),
+        Column("temp_c", "float", min=-60, max=60),
+    ),
+)
+
+OUTAGE_EVENTS = TableSpec(
+    name="outage_events",
+    description="Sustained outages per circuit, by the day they started.",
+    key=("circuit_id", "start_ts"),
+    time_column="start_ts",
+    entity_column="circuit_id",
+    columns=(
+        Column("circuit_id", "str"),
+        Column("start_ts", "timestamp", landing_name="start"),
+        Column("end_ts", "timestamp", nullable=True, landing_name="end",
+               description="Restoration time; empty while the outage is ongoing."),
+        Column("customers_affected", "int", min=0, max=10_000_000),
+        Column("cause", "str", description="weather, vegetation, equipment, animal, overload, unknown."),
+    ),
+)
+
+TRANSFORMER_FAILURES = TableSpec(
+    name="transformer_failures",
+    description="Transformer failures (the unit was taken out of service), by the day they happened.",
+    key=("transformer_id", "failed_at"),
+    time_column="failed_at",
+    entity_column="transformer_id",
+    columns=(
+        Column("transformer_id", "str"),
+        Column("failed_at", "timestamp"),
+        Column("failure_mode", "str", required=False, default="unknown",
+               description="thermal, dielectric, external, unknown."),
+    ),
+)
+
+FLEET_TABLES = (CIRCUITS, TRANSFORMERS)
+RAW_TABLES = (
+    TRANSFORMER_TELEMETRY,
+    FEEDER_LOAD,
+    WEATHER_OBSERVATIONS,
+    OUTAGE_EVENTS,
+    TRANSFORMER_FAILURES,
+)
+SPECS = {spec.name: spec for spec in (*FLEET_TABLES, *RAW_TABLES)}
+
+OUTAGE_CAUSES = ("weather", "vegetation", "equipment", "animal", "overload", "unknown")
+FAILURE_MODES = ("thermal", "dielectric", "external", "unknown")

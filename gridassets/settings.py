@@ -1,0 +1,115 @@
+"""Settings of a gridassets deployment, read from environment variables with defaults.
+
+Every command (make targets, the Dagster CLI, the UI, tests) goes through `Settings.from_env`, so a user
+can point any of them at another data folder. Nothing here reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+SOURCES = ("synthetic", "landing")
+
+# name of the environment variable -> (field, parser)
+ENV_VARS: dict[str, str] = {
+    "GRIDASSETS_SOURCE": "source",
+    "GRIDASSETS_DATA_DIR": "data_dir",
+    "GRIDASSETS_DUCKDB": "duckdb_path",
+    "GRIDASSETS_SEED": "seed",
+    "GRIDASSETS_CIRCUITS": "n_circuits",
+    "GRIDASSETS_TRANSFORMERS": "n_transformers",
+    "GRIDASSETS_ALERTS_DIR": "alerts_dir",
+    "GRIDASSETS_ALERT_WEBHOOK": "alert_webhook",
+}
+
+
+class SettingsError(ValueError):
+    """A setting has a value we cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings. Paths are as given (relative paths are relative to the working folder)."""
+
+    source: str = "synthetic"
+    data_dir: Path = Path("data")
+    duckdb_path: Path | None = None
+    seed: int = 7
+    n_circuits: int = 40
+    n_transformers: int = 2000
+    alerts_dir: Path | None = None
+    alert_webhook: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise SettingsError(
+                f"GRIDASSETS_SOURCE must be one of {', '.join(SOURCES)}; got {self.source!r}"
+            )
+        if self.n_circuits < 1:
+            raise SettingsError(f"GRIDASSETS_CIRCUITS must be at least 1; got {self.n_circuits}")
+        if self.n_transformers < self.n_circuits:
+            raise SettingsError(
+                "GRIDASSETS_TRANSFORMERS must be at least GRIDASSETS_CIRCUITS "
+                f"({self.n_circuits}); got {self.n_transformers}"
+            )
+
+    @property
+    def warehouse(self) -> Path:
+        """The DuckDB file: GRIDASSETS_DUCKDB, else <data dir>/warehouse.duckdb."""
+        return self.duckdb_path or self.data_dir / "warehouse.duckdb"
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.data_dir / "landing"
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.data_dir / "outputs"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def alerts_root(self) -> Path:
+        """Holds inbox/, processed/ and rejected/ (GRIDASSETS_ALERTS_DIR, else <data dir>/alerts)."""
+        return self.alerts_dir or self.data_dir / "alerts"
+
+    @property
+    def ops_dir(self) -> Path:
+        return self.data_dir / "ops"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from `environ` (default: the process environment), then explicit overrides.
+
+        Raises SettingsError naming the variable when a value cannot be parsed.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for var, field in ENV_VARS.items():
+            raw = env.get(var)
+            if raw is None or raw.strip() == "":
+                continue
+            values[field] = _parse(var, field, raw.strip())
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        for field in ("data_dir", "duckdb_path", "alerts_dir"):
+            if values.get(field) is not None:
+                values[field] = Path(values[field])
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def _parse(var: str, field: str, raw: str) -> Any:
+    if field in ("seed", "n_circuits", "n_transformers"):
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(f"{var} must be an integer; got {raw!r}") from None
+    return raw
