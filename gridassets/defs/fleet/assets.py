@@ -1,0 +1,82 @@
+"""The fleet registry: circuits and transformers (unpartitioned)."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandas as pd
+
+from gridassets.defs.metadata import preview, spec_schema
+from gridassets.defs.policies import DUCKDB_POOL, OWNERS, TRANSIENT_RETRY
+from gridassets.defs.resources import FleetSource
+from gridassets.domain import quality
+from gridassets.domain.landing import LandingError
+from gridassets.domain.schemas import CIRCUITS, TRANSFORMERS, TableSpec
+
+REGISTRY_CHECKS = ("schema", "ranges", "duplicates", "references")
+
+
+def registry_checks(spec: TableSpec, frame: pd.DataFrame, known_circuits: set[str] | None
+                    ) -> list[dg.AssetCheckResult]:
+    outcomes = {
+        "schema": quality.check_schema(frame, spec),
+        "ranges": quality.check_ranges(frame, spec),
+        "duplicates": quality.check_duplicates(frame, spec),
+    }
+    if known_circuits is not None:
+        unknown = sorted(set(frame["circuit_id"].astype(str)) - known_circuits)
+        outcomes["references"] = quality.CheckOutcome(
+            not unknown,
+            f"{len(unknown)} transformer(s) on circuits not in the registry" if unknown
+            else "every transformer is on a known circuit",
+            {"unknown": unknown[:5]},
+        )
+    else:
+        outcomes["references"] = quality.CheckOutcome(True, "circuits reference nothing")
+    return [
+        dg.AssetCheckResult(check_name=name, passed=o.passed, description=o.summary,
+                            metadata={k: dg.MetadataValue.json(v) for k, v in o.details.items()})
+        for name, o in outcomes.items()
+    ]
+
+
+def _load(fleet: FleetSource, table: str) -> pd.DataFrame:
+    try:
+        return fleet.registry(table)
+    except LandingError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from exc
+
+
+def _checks(spec: TableSpec) -> list[dg.AssetCheckSpec]:
+    return [dg.AssetCheckSpec(name, asset=spec.name, blocking=True) for name in REGISTRY_CHECKS]
+
+
+@dg.asset(
+    group_name="fleet", kinds={"duckdb", "pandas"}, owners=OWNERS, pool=DUCKDB_POOL,
+    retry_policy=TRANSIENT_RETRY, metadata={"schema": "fleet"}, check_specs=_checks(CIRCUITS),
+    code_version="1",
+)
+def circuits(context: dg.AssetExecutionContext, fleet: FleetSource):
+    """The utility's distribution circuits: zone, customers, line length, trees and capacity."""
+    frame = _load(fleet, "circuits")
+    yield dg.Output(frame, metadata={
+        "dagster/column_schema": spec_schema(CIRCUITS), "source": fleet.describe(),
+        "customers": int(frame["customers"].sum()), "zones": ", ".join(sorted(frame["zone"].unique())),
+        "preview": preview(frame),
+    })
+    yield from registry_checks(CIRCUITS, frame, None)
+
+
+@dg.asset(
+    group_name="fleet", kinds={"duckdb", "pandas"}, owners=OWNERS, pool=DUCKDB_POOL,
+    retry_policy=TRANSIENT_RETRY, metadata={"schema": "fleet"}, check_specs=_checks(TRANSFORMERS),
+    code_version="1",
+)
+def transformers(context: dg.AssetExecutionContext, fleet: FleetSource):
+    """The distribution transformers: rating, install year and the circuit each one is on."""
+    frame = _load(fleet, "transformers")
+    known = set(_load(fleet, "circuits")["circuit_id"].astype(str))
+    yield dg.Output(frame, metadata={
+        "dagster/column_schema": spec_schema(TRANSFORMERS), "source": fleet.describe(),
+        "preview": preview(frame),
+    })
+    yield from registry_checks(TRANSFORMERS, frame, known)

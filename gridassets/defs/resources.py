@@ -1,0 +1,122 @@
+"""Resources: settings read once from the environment, the warehouse, and the fleet's data source."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from typing import Any
+
+import dagster as dg
+import duckdb
+import pandas as pd
+
+from gridassets import warehouse
+from gridassets.domain import landing
+from gridassets.domain.fleet import FleetConfig, FleetSimulator
+from gridassets.domain.schemas import SPECS, TableSpec
+from gridassets.settings import Settings
+
+
+class GridSettings(dg.ConfigurableResource):
+    """Deployment settings. Unset fields come from GRIDASSETS_* environment variables, then defaults."""
+
+    source: str | None = None
+    data_dir: str | None = None
+    duckdb_path: str | None = None
+    seed: int | None = None
+    n_circuits: int | None = None
+    n_transformers: int | None = None
+    alerts_dir: str | None = None
+    alert_webhook: str | None = None
+
+    def resolve(self) -> Settings:
+        return Settings.from_env(
+            source=self.source, data_dir=self.data_dir, duckdb_path=self.duckdb_path,
+            seed=self.seed, n_circuits=self.n_circuits, n_transformers=self.n_transformers,
+            alerts_dir=self.alerts_dir, alert_webhook=self.alert_webhook,
+        )
+
+
+class Warehouse(dg.ConfigurableResource):
+    """The DuckDB file every asset reads and writes."""
+
+    settings: dg.ResourceDependency[GridSettings]
+
+    @property
+    def path(self):
+        return self.settings.resolve().warehouse
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with warehouse.connect(self.path) as con:
+            yield con
+
+    def query(self, sql: str, params: list[Any] | tuple = ()) -> pd.DataFrame:
+        return warehouse.query(self.path, sql, params)
+
+
+@functools.lru_cache(maxsize=4)
+def _simulator(config: FleetConfig) -> FleetSimulator:
+    return FleetSimulator(config)
+
+
+@functools.lru_cache(maxsize=2)
+def _synthetic_day(config: FleetConfig, day: date) -> dict[str, pd.DataFrame]:
+    # The five raw assets of one day share their generation: in one run it happens once.
+    return _simulator(config).raw_day(day)
+
+
+class FleetSource(dg.ConfigurableResource):
+    """Where fleet and raw data come from: the synthetic simulator or the landing folder."""
+
+    settings: dg.ResourceDependency[GridSettings]
+
+    def _config(self, s: Settings) -> FleetConfig:
+        return FleetConfig(seed=s.seed, n_circuits=s.n_circuits, n_transformers=s.n_transformers)
+
+    def describe(self) -> str:
+        s = self.settings.resolve()
+        if s.source == "landing":
+            return f"landing files in {s.landing_dir}"
+        return (f"synthetic fleet (seed {s.seed}, {s.n_circuits} circuits, "
+                f"{s.n_transformers} transformers)")
+
+    def registry(self, table: str) -> pd.DataFrame:
+        """circuits or transformers. Raises LandingError for a missing or malformed file."""
+        s = self.settings.resolve()
+        if s.source == "landing":
+            return landing.read_registry(SPECS[table], s.landing_dir)
+        sim = _simulator(self._config(s))
+        return sim.circuits() if table == "circuits" else sim.transformers()
+
+    def raw(self, spec: TableSpec, day: date) -> pd.DataFrame:
+        """One UTC day of a raw table. Raises LandingError for a missing or malformed file."""
+        s = self.settings.resolve()
+        if s.source == "landing":
+            return landing.read_daily(spec, s.landing_dir, day)
+        return _synthetic_day(self._config(s), day)[spec.name].copy()
+
+    def zones(self) -> set[str]:
+        """The forecast zones our circuits are in (read from the source, not the warehouse, so the
+        alert sensor never contends for the DuckDB lock)."""
+        return set(self.registry("circuits")["zone"].astype(str))
+
+    def simulator(self) -> FleetSimulator | None:
+        """The simulator behind synthetic mode (for evaluation against its ground truth)."""
+        s = self.settings.resolve()
+        return None if s.source == "landing" else _simulator(self._config(s))
+
+
+def build_resources(settings: GridSettings | None = None) -> dict[str, Any]:
+    """The resources of the graph, all reading one settings object (default: the environment)."""
+    from gridassets.defs.io_manager import WarehouseIOManager
+
+    settings = settings or GridSettings()
+    return {
+        "settings": settings,
+        "warehouse": Warehouse(settings=settings),
+        "fleet": FleetSource(settings=settings),
+        "io_manager": WarehouseIOManager(settings=settings),
+    }

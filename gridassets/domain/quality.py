@@ -1,0 +1,166 @@
+"""Data-quality rules for the raw tables: schema, value ranges, completeness and duplicates.
+
+Each rule takes a frame and its `TableSpec` and returns a `CheckOutcome` with a one-line summary a
+person can act on and a few example rows. The raw assets run them as blocking asset checks, so a
+failed rule stops the data before it reaches features and models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from gridassets.domain.schemas import TableSpec
+
+# Share of the registry's entities (transformers, circuits, zones) that must report each day.
+MIN_COVERAGE = 0.95
+MAX_EXAMPLES = 5
+
+_DTYPE_OK = {
+    "str": lambda s: s.dtype == object or pd.api.types.is_string_dtype(s),
+    "int": pd.api.types.is_integer_dtype,
+    "float": lambda s: pd.api.types.is_float_dtype(s) or pd.api.types.is_integer_dtype(s),
+    "bool": lambda s: pd.api.types.is_bool_dtype(s) or s.dtype == object,
+    "date": lambda s: s.dtype == object or pd.api.types.is_datetime64_dtype(s),
+    "timestamp": pd.api.types.is_datetime64_dtype,
+}
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    passed: bool
+    summary: str
+    details: dict = field(default_factory=dict)
+
+
+def check_schema(frame: pd.DataFrame, spec: TableSpec) -> CheckOutcome:
+    """The frame has the spec's columns, of the right types, and no empty required values."""
+    problems: list[str] = []
+    missing = [c for c in spec.names if c not in frame.columns]
+    extra = [c for c in frame.columns if c not in spec.names]
+    if missing:
+        problems.append(f"missing columns {missing}")
+    if extra:
+        problems.append(f"unexpected columns {extra}")
+    for col in spec.columns:
+        if col.name not in frame.columns:
+            continue
+        series = frame[col.name]
+        if len(series) and series.notna().any() and not _DTYPE_OK[col.dtype](series):
+            problems.append(f"{col.name} is {series.dtype}, expected {col.dtype}")
+        if not col.nullable:
+            nulls = int(series.isna().sum())
+            if nulls:
+                problems.append(f"{col.name} has {nulls} empty value(s)")
+    if problems:
+        return CheckOutcome(False, "; ".join(problems), {"problems": problems})
+    return CheckOutcome(True, f"{len(spec.names)} columns as specified", {"rows": len(frame)})
+
+
+def check_ranges(frame: pd.DataFrame, spec: TableSpec) -> CheckOutcome:
+    """Every value inside its column's plausible range (and outages end after they start)."""
+    problems: list[str] = []
+    examples: list[str] = []
+    for col in spec.columns:
+        if col.name not in frame.columns or col.dtype not in ("int", "float"):
+            continue
+        values = pd.to_numeric(frame[col.name], errors="coerce").astype(float)
+        bad = pd.Series(False, index=frame.index)
+        if col.min is not None:
+            bad |= values < col.min
+        if col.max is not None:
+            bad |= values > col.max
+        bad |= np.isinf(values)
+        if bad.any():
+            lo, hi = values[bad].min(), values[bad].max()
+            problems.append(
+                f"{col.name}: {int(bad.sum())} value(s) outside [{col.min}, {col.max}] "
+                f"(from {lo:g} to {hi:g})"
+            )
+            examples.extend(_examples(frame[bad], spec))
+    if {"start_ts", "end_ts"} <= set(frame.columns):
+        backwards = frame["end_ts"].notna() & (frame["end_ts"] < frame["start_ts"])
+        if backwards.any():
+            problems.append(f"{int(backwards.sum())} outage(s) end before they start")
+            examples.extend(_examples(frame[backwards], spec))
+    if problems:
+        return CheckOutcome(False, "; ".join(problems),
+                            {"problems": problems, "examples": examples[:MAX_EXAMPLES]})
+    return CheckOutcome(True, "all values inside their ranges", {"rows": len(frame)})
+
+
+def check_duplicates(frame: pd.DataFrame, spec: TableSpec) -> CheckOutcome:
+    """No two rows share the spec's key."""
+    key = [k for k in spec.key if k in frame.columns]
+    dup = frame.duplicated(subset=key, keep=False)
+    if dup.any():
+        n = int(frame.duplicated(subset=key).sum())
+        return CheckOutcome(False, f"{n} duplicate row(s) on {tuple(key)}",
+                            {"examples": _examples(frame[dup], spec)})
+    return CheckOutcome(True, f"keys {tuple(key)} unique", {"rows": len(frame)})
+
+
+def check_completeness(frame: pd.DataFrame, spec: TableSpec, days: Sequence[date],
+                       expected: Collection[str] | None) -> CheckOutcome:
+    """Hourly tables: 24 rows per entity per day, and at least MIN_COVERAGE of the registry's
+    entities reporting each day. Event tables: every id is known to the registry."""
+    entity = spec.entity_column
+    if entity is None or entity not in frame.columns:
+        return CheckOutcome(True, "no completeness rule for this table")
+    known = set(map(str, expected)) if expected is not None else None
+    if not spec.hourly:
+        if known is None or frame.empty:
+            return CheckOutcome(True, f"{len(frame)} event(s)")
+        unknown = sorted(set(frame[entity].astype(str)) - known)
+        if unknown:
+            return CheckOutcome(False, f"{len(unknown)} {entity} value(s) not in the registry",
+                                {"unknown": unknown[:MAX_EXAMPLES]})
+        return CheckOutcome(True, f"{len(frame)} event(s), all on known {entity}s")
+
+    problems: list[str] = []
+    details: dict = {}
+    ts = pd.to_datetime(frame[spec.time_column])
+    counts = (
+        frame.assign(_day=ts.dt.date).groupby([entity, "_day"], observed=True).size()
+    )
+    short = counts[counts != 24]
+    if len(short):
+        problems.append(f"{len(short)} {entity}-day(s) without exactly 24 hourly rows")
+        details["incomplete"] = [
+            f"{e} {d}: {n} rows" for (e, d), n in short.head(MAX_EXAMPLES).items()
+        ]
+    if known:
+        reporting: dict[date, set[str]] = {}
+        for (name, day) in counts.index:
+            reporting.setdefault(day, set()).add(str(name))
+        coverage = []
+        for day in days:
+            present = reporting.get(day, set())
+            share = len(present & known) / len(known)
+            coverage.append(share)
+            if share < MIN_COVERAGE:
+                missing = sorted(known - present)
+                problems.append(
+                    f"{day}: only {share:.1%} of {len(known)} registry {entity}s reported "
+                    f"(at least {MIN_COVERAGE:.0%} required); missing e.g. {missing[:MAX_EXAMPLES]}"
+                )
+        details["min_coverage"] = round(min(coverage), 4) if coverage else None
+        unknown = sorted(set(frame[entity].astype(str)) - known)
+        if unknown:
+            problems.append(f"{len(unknown)} {entity} value(s) not in the registry, e.g. "
+                            f"{unknown[:MAX_EXAMPLES]}")
+    if problems:
+        return CheckOutcome(False, "; ".join(problems), details)
+    return CheckOutcome(True, f"24 hourly rows per {entity} per day", details)
+
+
+def _examples(rows: pd.DataFrame, spec: TableSpec) -> list[str]:
+    cols = [c for c in spec.names if c in rows.columns]
+    return [
+        ", ".join(f"{c}={row[c]}" for c in cols)
+        for _, row in rows.head(MAX_EXAMPLES).iterrows()
+    ]
