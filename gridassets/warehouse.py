@@ -7,6 +7,7 @@ delete and insert in one transaction, so a table slice is either fully replaced 
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Iterator, Sequence
@@ -114,8 +115,8 @@ def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     row = con.execute(
         "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
         [schema, table],
-    ).fetchone()
-    return bool(row and row[0])
+    ).fetchall()
+    return bool(row[0][0])
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
@@ -129,9 +130,14 @@ def table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> li
 
 def normalize_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Datetimes as naive microsecond timestamps, so DuckDB stores TIMESTAMP (not TIMESTAMP_NS or
-    TIMESTAMPTZ, which break Dagster's partition WHERE clauses)."""
+    TIMESTAMPTZ, which break Dagster's partition WHERE clauses); empty text columns as VARCHAR."""
     out = frame
     for name, dtype in frame.dtypes.items():
+        if dtype == object and frame[name].isna().all():
+            # DuckDB types an all-empty object column as NULL, which nothing can be inserted into.
+            out = out if out is not frame else frame.copy()
+            out[name] = frame[name].astype("string")
+            continue
         if isinstance(dtype, pd.DatetimeTZDtype):
             out = out if out is not frame else frame.copy()
             out[name] = frame[name].dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[us]")
@@ -151,15 +157,17 @@ def replace_rows(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame
     name = qualified(table)
     frame = normalize_frame(frame)
     with transaction(con):
-        con.execute(f"create schema if not exists {SCHEMA_OF[table]}")
+        con.execute(f"create schema if not exists {SCHEMA_OF[table]}").fetchall()
         con.register("_replace_rows_frame", frame)
         try:
             if not table_exists(con, table):
-                con.execute(f"create table {name} as select * from _replace_rows_frame limit 0")
-            con.execute(f"delete from {name}" + (f" where {where}" if where else ""), list(params))
-            con.execute(f"insert into {name} by name select * from _replace_rows_frame")
+                con.execute(f"create table {name} as select * from _replace_rows_frame limit 0").fetchall()
+            con.execute(f"delete from {name}" + (f" where {where}" if where else ""),
+                        list(params)).fetchall()
+            con.execute(f"insert into {name} by name select * from _replace_rows_frame").fetchall()
         finally:
-            con.unregister("_replace_rows_frame")
+            with contextlib.suppress(duckdb.Error):  # refused in an aborted transaction
+                con.unregister("_replace_rows_frame")
     return len(frame)
 
 

@@ -9,13 +9,16 @@ and rows outside the partition being written are refused (they would never be de
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import dagster as dg
+import duckdb
 import pandas as pd
 from dagster._core.storage.db_io_manager import DbIOManager, TablePartitionDimension, TableSlice
 from dagster_duckdb.io_manager import DuckDbClient, _partition_where_clause
+from dagster._core.definitions.metadata import TableMetadataSet
 from dagster_duckdb_pandas import DuckDBPandasTypeHandler
 
 from gridassets import warehouse
@@ -36,17 +39,22 @@ class TransactionalDuckDbClient(DuckDbClient):
             yield con
 
     @staticmethod
+    def ensure_schema_exists(context, table_slice: TableSlice, connection) -> None:
+        # DuckDB 2 refuses other work on a connection while a result is unread: read every result.
+        connection.execute(f"create schema if not exists {table_slice.schema}").fetchall()
+
+    @staticmethod
     def delete_table_slice(context, table_slice: TableSlice, connection) -> None:
         # The stock client swallows the error of a missing table, which would abort our transaction.
         exists = connection.execute(
             "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
             [table_slice.schema, table_slice.table],
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if exists:
             where = ""
             if table_slice.partition_dimensions:
                 where = " where " + _partition_where_clause(table_slice.partition_dimensions)
-            connection.execute(f"delete from {table_slice.schema}.{table_slice.table}{where}")
+            connection.execute(f"delete from {table_slice.schema}.{table_slice.table}{where}").fetchall()
 
 
 class SchemaChangedError(RuntimeError):
@@ -65,7 +73,7 @@ class FrameTypeHandler(DuckDBPandasTypeHandler):
                 _refuse_rows_outside(connection, table_slice.partition_dimensions, name)
             existing = warehouse.table_columns(connection, table_slice.schema, table_slice.table)
             if not existing:
-                connection.execute(f"create table {name} as select * from {FRAME} limit 0")
+                connection.execute(f"create table {name} as select * from {FRAME} limit 0").fetchall()
             else:
                 new = [c for c in frame.columns if c not in existing]
                 if new:
@@ -75,15 +83,18 @@ class FrameTypeHandler(DuckDBPandasTypeHandler):
                         f"(duckdb {table_slice.database} -c 'drop table {name}') and re-materialize "
                         "its partitions, or start afresh with `make clean`."
                     )
-            connection.execute(f"insert into {name} by name select * from {FRAME}")
+            connection.execute(f"insert into {name} by name select * from {FRAME}").fetchall()
         finally:
-            connection.unregister(FRAME)
+            # After a failed statement the transaction is aborted and refuses even this; the
+            # rollback that follows drops the registration anyway.
+            with contextlib.suppress(duckdb.Error):
+                connection.unregister(FRAME)
         context.add_output_metadata(
             {
                 **(
-                    dg.TableMetadataSet(partition_row_count=len(frame))
+                    TableMetadataSet(partition_row_count=len(frame))
                     if context.has_partition_key
-                    else dg.TableMetadataSet(row_count=len(frame))
+                    else TableMetadataSet(row_count=len(frame))
                 ),
                 "storage": "duckdb",
             }
@@ -94,7 +105,7 @@ def _refuse_rows_outside(connection, dims: list[TablePartitionDimension], name: 
     inside = _partition_where_clause(dims)
     outside = connection.execute(
         f"select count(*) from {FRAME} where not coalesce(({inside}), false)"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if outside:
         raise ValueError(
             f"{outside} row(s) for {name} fall outside the partition being written "
@@ -105,7 +116,7 @@ def _refuse_rows_outside(connection, dims: list[TablePartitionDimension], name: 
 class WarehouseIOManager(dg.ConfigurableIOManagerFactory):
     """Stores DataFrame assets as DuckDB tables in the warehouse, one transaction per write."""
 
-    settings: dg.ResourceDependency[GridSettings]
+    settings: GridSettings
 
     def create_io_manager(self, context) -> DbIOManager:
         database = str(self.settings.resolve().warehouse)

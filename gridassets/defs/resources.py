@@ -6,7 +6,7 @@ import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import duckdb
@@ -14,9 +14,11 @@ import pandas as pd
 
 from gridassets import warehouse
 from gridassets.domain import landing
-from gridassets.domain.fleet import FleetConfig, FleetSimulator
 from gridassets.domain.schemas import SPECS, TableSpec
 from gridassets.settings import Settings
+
+if TYPE_CHECKING:
+    from gridassets.domain.fleet import FleetConfig, FleetSimulator
 
 
 class GridSettings(dg.ConfigurableResource):
@@ -42,7 +44,7 @@ class GridSettings(dg.ConfigurableResource):
 class Warehouse(dg.ConfigurableResource):
     """The DuckDB file every asset reads and writes."""
 
-    settings: dg.ResourceDependency[GridSettings]
+    settings: GridSettings
 
     @property
     def path(self):
@@ -59,6 +61,8 @@ class Warehouse(dg.ConfigurableResource):
 
 @functools.lru_cache(maxsize=4)
 def _simulator(config: FleetConfig) -> FleetSimulator:
+    from gridassets.domain.fleet import FleetSimulator
+
     return FleetSimulator(config)
 
 
@@ -71,9 +75,11 @@ def _synthetic_day(config: FleetConfig, day: date) -> dict[str, pd.DataFrame]:
 class FleetSource(dg.ConfigurableResource):
     """Where fleet and raw data come from: the synthetic simulator or the landing folder."""
 
-    settings: dg.ResourceDependency[GridSettings]
+    settings: GridSettings
 
     def _config(self, s: Settings) -> FleetConfig:
+        from gridassets.domain.fleet import FleetConfig
+
         return FleetConfig(seed=s.seed, n_circuits=s.n_circuits, n_transformers=s.n_transformers)
 
     def describe(self) -> str:

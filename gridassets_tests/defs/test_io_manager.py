@@ -1,0 +1,86 @@
+"""The IO manager writes a partition fully or not at all, into a real DuckDB file."""
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+
+from gridassets.defs.io_manager import WarehouseIOManager
+from gridassets.defs.partitions import daily_partitions
+from gridassets.defs.resources import GridSettings
+
+DAY = "2025-06-01"
+
+
+def make_asset(frame_for_day):
+    @dg.asset(name="feeder_load", partitions_def=daily_partitions,
+              metadata={"partition_expr": "timestamp", "schema": "raw"})
+    def feeder_load(context: dg.AssetExecutionContext) -> pd.DataFrame:
+        return frame_for_day(context.partition_key)
+
+    return feeder_load
+
+
+def day_frame(day: str, load: float = 1.0, **extra) -> pd.DataFrame:
+    frame = pd.DataFrame({
+        "circuit_id": "C1",
+        "timestamp": pd.date_range(day, periods=24, freq="h"),
+        "load_mw": load,
+    })
+    for k, v in extra.items():
+        frame[k] = v
+    return frame
+
+
+def run(tmp_path, frame_for_day, partition=DAY, raise_on_error=True):
+    settings = GridSettings(data_dir=str(tmp_path))
+    return dg.materialize(
+        [make_asset(frame_for_day)], partition_key=partition,
+        resources={"io_manager": WarehouseIOManager(settings=settings)},
+        raise_on_error=raise_on_error,
+    )
+
+
+def rows(tmp_path, sql="select load_mw, count(*) from raw.feeder_load group by 1 order by 1"):
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_rewrite_replaces_a_partition_without_duplicates(tmp_path):
+    run(tmp_path, lambda d: day_frame(d, 1.0))
+    run(tmp_path, lambda d: day_frame(d, 2.0))
+    run(tmp_path, lambda d: day_frame(d, 3.0), partition="2025-06-02")
+    assert rows(tmp_path) == [(2.0, 24), (3.0, 24)]
+    types = rows(tmp_path, "select data_type from information_schema.columns "
+                           "where table_name = 'feeder_load' and column_name = 'timestamp'")
+    assert types == [("TIMESTAMP",)]
+
+
+@pytest.mark.parametrize(
+    "bad_frame, words",
+    [
+        # the insert itself fails after the delete ran: a value DuckDB cannot cast
+        (lambda d: day_frame(d, 1.0).assign(load_mw="not a number"), "Conversion Error"),
+        # a column the stored table does not have
+        (lambda d: day_frame(d, 5.0, extra_col=1), "has no column(s) extra_col"),
+        # a row outside the partition would never be deleted on a rewrite
+        (lambda d: pd.concat([day_frame(d, 5.0), day_frame("2025-06-05", 5.0)]),
+         "fall outside the partition being written"),
+    ],
+    ids=["failed-insert", "schema-change", "rows-outside-partition"],
+)
+def test_failed_write_leaves_the_partition_untouched(tmp_path, bad_frame, words):
+    run(tmp_path, lambda d: day_frame(d, 1.0))
+    result = run(tmp_path, bad_frame, raise_on_error=False)
+    assert not result.success
+    failure = result.get_step_failure_events()[0].event_specific_data.error
+    assert words in failure.message or words in str(failure.cause)
+    assert rows(tmp_path) == [(1.0, 24)]
+
+
+def test_empty_partition_creates_the_table_and_clears_old_rows(tmp_path):
+    run(tmp_path, lambda d: day_frame(d, 1.0).head(0))
+    assert rows(tmp_path) == []
+    run(tmp_path, lambda d: day_frame(d, 1.0))
+    run(tmp_path, lambda d: day_frame(d, 1.0).head(0))
+    assert rows(tmp_path) == []
