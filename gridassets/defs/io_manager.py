@@ -7,7 +7,6 @@ by column name, a frame with a column the table lacks fails with a message that 
 and rows outside the partition being written are refused (they would never be deleted on a rewrite).
 """
 
-from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator

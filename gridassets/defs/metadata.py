@@ -1,6 +1,5 @@
 """Metadata a person wants to see on an asset: column schema, a preview, images."""
 
-from __future__ import annotations
 
 import base64
 from datetime import date, timedelta
@@ -70,3 +69,14 @@ def partition_days(context: dg.AssetExecutionContext) -> list[date]:
     first = window.start.date()
     n = (window.end.date() - first).days
     return [first + timedelta(days=i) for i in range(n)]
+
+
+def check_result(name: str, outcome, asset_key: str | None = None) -> dg.AssetCheckResult:
+    """An AssetCheckResult from a domain CheckOutcome (summary as description, details as metadata)."""
+    metadata = {"summary": outcome.summary}
+    for key, value in outcome.details.items():
+        metadata[key] = dg.MetadataValue.json(value) if isinstance(value, (dict, list)) else value
+    return dg.AssetCheckResult(
+        check_name=name, passed=outcome.passed, description=outcome.summary, metadata=metadata,
+        asset_key=asset_key,
+    )

@@ -1,11 +1,10 @@
 """The fleet registry: circuits and transformers (unpartitioned)."""
 
-from __future__ import annotations
 
 import dagster as dg
 import pandas as pd
 
-from gridassets.defs.metadata import preview, spec_schema
+from gridassets.defs.metadata import check_result, preview, spec_schema
 from gridassets.defs.policies import DUCKDB_POOL, OWNERS, TRANSIENT_RETRY
 from gridassets.defs.resources import FleetSource
 from gridassets.domain import quality
@@ -32,11 +31,7 @@ def registry_checks(spec: TableSpec, frame: pd.DataFrame, known_circuits: set[st
         )
     else:
         outcomes["references"] = quality.CheckOutcome(True, "circuits reference nothing")
-    return [
-        dg.AssetCheckResult(check_name=name, passed=o.passed, description=o.summary,
-                            metadata={k: dg.MetadataValue.json(v) for k, v in o.details.items()})
-        for name, o in outcomes.items()
-    ]
+    return [check_result(name, o) for name, o in outcomes.items()]
 
 
 def _load(fleet: FleetSource, table: str) -> pd.DataFrame:

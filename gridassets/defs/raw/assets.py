@@ -5,12 +5,11 @@ single-run range of partitions) is read whole before anything is written: one ba
 the run with its file, row and column named, and the stored partitions stay as they were.
 """
 
-from __future__ import annotations
 
 import dagster as dg
 import pandas as pd
 
-from gridassets.defs.metadata import partition_days, preview, spec_schema
+from gridassets.defs.metadata import check_result, partition_days, preview, spec_schema
 from gridassets.defs.partitions import daily_partitions
 from gridassets.defs.policies import DUCKDB_POOL, OWNERS, TRANSIENT_RETRY
 from gridassets.defs.resources import FleetSource
@@ -43,15 +42,7 @@ def run_checks(spec: TableSpec, frame: pd.DataFrame, days, expected) -> list[dg.
         "completeness": quality.check_completeness(frame, spec, days, expected),
         "duplicates": quality.check_duplicates(frame, spec),
     }
-    return [
-        dg.AssetCheckResult(
-            check_name=name, passed=o.passed, description=o.summary,
-            severity=dg.AssetCheckSeverity.ERROR,
-            metadata={"summary": o.summary,
-                      **{k: dg.MetadataValue.json(v) for k, v in o.details.items()}},
-        )
-        for name, o in outcomes.items()
-    ]
+    return [check_result(name, o) for name, o in outcomes.items()]
 
 
 def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:

@@ -1,0 +1,3 @@
+from gridassets.cli import main
+
+raise SystemExit(main())
