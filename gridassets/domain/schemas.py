@@ -99,7 +99,9 @@ TRANSFORMER_TELEMETRY = TableSpec(
         Column("timestamp", "timestamp", description="Start of the UTC hour."),
         Column("load_pct", "float", min=0, max=400, description="Load as % of rating."),
         Column("oil_temp_c", "float", min=-60, max=200, description="Top-oil temperature."),
-        Column("ambient_temp_c", "float", min=-60, max=60),
+        Column("ambient_temp_c", "float", nullable=True, min=-60, max=60,
+               description="Ambient temperature at the unit; may be empty where not measured "
+                           "(features then use the zone's weather)."),
         Column("hot_spot_temp_c", "float", required=False, nullable=True, min=-60, max=300,
                description="Winding hot-spot temperature, where measured or estimated."),
         Column("h2_ppm", "float", required=False, nullable=True, min=0, max=100_000,
