@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 from datetime import date
+from pathlib import Path
 
 from gridassets import runner, warehouse
 from gridassets.settings import Settings, SettingsError
@@ -50,6 +51,25 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def export_landing(args: argparse.Namespace) -> int:
+    """Write synthetic days as landing files: a worked example of the landing format."""
+    from gridassets.domain.export import write_daily, write_registry
+    from gridassets.domain.fleet import FleetConfig, FleetSimulator
+    from gridassets.domain.schemas import CIRCUITS, RAW_TABLES, TRANSFORMERS
+
+    s = Settings.from_env(n_circuits=args.circuits, n_transformers=args.transformers)
+    sim = FleetSimulator(FleetConfig(seed=s.seed, n_circuits=s.n_circuits,
+                                     n_transformers=s.n_transformers))
+    write_registry(CIRCUITS, sim.circuits(), args.out)
+    write_registry(TRANSFORMERS, sim.transformers(), args.out)
+    for first, _ in runner.chunks(args.start, args.end, 1):
+        for spec in RAW_TABLES:
+            write_daily(spec, getattr(sim, spec.name)(first), args.out, first)
+    print(f"wrote {s.n_circuits} circuits, {s.n_transformers} transformers and "
+          f"{(args.end - args.start).days + 1} day(s) of raw files to {args.out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gridassets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -57,6 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--start", type=_day, required=True)
     p_run.add_argument("--end", type=_day, required=True)
     p_run.set_defaults(func=run)
+    p_exp = sub.add_parser("export-landing", help="write synthetic days as landing files")
+    p_exp.add_argument("--start", type=_day, required=True)
+    p_exp.add_argument("--end", type=_day, required=True)
+    p_exp.add_argument("--out", type=Path, required=True, help="landing folder to write")
+    p_exp.add_argument("--circuits", type=int, default=None)
+    p_exp.add_argument("--transformers", type=int, default=None)
+    p_exp.set_defaults(func=export_landing)
     args = parser.parse_args(argv)
     if getattr(args, "start", None) and args.end < args.start:
         parser.error(f"--end {args.end} is before --start {args.start}")

@@ -14,6 +14,7 @@ judged here: the raw asset checks do that on the stored data, where a person can
 from __future__ import annotations
 
 import math
+import re
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -114,6 +115,14 @@ def _read_raw(path: Path) -> pd.DataFrame:
         return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except pd.errors.EmptyDataError:
         raise LandingError(path, "the file is empty (no header row)") from None
+    except pd.errors.ParserError as exc:
+        shape = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if shape:
+            expected, line, saw = map(int, shape.groups())
+            # Line 1 is the header, so data row n is line n + 1.
+            raise LandingError(path, f"has {saw} fields where the header has {expected} "
+                               "(a stray comma or quote?)", row=line - 1) from None
+        raise LandingError(path, f"cannot be read: {exc}") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
         raise LandingError(path, f"cannot be read: {exc}") from None
 

@@ -105,9 +105,13 @@ def check_duplicates(frame: pd.DataFrame, spec: TableSpec) -> CheckOutcome:
 
 
 def check_completeness(frame: pd.DataFrame, spec: TableSpec, days: Sequence[date],
-                       expected: Collection[str] | None) -> CheckOutcome:
+                       expected: Collection[str] | None, allow_unknown: bool = False
+                       ) -> CheckOutcome:
     """Hourly tables: 24 rows per entity per day, and at least MIN_COVERAGE of the registry's
-    entities reporting each day. Event tables: every id is known to the registry."""
+    entities reporting each day. Event tables: every id is known to the registry.
+
+    `allow_unknown` accepts entities the registry does not list (weather for a neighbouring zone).
+    """
     entity = spec.entity_column
     if entity is None or entity not in frame.columns:
         return CheckOutcome(True, "no completeness rule for this table")
@@ -149,7 +153,7 @@ def check_completeness(frame: pd.DataFrame, spec: TableSpec, days: Sequence[date
                     f"(at least {MIN_COVERAGE:.0%} required); missing e.g. {missing[:MAX_EXAMPLES]}"
                 )
         details["min_coverage"] = round(min(coverage), 4) if coverage else None
-        unknown = sorted(set(frame[entity].astype(str)) - known)
+        unknown = [] if allow_unknown else sorted(set(frame[entity].astype(str)) - known)
         if unknown:
             problems.append(f"{len(unknown)} {entity} value(s) not in the registry, e.g. "
                             f"{unknown[:MAX_EXAMPLES]}")

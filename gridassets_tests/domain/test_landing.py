@@ -132,3 +132,10 @@ def test_unreadable_parquet_is_a_landing_error(tmp_path):
     (tmp_path / "feeder_load" / "2025-06-01.parquet").write_bytes(b"not parquet")
     with pytest.raises(landing.LandingError, match="cannot be read"):
         landing.read_daily(FEEDER_LOAD, tmp_path, DAY)
+
+
+def test_a_row_with_an_extra_field_is_located(tmp_path):
+    write(tmp_path, "feeder_load",
+          "circuit_id,timestamp,load_mw\nC1,2025-06-01T00:00Z,1\nC1,2025-06-01T01:00Z,12,5\n")
+    with pytest.raises(landing.LandingError, match="row 2: has 4 fields where the header has 3"):
+        landing.read_daily(FEEDER_LOAD, tmp_path, DAY)

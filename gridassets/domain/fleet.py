@@ -1,0 +1,1184 @@
+"""DOCSTRING PLACEHOLDER"""
+
+from __future__ import annotations
+
+import functools
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from gridassets.domain.schemas import (
+    CIRCUITS,
+    FEEDER_LOAD,
+    OUTAGE_CAUSES,
+    TRANSFORMER_FAILURES,
+    TRANSFORMER_TELEMETRY,
+    TRANSFORMERS,
+    WEATHER_OBSERVATIONS,
+    OUTAGE_EVENTS,
+)
+
+DEFAULT_ZONES = ("MTZ309", "MTZ310", "MTZ311", "MTZ312", "MTZ313", "MTZ314", "MTZ315", "MTZ317")
+
+EPOCH_START = date(2015, 1, 1)
+EPOCH_END = date(2035, 12, 31)
+# The registry (install years, last trim dates) describes the fleet as of this date.
+REGISTRY_AS_OF = date(2025, 1, 1)
+
+HOURS_PER_YEAR = 8766.0
+_EPOCH_HOURS = ((EPOCH_END - EPOCH_START).days + 1) * 24
+_ORIGIN = np.datetime64(EPOCH_START.isoformat(), "ns")
+_HOUR = np.timedelta64(1, "h")
+
+# Montana bounding box for circuit coordinates (degrees).
+LAT_RANGE = (46.5, 48.8)
+LON_RANGE = (-112.5, -108.5)
+
+# --- ground-truth parameters (documented in the module docstring and docs/ground-truth.md) ---
+
+# Weather
+TEMP_ANNUAL_MEAN_C = 6.5
+TEMP_ANNUAL_AMPLITUDE_C = 14.5  # Jan about -8 C, Jul about +21 C
+TEMP_COLDEST_DOY = 18
+TEMP_ANOMALY_PHI = 0.82  # day-to-day persistence of the shared anomaly
+TEMP_HOURLY_NOISE_C = 1.2
+COLD_SNAPS_PER_WINTER = 1.8
+HEAT_WAVES_PER_SUMMER = 1.0
+WIND_SYNOPTIC_SD = 0.35  # log-scale, shared by all zones
+STORMS_PER_MONTH = (3.0, 2.5, 2.5, 2.5, 2.5, 3.5, 4.0, 3.5, 2.0, 2.0, 3.0, 3.0)
+THUNDERSTORM_SHARE = (0.0, 0.0, 0.05, 0.15, 0.5, 0.85, 0.95, 0.9, 0.6, 0.15, 0.0, 0.0)
+
+# Load
+HEATING_BALANCE_C = 15.0
+COOLING_BALANCE_C = 22.0
+DESIGN_COLD_C = -12.0  # the cold-snap temperature a circuit's typical annual peak is sized for
+DESIGN_HOT_C = 30.0
+
+# Transformer failures
+INTRINSIC_RATE_AT_30 = 0.06  # failures per unit-year at age 30, average loading, frailty 1
+AGE_DOUBLING_YEARS = 10.0
+LOADING_LOG_EFFECT = 0.8  # per 0.25 of typical loading above 0.35
+FRAILTY_SHAPE = 2.0  # gamma, mean 1
+EXTERNAL_BACKGROUND_RATE = 0.005  # per unit-year: vehicles, animals, vandalism
+EXTERNAL_STORM_P = 0.001  # per unit and storm at (gust - 35) = 30 mph in the unit's zone
+DEGRADATION_DAYS = (30, 150)
+MIN_LIFE_HOURS = 24.0
+
+# Outages: events per hour per circuit (see _outage_rates)
+OUTAGE_GUST_THRESHOLD_MPH = 35.0
+A_WEATHER = 0.0005
+A_VEGETATION = 0.0010
+A_ANIMAL = 0.00004
+A_UNKNOWN = 0.0001
+A_EQUIPMENT_BASE = 0.00012
+A_EQUIPMENT_SEVERITY = 0.0015
+A_OVERLOAD = 0.05  # per hour at the threshold, rising with the excess
+
+_CAUSE = {name: i for i, name in enumerate(OUTAGE_CAUSES)}
+
+# Standard pole/pad-mount sizes and their share of a distribution fleet.
+_RATINGS_KVA = np.array([25, 37.5, 50, 75, 100, 167, 250, 333, 500, 750, 1000, 1500, 2000, 2500])
+_RATING_SHARE = np.array([22, 6, 21, 12, 9, 8, 6, 4, 5, 3, 1.8, 1.2, 0.6, 0.4])
+
+# Hourly shapes by local clock hour (normalized below to a weekday mean of 1).
+_RES_WEEKDAY = np.array([0.62, 0.57, 0.54, 0.53, 0.55, 0.63, 0.80, 0.98, 1.02, 0.97, 0.93, 0.91,
+                         0.90, 0.89, 0.90, 0.95, 1.06, 1.24, 1.36, 1.38, 1.33, 1.20, 1.00, 0.78])
+_RES_WEEKEND = np.array([0.66, 0.60, 0.56, 0.54, 0.54, 0.57, 0.65, 0.78, 0.92, 1.02, 1.06, 1.06,
+                         1.04, 1.02, 1.01, 1.03, 1.10, 1.24, 1.34, 1.35, 1.30, 1.18, 0.99, 0.80])
+_COM_WEEKDAY = np.array([0.55, 0.53, 0.52, 0.52, 0.54, 0.62, 0.80, 1.05, 1.28, 1.38, 1.42, 1.44,
+                         1.43, 1.44, 1.43, 1.40, 1.32, 1.15, 0.95, 0.82, 0.73, 0.66, 0.61, 0.57])
+_COM_WEEKEND = np.array([0.52, 0.51, 0.50, 0.50, 0.51, 0.54, 0.60, 0.68, 0.76, 0.82, 0.85, 0.86,
+                         0.86, 0.85, 0.83, 0.80, 0.76, 0.72, 0.67, 0.63, 0.60, 0.57, 0.55, 0.53])
+_SHAPES = np.stack([
+    _RES_WEEKDAY / _RES_WEEKDAY.mean(),
+    _RES_WEEKEND / _RES_WEEKDAY.mean(),
+    _COM_WEEKDAY / _COM_WEEKDAY.mean(),
+    _COM_WEEKEND / _COM_WEEKDAY.mean(),
+])
+
+# Failure modes: index into FAILURE_MODES-like names.
+_NONE, _THERMAL, _DIELECTRIC, _EXTERNAL, _PLANNED = 0, 1, 2, 3, 4
+_MODE_NAMES = np.array([None, "thermal", "dielectric", "external", None], dtype=object)
+
+# Random streams: every stream has its own SeedSequence, so no draw depends on another's order.
+_S_FLEET, _S_CLIMATE, _S_STORMS, _S_EXTERNAL, _S_LIVES = 1, 2, 3, 4, 5
+_S_WEATHER, _S_LOAD, _S_TX_LOAD, _S_TX_SENSOR, _S_OUTAGES = 11, 12, 13, 14, 15
+
+
+@dataclass(frozen=True)
+class FleetConfig:
+    """Size and seed of a simulated fleet; the same config always yields the same fleet and days."""
+
+    seed: int = 7
+    n_circuits: int = 40
+    n_transformers: int = 2000
+    zones: tuple[str, ...] = DEFAULT_ZONES
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "zones", tuple(self.zones))
+        if not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer; got {self.seed!r}")
+        if self.n_circuits < 1:
+            raise ValueError(f"n_circuits must be at least 1; got {self.n_circuits}")
+        if self.n_transformers < self.n_circuits:
+            raise ValueError(
+                f"n_transformers ({self.n_transformers}) must be at least n_circuits ({self.n_circuits})"
+            )
+        if not self.zones or len(set(self.zones)) != len(self.zones):
+            raise ValueError(f"zones must be non-empty and distinct; got {self.zones!r}")
+
+
+class _LRU:
+    """A small least-recently-used cache; values are pure functions of their key."""
+
+    def __init__(self, maxsize: int):
+        self.maxsize = maxsize
+        self._data: OrderedDict[Any, Any] = OrderedDict()
+
+    def get(self, key: Any, build: Callable[[], Any]) -> Any:
+        if key in self._data:
+            self._data.move_to_end(key)
+            return self._data[key]
+        value = build()
+        self._data[key] = value
+        if len(self._data) > self.maxsize:
+            self._data.popitem(last=False)
+        return value
+
+
+@dataclass
+class _Fleet:
+    circuits: pd.DataFrame
+    transformers: pd.DataFrame
+    # circuits
+    zone: np.ndarray
+    base_mw: np.ndarray
+    residential: np.ndarray
+    heat: np.ndarray
+    cool: np.ndarray
+    capacity: np.ndarray
+    length: np.ndarray
+    canopy: np.ndarray
+    customers: np.ndarray
+    last_trim_days: np.ndarray  # days from EPOCH_START to the registry's last trim
+    trim_cycle_days: np.ndarray
+    tx_first: np.ndarray  # index of each circuit's first transformer
+    tx_count: np.ndarray
+    # transformers (positions)
+    tx_circuit: np.ndarray
+    tx_zone: np.ndarray
+    rating: np.ndarray
+    loading: np.ndarray  # typical load as a fraction of rating at the circuit's base load
+    install_h: np.ndarray
+    has_gas: np.ndarray
+    has_hot_spot: np.ndarray
+    oil_calibration: np.ndarray
+    ambient_site: np.ndarray
+
+
+@dataclass
+class _Lives:
+    """Every unit that occupies a transformer position during the epoch, sorted by (pos, start)."""
+
+    pos: np.ndarray
+    start: np.ndarray  # hours from EPOCH_START
+    end: np.ndarray  # failure or planned swap; inf if it survives the epoch
+    mode: np.ndarray  # how it ended: _NONE, _THERMAL, _DIELECTRIC, _EXTERNAL, _PLANNED
+    t_intrinsic: np.ndarray  # when wear-out would fail it (inf for predecessor units)
+    onset: np.ndarray  # start of degradation (inf if none)
+    wear_mode: np.ndarray  # _THERMAL or _DIELECTRIC: the pattern of its degradation
+    power: np.ndarray
+    strength: np.ndarray
+    birth: np.ndarray  # hours; for the unit's age
+    service_from: np.ndarray
+    top_oil_rise: np.ndarray
+    loss_ratio: np.ndarray
+    hot_spot_rise: np.ndarray
+    h2_base: np.ndarray
+    c2h2_base: np.ndarray
+    c2h4_base: np.ndarray
+    recorded_mode: np.ndarray  # object: what the failure record says
+    outage_customers: np.ndarray
+    outage_minutes: np.ndarray
+    outage_cause: np.ndarray
+    outage_offset_min: np.ndarray
+    key: np.ndarray  # pos * _KEY_STRIDE + start, for searchsorted
+
+
+_KEY_STRIDE = 1e6  # larger than any hour count in the epoch
+
+
+class FleetSimulator:
+    """A deterministic synthetic utility: registry, hourly raw tables and the hidden ground truth.
+
+    Every day is a pure function of `(config, day)`; the instance only caches. Days must lie in
+    EPOCH_START..EPOCH_END; other days raise ValueError.
+    """
+
+    def __init__(self, config: FleetConfig | None = None):
+        self.config = config or FleetConfig()
+        self._fleet_cache: _Fleet | None = None
+        self._climate_cache: dict[str, np.ndarray] | None = None
+        self._storms_cache: dict[str, np.ndarray] | None = None
+        self._external_cache: tuple[np.ndarray, np.ndarray] | None = None
+        self._lives_cache: _Lives | None = None
+        self._draws_small = _LRU(64)
+        self._draws_large = _LRU(4)
+        self._weather_cache = _LRU(16)
+        self._load_cache = _LRU(16)
+        self._physics_cache = _LRU(2)
+
+    # ------------------------------------------------------------------ public: registry
+
+    def circuits(self) -> pd.DataFrame:
+        """The circuit registry, columns of CIRCUITS, sorted by circuit_id."""
+        return self._fleet.circuits.copy()
+
+    def transformers(self) -> pd.DataFrame:
+        """The transformer registry, columns of TRANSFORMERS, sorted by transformer_id."""
+        return self._fleet.transformers.copy()
+
+    # ------------------------------------------------------------------ public: raw days
+
+    def weather_observations(self, day: date) -> pd.DataFrame:
+        """Hourly weather per zone for `day` (WEATHER_OBSERVATIONS columns)."""
+        day = _check_day(day)
+        w = self._weather(day)
+        zones = np.array(self.config.zones, dtype=object)
+        order = np.argsort(zones, kind="stable")
+        return _hourly_frame(day, "zone", zones[order], {
+            "wind_speed_mph": w["wind"][order],
+            "wind_gust_mph": w["gust"][order],
+            "precip_mm": w["precip"][order],
+            "temp_c": w["temp"][order],
+        })
+
+    def feeder_load(self, day: date) -> pd.DataFrame:
+        """Hourly load per circuit for `day` (FEEDER_LOAD columns)."""
+        day = _check_day(day)
+        ids = self._fleet.circuits["circuit_id"].to_numpy()
+        return _hourly_frame(day, "circuit_id", ids, {"load_mw": self._load(day)["load_mw"]})
+
+    def transformer_telemetry(self, day: date) -> pd.DataFrame:
+        """Hourly loading, temperatures and gases per transformer for `day`."""
+        day = _check_day(day)
+        p = self._physics(day)
+        ids = self._fleet.transformers["transformer_id"].to_numpy()
+        return _hourly_frame(day, "transformer_id", ids, {
+            "load_pct": p["load_pct"],
+            "oil_temp_c": p["oil_temp_c"],
+            "ambient_temp_c": p["ambient_temp_c"],
+            "hot_spot_temp_c": p["hot_spot_temp_c"],
+            "h2_ppm": p["h2_ppm"],
+            "c2h2_ppm": p["c2h2_ppm"],
+            "c2h4_ppm": p["c2h4_ppm"],
+        })
+
+    def transformer_failures(self, day: date) -> pd.DataFrame:
+        """Failures whose time falls in `day` (TRANSFORMER_FAILURES columns)."""
+        day = _check_day(day)
+        idx = self._failures_in(day)
+        lives = self._lives
+        ids = self._fleet.transformers["transformer_id"].to_numpy()
+        frame = pd.DataFrame({
+            "transformer_id": ids[lives.pos[idx]],
+            "failed_at": _hours_to_ts(_failure_minute(lives.end[idx])),
+            "failure_mode": lives.recorded_mode[idx].astype(object),
+        })
+        return frame.sort_values(["transformer_id", "failed_at"], kind="stable").reset_index(drop=True)
+
+    def outage_events(self, day: date) -> pd.DataFrame:
+        """Sustained outages that started in `day` (OUTAGE_EVENTS columns)."""
+        day = _check_day(day)
+        return self._outages(day)
+
+    def raw_day(self, day: date) -> dict[str, pd.DataFrame]:
+        """All five raw tables of `day`, keyed by table name."""
+        day = _check_day(day)
+        return {
+            TRANSFORMER_TELEMETRY.name: self.transformer_telemetry(day),
+            FEEDER_LOAD.name: self.feeder_load(day),
+            WEATHER_OBSERVATIONS.name: self.weather_observations(day),
+            OUTAGE_EVENTS.name: self.outage_events(day),
+            TRANSFORMER_FAILURES.name: self.transformer_failures(day),
+        }
+
+    # ------------------------------------------------------------------ public: hidden truth
+
+    def transformer_condition(self, day: date) -> pd.DataFrame:
+        """Hidden health of every transformer position at 00:00 UTC of `day`.
+
+        Columns: transformer_id; severity in [0, 1] (0 healthy, 1 at failure); degrading (the unit is
+        inside its degradation period, even if severity is still near 0); next_failure_at (the next
+        failure of the unit now in place, NaT if none before the epoch ends); failure_mode of that
+        failure (thermal, dielectric, external; None if none). For evaluation only.
+        """
+        day = _check_day(day)
+        t = np.array([float(_hour0(day))])
+        life = self._active_lives(t)[:, 0]
+        lv = self._lives
+        sev = _severity(lv, life[:, None], t[None, :])[:, 0]
+        degrading = (lv.onset[life] <= t[0]) & (t[0] < lv.end[life])
+        end = lv.end[life]
+        failing = np.isfinite(end)
+        next_at = np.full(len(life), np.datetime64("NaT"), dtype="datetime64[ns]")
+        next_at[failing] = _hours_to_ts(_failure_minute(end[failing]))
+        mode = np.where(failing, _MODE_NAMES[lv.mode[life]], None).astype(object)
+        return pd.DataFrame({
+            "transformer_id": self._fleet.transformers["transformer_id"].to_numpy(),
+            "severity": sev.astype(np.float64),
+            "degrading": degrading.astype(bool),
+            "next_failure_at": next_at,
+            "failure_mode": mode,
+        })
+
+    def storms(self, start: date, end: date) -> pd.DataFrame:
+        """The storm calendar the weather was generated from, one row per storm and zone hit.
+
+        Storms overlapping start 00:00 .. end 24:00 UTC. Columns: storm_id, kind (wind or
+        thunderstorm), zone, start_ts, end_ts, peak_ts, intensity, peak_gust_mph, peak_precip_mm_h.
+        """
+        start, end = _as_date(start), _as_date(end)
+        st = self._storms
+        lo, hi = _hour0(start), _hour0(end) + 24
+        sel = np.flatnonzero((st["start"] < hi) & (st["end"] > lo))
+        zones = np.array(self.config.zones, dtype=object)
+        rows_s, rows_z = np.nonzero(st["hit"][sel])
+        s = sel[rows_s]
+        frame = pd.DataFrame({
+            "storm_id": st["id"][s],
+            "kind": np.where(st["thunder"][s], "thunderstorm", "wind").astype(object),
+            "zone": zones[rows_z],
+            "start_ts": _hours_to_ts(st["start"][s]),
+            "end_ts": _hours_to_ts(st["end"][s]),
+            "peak_ts": _hours_to_ts(st["peak"][s]),
+            "intensity": st["intensity"][s, rows_z],
+            "peak_gust_mph": np.round(st["gust"][s] * st["intensity"][s, rows_z], 1),
+            "peak_precip_mm_h": np.round(st["precip"][s] * st["intensity"][s, rows_z], 1),
+        })
+        return frame.sort_values(["start_ts", "storm_id", "zone"], kind="stable").reset_index(drop=True)
+
+    # ------------------------------------------------------------------ seed-only timelines
+
+    def _timeline_rng(self, stream: int) -> np.random.Generator:
+        return np.random.default_rng(np.random.SeedSequence([self.config.seed, stream]))
+
+    def _day_rng(self, stream: int, day: date) -> np.random.Generator:
+        return np.random.default_rng(
+            np.random.SeedSequence([self.config.seed, stream, day.toordinal()])
+        )
+
+    @property
+    def _fleet(self) -> _Fleet:
+        if self._fleet_cache is None:
+            self._fleet_cache = self._build_fleet()
+        return self._fleet_cache
+
+    @property
+    def _climate(self) -> dict[str, np.ndarray]:
+        if self._climate_cache is None:
+            self._climate_cache = self._build_climate()
+        return self._climate_cache
+
+    @property
+    def _storms(self) -> dict[str, np.ndarray]:
+        if self._storms_cache is None:
+            self._storms_cache = self._build_storms()
+        return self._storms_cache
+
+    @property
+    def _lives(self) -> _Lives:
+        if self._lives_cache is None:
+            self._lives_cache = self._build_lives()
+        return self._lives_cache
+
+    def _build_fleet(self) -> _Fleet:
+        cfg = self.config
+        rng = self._timeline_rng(_S_FLEET)
+        n, m, nz = cfg.n_circuits, cfg.n_transformers, len(cfg.zones)
+        zt = _zone_traits(cfg.zones)
+
+        # zones are dealt in shuffled rounds so that every zone has circuits before any has many
+        zone = np.concatenate([rng.permutation(nz) for _ in range(-(-n // nz))])[:n]
+        customers = np.round(300 + 5700 * rng.beta(1.3, 3.6, n)).astype(np.int64)
+        residential = 0.35 + 0.62 * rng.beta(4.0, 2.0, n)
+        critical = rng.poisson(customers / 1500.0)
+        hub = rng.random(n) < 0.08
+        critical = (critical + hub * rng.integers(5, 30, n)).astype(np.int64)
+        # rural feeders are long and serve few customers
+        length = np.exp(np.log(28.0) - 0.35 * np.log(customers / 1500.0) + 0.45 * rng.standard_normal(n))
+        length = np.round(np.clip(length, 3.0, 150.0), 1)
+        wooded = zt["wooded"][zone]
+        canopy = np.round(80.0 * rng.beta(1 + 5 * wooded, 1 + 5 * (1 - wooded)), 1)
+        trim_years_ago = 1.0 + 7.0 * rng.random(n)
+        trim_cycle_years = 4.0 + 3.0 * rng.random(n)
+        as_of = (REGISTRY_AS_OF - EPOCH_START).days
+        last_trim_days = as_of - np.round(trim_years_ago * 365.25).astype(np.int64)
+        lat = np.clip(zt["lat"][zone] + 0.12 * rng.standard_normal(n), *LAT_RANGE)
+        lon = np.clip(zt["lon"][zone] + 0.15 * rng.standard_normal(n), *LON_RANGE)
+        kw_per_customer = (1.3 * residential + 5.0 * (1 - residential)) * rng.lognormal(0, 0.15, n)
+        base_mw = customers * kw_per_customer / 1000.0
+        heat = rng.uniform(0.008, 0.028, n)
+        cool = rng.uniform(0.015, 0.05, n)
+        headroom = rng.uniform(1.1, 1.6, n)
+
+        peak_shape = np.max(residential[:, None] * _SHAPES[0] + (1 - residential[:, None]) * _SHAPES[2], axis=1)
+        winter = 1.05 * (1 + heat * (HEATING_BALANCE_C - DESIGN_COLD_C))
+        summer = 0.95 * (1 + cool * (DESIGN_HOT_C - COOLING_BALANCE_C))
+        typical_peak = base_mw * peak_shape * np.maximum(winter, summer)
+        capacity = np.round(headroom * typical_peak, 3)
+
+        # transformers: each circuit gets at least one, the rest in proportion to customers
+        counts = _apportion(m, customers)
+        tx_circuit = np.repeat(np.arange(n), counts)
+        tx_first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        build_era = rng.uniform(1972.0, 2012.0, n)
+        install_year = np.clip(np.round(build_era[tx_circuit] + 9.0 * rng.standard_normal(m)), 1965, 2024)
+        install_year = install_year.astype(np.int64)
+        install_frac = rng.random(m)
+        rating = rng.choice(_RATINGS_KVA, m, p=_RATING_SHARE / _RATING_SHARE.sum()).astype(np.float64)
+        loading = np.clip(rng.lognormal(np.log(0.35), 0.3, m), 0.08, 0.75)
+        big = rating >= 500
+        has_gas = rng.random(m) < np.where(big, 0.8, 0.25)
+        has_hot_spot = rng.random(m) < np.where(big, 0.9, 0.56)
+        oil_calibration = 1.5 * rng.standard_normal(m)
+        ambient_site = 1.0 * rng.standard_normal(m)
+
+        install_h = ((install_year - EPOCH_START.year + install_frac) * HOURS_PER_YEAR).astype(np.float64)
+
+        cw = max(4, len(str(n)))
+        tw = max(5, len(str(m)))
+        circuit_ids = np.array([f"C{i + 1:0{cw}d}" for i in range(n)], dtype=object)
+        tx_ids = np.array([f"T{i + 1:0{tw}d}" for i in range(m)], dtype=object)
+        zones = np.array(cfg.zones, dtype=object)
+        epoch_ord = EPOCH_START.toordinal()
+        circuits = pd.DataFrame({
+            "circuit_id": circuit_ids,
+            "zone": zones[zone],
+            "customers": customers,
+            "critical_customers": critical,
+            "length_km": length.astype(np.float64),
+            "tree_canopy_pct": canopy.astype(np.float64),
+            "last_trim_date": np.array([date.fromordinal(epoch_ord + int(d)) for d in last_trim_days], dtype=object),
+            "latitude": np.round(lat, 5),
+            "longitude": np.round(lon, 5),
+            "capacity_mw": capacity.astype(np.float64),
+        })
+        transformers = pd.DataFrame({
+            "transformer_id": tx_ids,
+            "circuit_id": circuit_ids[tx_circuit],
+            "rating_kva": rating,
+            "install_year": install_year,
+        })
+        return _Fleet(
+            circuits=circuits, transformers=transformers, zone=zone, base_mw=base_mw,
+            residential=residential, heat=heat, cool=cool, capacity=capacity, length=length,
+            canopy=canopy, customers=customers, last_trim_days=last_trim_days,
+            trim_cycle_days=np.round(trim_cycle_years * 365.25).astype(np.int64),
+            tx_first=tx_first, tx_count=counts, tx_circuit=tx_circuit, tx_zone=zone[tx_circuit],
+            rating=rating, loading=loading, install_h=install_h, has_gas=has_gas,
+            has_hot_spot=has_hot_spot, oil_calibration=oil_calibration, ambient_site=ambient_site,
+        )
+
+    def _build_climate(self) -> dict[str, np.ndarray]:
+        """Daily slow anomalies over the whole epoch (plus margins), generated in one go."""
+        rng = self._timeline_rng(_S_CLIMATE)
+        nz = len(self.config.zones)
+        n = (_TL_END - _TL_START).days + 1
+        doy = _day_of_year_array(n)
+        season = np.cos(2 * np.pi * (doy - TEMP_COLDEST_DOY) / 365.25)  # +1 in January
+        sd = 4.5 + 2.5 * season
+        shared = _ar1(rng.standard_normal(n) * sd * np.sqrt(1 - TEMP_ANOMALY_PHI**2), TEMP_ANOMALY_PHI)
+        zone_temp = _ar1(rng.standard_normal((nz, n)) * np.sqrt(1 - 0.7**2), 0.7)
+        wind_shared = _ar1(rng.standard_normal(n) * WIND_SYNOPTIC_SD * np.sqrt(1 - 0.6**2), 0.6)
+        wind_zone = _ar1(rng.standard_normal((nz, n)) * 0.2 * np.sqrt(1 - 0.5**2), 0.5)
+
+        # Arctic outbreaks and heat waves on top of the anomaly
+        years = range(_TL_START.year, _TL_END.year + 1)
+        for year in years:
+            for kind, rate, months, depth in (
+                ("cold", COLD_SNAPS_PER_WINTER, (11, 12, 1, 2, 3), (-18.0, -8.0)),
+                ("heat", HEAT_WAVES_PER_SUMMER, (6, 7, 8), (5.0, 9.0)),
+            ):
+                k = rng.poisson(rate)
+                month = rng.choice(months, k)
+                dom = rng.integers(1, 29, k)
+                length = rng.uniform(3, 9 if kind == "cold" else 7, k)
+                amp = rng.uniform(*depth, k)
+                for mo, d, ln, a in zip(month, dom, length, amp):
+                    i0 = (date(year, int(mo), int(d)) - _TL_START).days
+                    span = np.arange(int(np.ceil(ln)) + 1)
+                    bump = a * np.sin(np.pi * np.clip(span / ln, 0, 1)) ** 0.7
+                    idx = i0 + span
+                    ok = (idx >= 0) & (idx < n)
+                    shared[idx[ok]] += bump[ok]
+        return {"temp": shared, "zone_temp": zone_temp, "wind": wind_shared, "zone_wind": wind_zone}
+
+    def _build_storms(self) -> dict[str, np.ndarray]:
+        rng = self._timeline_rng(_S_STORMS)
+        nz = len(self.config.zones)
+        month_starts = []
+        y, mo = _TL_START.year, _TL_START.month
+        while date(y, mo, 1) <= _TL_END:
+            month_starts.append(date(y, mo, 1))
+            y, mo = (y + 1, 1) if mo == 12 else (y, mo + 1)
+        month_starts.append(date(y, mo, 1))
+        edges = np.array([_hour0(d) for d in month_starts], dtype=np.float64)
+        month_of = np.array([d.month for d in month_starts[:-1]])
+        counts = rng.poisson(np.array(STORMS_PER_MONTH)[month_of - 1])
+        mi = np.repeat(np.arange(len(counts)), counts)
+        k = len(mi)
+        start = np.floor(edges[mi] + rng.random(k) * (edges[mi + 1] - edges[mi]))
+        thunder = rng.random(k) < np.array(THUNDERSTORM_SHARE)[month_of[mi] - 1]
+        duration = np.round(np.where(thunder, rng.uniform(6, 14, k), rng.uniform(12, 36, k)))
+        gust = 40.0 + 50.0 * rng.beta(1.6, 3.2, k)
+        peak = start + duration * rng.uniform(0.3, 0.6, k)
+        extent = rng.beta(2.0, 2.0, k)
+        u = rng.random((k, nz))
+        hit = u < extent[:, None]
+        hit[np.arange(k), np.argmin(u, axis=1)] = True
+        intensity = np.where(hit, np.round(0.7 + 0.3 * rng.random((k, nz)), 3), 0.0)
+        precip = np.where(thunder, 4.0 + 16.0 * rng.beta(1.5, 3.0, k), 1.5 * rng.random(k))
+        order = np.argsort(start, kind="stable")
+        start, thunder, duration, gust, peak = start[order], thunder[order], duration[order], gust[order], peak[order]
+        hit, intensity, precip = hit[order], intensity[order], precip[order]
+        ids = []
+        seen: dict[str, int] = {}
+        for h in start:
+            stamp = (EPOCH_START + timedelta(hours=float(h))).strftime("%Y%m%d")
+            seen[stamp] = seen.get(stamp, 0) + 1
+            ids.append(f"S{stamp}-{seen[stamp]}")
+        return {
+            "id": np.array(ids, dtype=object), "start": start, "end": start + duration, "peak": peak,
+            "thunder": thunder, "gust": gust, "hit": hit, "intensity": intensity, "precip": precip,
+        }
+
+    def _build_external(self) -> tuple[np.ndarray, np.ndarray]:
+        """Sudden external hits per position: a constant background plus storm-driven ones."""
+        if self._external_cache is not None:
+            return self._external_cache
+        rng = self._timeline_rng(_S_EXTERNAL)
+        f, st = self._fleet, self._storms
+        m = len(f.rating)
+        years = _EPOCH_HOURS / HOURS_PER_YEAR
+        nb = rng.poisson(EXTERNAL_BACKGROUND_RATE * years, m)
+        pos = [np.repeat(np.arange(m), nb)]
+        when = [rng.random(nb.sum()) * _EPOCH_HOURS]
+        by_zone = [np.flatnonzero(f.tx_zone == z) for z in range(len(self.config.zones))]
+        s_idx, z_idx = np.nonzero(st["hit"])
+        zone_gust = st["gust"][s_idx] * st["intensity"][s_idx, z_idx]
+        p = EXTERNAL_STORM_P * (np.clip(zone_gust - 35.0, 0, None) / 30.0) ** 2
+        p = np.minimum(p * np.where(st["thunder"][s_idx], 1.5, 1.0), 0.05)
+        sizes = np.array([len(by_zone[z]) for z in z_idx])
+        hits = rng.binomial(sizes, p)
+        for j in np.flatnonzero(hits):
+            s = s_idx[j]
+            chosen = rng.choice(by_zone[z_idx[j]], hits[j], replace=False)
+            t = st["peak"][s] + (st["end"][s] - st["start"][s]) / 4 * rng.standard_normal(hits[j])
+            pos.append(chosen)
+            when.append(np.clip(t, st["start"][s], st["end"][s]))
+        pos_all = np.concatenate(pos)
+        when_all = np.concatenate(when)
+        keep = (when_all >= 0) & (when_all < _EPOCH_HOURS)
+        key = pos_all[keep] * _KEY_STRIDE + when_all[keep]
+        key.sort()
+        self._external_cache = (key, np.floor(key / _KEY_STRIDE).astype(np.int64))
+        return self._external_cache
+
+    def _build_lives(self) -> _Lives:
+        """Renewal process per position: wear-out (Gompertz hazard) competing with external hits."""
+        rng = self._timeline_rng(_S_LIVES)
+        f = self._fleet
+        ext_key, ext_pos = self._build_external()
+        m = len(f.rating)
+        gamma = np.log(2.0) / AGE_DOUBLING_YEARS
+        load_mult = np.exp(LOADING_LOG_EFFECT * (f.loading - 0.35) / 0.25)
+
+        # positions whose registry unit came after the epoch start hold a predecessor until then
+        late = f.install_h > 0
+        parts: dict[str, list[np.ndarray]] = {k: [] for k in ("pos", "start", "end", "mode", "tint", "birth", "from_failure")}
+
+        def add(pos, start, end, mode, tint, birth, from_failure):
+            for k, v in zip(parts, (pos, start, end, mode, tint, birth, from_failure)):
+                parts[k].append(np.asarray(v))
+
+        lp = np.flatnonzero(late)
+        add(lp, np.zeros(len(lp)), f.install_h[lp], np.full(len(lp), _PLANNED), np.full(len(lp), np.inf),
+            np.full(len(lp), -30 * HOURS_PER_YEAR), np.zeros(len(lp), bool))
+
+        act = np.arange(m)
+        t = np.maximum(f.install_h, 0.0)
+        age = np.maximum(-f.install_h, 0.0) / HOURS_PER_YEAR
+        birth = f.install_h.copy()
+        from_failure = np.zeros(m, bool)
+        while len(act):
+            e = rng.exponential(size=len(act))
+            z = rng.gamma(FRAILTY_SHAPE, 1.0 / FRAILTY_SHAPE, len(act))
+            rate30 = INTRINSIC_RATE_AT_30 * z * load_mult[act]
+            log_end = np.logaddexp(gamma * age, np.log(e * gamma / rate30) + 30 * gamma)
+            t_int = t + np.maximum((log_end / gamma - age) * HOURS_PER_YEAR, MIN_LIFE_HOURS)
+            # the first external hit the unit lives to see
+            earliest = t + np.where(t > 0, MIN_LIFE_HOURS, 0.0)
+            i = np.searchsorted(ext_key, act * _KEY_STRIDE + earliest)
+            i_ok = np.minimum(i, len(ext_key) - 1)
+            has_ext = (i < len(ext_key)) & (ext_pos[i_ok] == act)
+            t_ext = np.where(has_ext, ext_key[i_ok] - act * _KEY_STRIDE, np.inf)
+            t_end = np.minimum(t_int, t_ext)
+            mode = np.where(t_ext < t_int, _EXTERNAL, _THERMAL)  # thermal vs dielectric set below
+            ends = t_end < _EPOCH_HOURS
+            add(act, t, np.where(ends, t_end, np.inf), np.where(ends, mode, _NONE), t_int, birth,
+                from_failure)
+            act, t = act[ends], t_end[ends]
+            age = np.zeros(len(act))
+            birth = t.copy()
+            from_failure = np.ones(len(act), bool)
+
+        cat = {k: np.concatenate(v) for k, v in parts.items()}
+        order = np.lexsort((cat["start"], cat["pos"]))
+        cat = {k: v[order] for k, v in cat.items()}
+        n = len(order)
+        pos = cat["pos"].astype(np.int64)
+        planned = cat["mode"] == _PLANNED
+
+        # traits of each unit, drawn in one go so that they do not depend on the loop above
+        p_thermal = np.clip(0.45 + 0.6 * (f.loading[pos] - 0.35), 0.2, 0.85)
+        wear_mode = np.where(rng.random(n) < p_thermal, _THERMAL, _DIELECTRIC)
+        days = DEGRADATION_DAYS[0] + (DEGRADATION_DAYS[1] - DEGRADATION_DAYS[0]) * rng.beta(1.3, 1.6, n)
+        power = rng.uniform(1.5, 3.0, n)
+        strength = rng.lognormal(0.0, 0.6, n)
+        top_oil_rise = rng.uniform(45.0, 58.0, n)
+        loss_ratio = rng.uniform(3.0, 7.0, n)
+        hot_spot_rise = rng.uniform(20.0, 30.0, n)
+        h2 = rng.lognormal(np.log(20.0), 0.6, n)
+        c2h2 = rng.lognormal(np.log(0.2), 0.9, n)
+        c2h4 = rng.lognormal(np.log(3.0), 0.7, n)
+        stray = rng.random(n) < 0.08  # oils that gas at normal temperatures: high but stable H2
+        h2 = np.where(stray, h2 * rng.uniform(5, 15, n), h2)
+        c2h4 = np.where(stray, c2h4 * rng.uniform(3, 8, n), c2h4)
+        oltc = rng.random(n) < 0.03  # tap-changer leakage into the main tank: stable C2H2
+        c2h2 = np.where(oltc, c2h2 + rng.uniform(3, 15, n), c2h2)
+        repair_h = np.clip(rng.lognormal(np.log(6.0), 0.4, n), 2.0, 20.0)
+        label_u = rng.random(n)
+        lateral = rng.random(n) < 0.1
+        lateral_frac = np.exp(rng.uniform(np.log(0.02), np.log(0.30), n))
+        tx_share = rng.lognormal(0.0, 0.5, n)
+        cause_u = rng.random(n)
+        offset = rng.uniform(0.5, 3.0, n)
+
+        mode = cat["mode"].copy()
+        intrinsic_end = mode == _THERMAL
+        mode[intrinsic_end] = wear_mode[intrinsic_end]
+        onset = cat["tint"] - days * 24.0
+        onset = np.where(cat["from_failure"] | (cat["birth"] > 0), np.maximum(onset, cat["start"]), onset)
+        onset[planned] = np.inf
+        fails = np.isin(mode, (_THERMAL, _DIELECTRIC, _EXTERNAL))
+        recorded = np.where(label_u < np.where(mode == _EXTERNAL, 0.10, 0.15), "unknown",
+                            _MODE_NAMES[mode].astype(str)).astype(object)
+        recorded[~fails] = None
+        circuit = f.tx_circuit[pos]
+        cust_per_tx = f.customers[circuit] / f.tx_count[circuit]
+        customers = np.where(lateral, lateral_frac * f.customers[circuit], cust_per_tx * tx_share)
+        customers = np.maximum(1, np.round(np.minimum(customers, f.customers[circuit]))).astype(np.int64)
+        service_from = np.where(cat["from_failure"], cat["start"] + repair_h, cat["start"])
+        # the repair time of a unit's failure is drawn with the replacement unit, so shift it back
+        repair_of_end = np.full(n, np.nan)
+        nxt = np.flatnonzero(cat["from_failure"])
+        repair_of_end[nxt - 1] = repair_h[nxt]
+        return _Lives(
+            pos=pos, start=cat["start"], end=cat["end"], mode=mode, t_intrinsic=cat["tint"],
+            onset=onset, wear_mode=wear_mode, power=power, strength=strength, birth=cat["birth"],
+            service_from=service_from, top_oil_rise=top_oil_rise, loss_ratio=loss_ratio,
+            hot_spot_rise=hot_spot_rise, h2_base=h2, c2h2_base=c2h2, c2h4_base=c2h4,
+            recorded_mode=recorded, outage_customers=customers,
+            outage_minutes=np.round(repair_of_end * 60.0),
+            outage_cause=np.where(cause_u < 0.08, _CAUSE["unknown"], _CAUSE["equipment"]),
+            outage_offset_min=offset, key=pos * _KEY_STRIDE + cat["start"],
+        )
+
+    # ------------------------------------------------------------------ per-day random draws
+
+    def _draws(self, stream: int, day: date) -> dict[str, np.ndarray]:
+        """The random numbers of one stream and day, always drawn in the same order and shape."""
+        cache = self._draws_large if stream in (_S_TX_LOAD, _S_TX_SENSOR) else self._draws_small
+        return cache.get((stream, day.toordinal()), lambda: self._make_draws(stream, day))
+
+    def _make_draws(self, stream: int, day: date) -> dict[str, np.ndarray]:
+        rng = self._day_rng(stream, day)
+        nz = len(self.config.zones)
+        n = self.config.n_circuits
+        m = self.config.n_transformers
+        if stream == _S_WEATHER:
+            return {
+                "temp": rng.standard_normal((nz, 24)),
+                "wind": rng.standard_normal((nz, 24)),
+                "gust_factor": rng.random((nz, 24)),
+                "storm": rng.standard_normal((nz, 24)),
+                "storm_ratio": rng.random((nz, 24)),
+                "wet": rng.random(nz),
+                "wet_start": rng.random(nz),
+                "wet_hours": rng.random(nz),
+                "rain": rng.exponential(size=(nz, 24)),
+                "burst": rng.random((nz, 24)),
+            }
+        if stream == _S_LOAD:
+            return {"fast": rng.standard_normal((n, 24)), "slow": rng.standard_normal((n, 24))}
+        if stream == _S_TX_LOAD:
+            return {"load": rng.standard_normal((m, 24)), "ambient": rng.standard_normal((m, 24))}
+        if stream == _S_TX_SENSOR:
+            return {k: rng.standard_normal((m, 24)) for k in ("oil", "hot_spot", "h2", "c2h2", "c2h4")}
+        raise ValueError(f"no draws for stream {stream}")
+
+    def _moving_average(self, stream: int, name: str, day: date, phi: float, lags: int) -> np.ndarray:
+        """Unit-variance autocorrelated noise for the 24 hours of `day`, continuous across days.
+
+        A finite moving average of per-hour innovations; the innovations of each hour belong to that
+        hour's day, so the same hour always gets the same value whichever day asks for it.
+        """
+        back = -(-(lags - 1) // 24)
+        x = np.concatenate(
+            [self._draws(stream, day - timedelta(days=k))[name] for k in range(back, -1, -1)], axis=1
+        )
+        w = phi ** np.arange(lags)
+        w /= np.sqrt(np.sum(w**2))
+        windows = np.lib.stride_tricks.sliding_window_view(x[:, -(24 + lags - 1):], lags, axis=1)
+        return windows @ w[::-1]
+
+    # ------------------------------------------------------------------ per-day blocks
+
+    def _weather(self, day: date) -> dict[str, np.ndarray]:
+        return self._weather_cache.get(day.toordinal(), lambda: self._make_weather(day))
+
+    def _make_weather(self, day: date) -> dict[str, np.ndarray]:
+        zones = self.config.zones
+        zt = _zone_traits(zones)
+        cl = self._climate
+        d = self._draws(_S_WEATHER, day)
+        h0 = _hour0(day)
+        doy = day.timetuple().tm_yday
+        hours = np.arange(24) + 0.5
+        solar = (hours[None, :] + zt["lon"][:, None] / 15.0) % 24.0
+        season = np.cos(2 * np.pi * (doy - TEMP_COLDEST_DOY) / 365.25)
+        diurnal_amp = 5.0 - 1.5 * season
+        diurnal = np.cos(2 * np.pi * (solar - 15.0) / 24.0)
+        temp = (
+            TEMP_ANNUAL_MEAN_C - TEMP_ANNUAL_AMPLITUDE_C * season
+            + diurnal_amp * diurnal
+            + zt["temp_offset"][:, None]
+            + _daily_to_hourly(cl["temp"], day)[None, :]
+            + _daily_to_hourly(cl["zone_temp"], day)
+            + TEMP_HOURLY_NOISE_C * self._moving_average(_S_WEATHER, "temp", day, 0.85, 24)
+        )
+        # capped so that fair-weather wind never reaches storm strength
+        synoptic = np.exp(np.clip(
+            _daily_to_hourly(cl["wind"], day)[None, :] + _daily_to_hourly(cl["zone_wind"], day)
+            + 0.15 * self._moving_average(_S_WEATHER, "wind", day, 0.8, 24),
+            -1.5, 0.8,
+        ))
+        wind = zt["wind_mean"][:, None] * (1 + 0.15 * season) * (1 + 0.25 * diurnal) * synoptic
+        gust = wind * (1.25 + 0.35 * d["gust_factor"])
+
+        # background showers: some days wet, a few hours of light rain or snow water
+        p_wet = 0.18 + 0.14 * np.exp(-(((doy - 160) / 45.0) ** 2))
+        wet = d["wet"] < p_wet
+        first = np.floor(d["wet_start"] * 24)
+        span = 2 + np.floor(d["wet_hours"] * 11)
+        idx = np.arange(24)[None, :]
+        raining = wet[:, None] & (idx >= first[:, None]) & (idx < (first + span)[:, None])
+        # winter snow carries less water per hour than summer rain
+        precip = np.where(raining, d["rain"] * (0.3 if season > 0 else 0.5), 0.0)
+
+        st = self._storms
+        mids = h0 + hours
+        sel = np.flatnonzero((st["start"] < h0 + 24) & (st["end"] > h0))
+        storm_gust = np.zeros((len(zones), 24))
+        storm_rain = np.zeros((len(zones), 24))
+        for s in sel:
+            prof = _storm_profile(mids, st["start"][s], st["peak"][s], st["end"][s])
+            g = st["gust"][s] * st["intensity"][s][:, None] * prof[None, :]
+            storm_gust = np.maximum(storm_gust, g)
+            rain_shape = prof**4 if st["thunder"][s] else prof
+            storm_rain += st["precip"][s] * st["intensity"][s][:, None] * rain_shape[None, :]
+            if st["thunder"][s]:
+                temp = temp - 3.0 * st["intensity"][s][:, None] * prof[None, :]
+        in_storm = storm_gust > 0
+        storm_gust = storm_gust * (1 + 0.07 * d["storm"])
+        gust = np.where(in_storm, np.maximum(gust, storm_gust), gust)
+        wind = np.where(in_storm, np.maximum(wind, storm_gust / (1.4 + 0.25 * d["storm_ratio"])), wind)
+        precip = precip + storm_rain * (0.6 + 0.8 * d["burst"])
+
+        wind = np.round(np.clip(wind, 0.0, 200.0), 1)
+        gust = np.round(np.clip(np.maximum(gust, wind), 0.0, 250.0), 1)
+        return {
+            "temp": np.round(np.clip(temp, -55.0, 55.0), 1),
+            "wind": wind,
+            "gust": gust,
+            "precip": np.round(np.clip(precip, 0.0, 500.0), 1),
+            "storm_gust": storm_gust,
+        }
+
+    def _load(self, day: date) -> dict[str, np.ndarray]:
+        return self._load_cache.get(day.toordinal(), lambda: self._make_load(day))
+
+    def _make_load(self, day: date) -> dict[str, np.ndarray]:
+        f = self._fleet
+        # buildings respond to the temperature of the last hours, not the current one
+        temps = np.concatenate([self._weather(day - timedelta(days=1))["temp"], self._weather(day)["temp"]], axis=1)
+        w = np.exp(-np.arange(24) / 6.0)
+        w /= w.sum()
+        t_eff = np.lib.stride_tricks.sliding_window_view(temps[:, 1:], 24, axis=1) @ w[::-1]
+        t_eff = t_eff[f.zone]
+
+        local_hour, weekend = _local_calendar(day)
+        r = f.residential[:, None]
+        shape = (r * _SHAPES[weekend.astype(int), local_hour][None, :]
+                 + (1 - r) * _SHAPES[2 + weekend.astype(int), local_hour][None, :])
+        doy = day.timetuple().tm_yday
+        seasonal = 1 + 0.05 * np.cos(2 * np.pi * (doy + 10) / 365.25)
+        weather = (1 + f.heat[:, None] * np.maximum(HEATING_BALANCE_C - t_eff, 0)
+                   + f.cool[:, None] * np.maximum(t_eff - COOLING_BALANCE_C, 0))
+        noise = (0.025 * self._moving_average(_S_LOAD, "fast", day, 0.85, 24)
+                 + 0.03 * self._moving_average(_S_LOAD, "slow", day, 0.97, 96))
+        load = f.base_mw[:, None] * shape * seasonal * weather * np.exp(noise)
+        load = np.round(np.maximum(load, 0.05 * f.base_mw[:, None]), 3)
+        return {"load_mw": load, "ratio": load / f.base_mw[:, None]}
+
+    def _active_lives(self, t: np.ndarray) -> np.ndarray:
+        """Index of the unit in place at each position and time (hours), shape (positions, len(t))."""
+        m = self.config.n_transformers
+        q = np.arange(m)[:, None] * _KEY_STRIDE + np.maximum(t, 0.0)[None, :]
+        return np.searchsorted(self._lives.key, q.ravel(), side="right").reshape(q.shape) - 1
+
+    def _physics(self, day: date) -> dict[str, np.ndarray]:
+        return self._physics_cache.get(day.toordinal(), lambda: self._make_physics(day))
+
+    def _make_physics(self, day: date) -> dict[str, np.ndarray]:
+        """Loading, temperatures and gases per transformer-hour, with 12 h of thermal history."""
+        f, lv = self._fleet, self._lives
+        prev = day - timedelta(days=1)
+        lag = 12
+        t = np.concatenate([_hour0(prev) + np.arange(24 - lag, 24), _hour0(day) + np.arange(24)]).astype(float)
+        life = self._active_lives(t)
+        sev = _severity(lv, life, t[None, :])
+        in_service = t[None, :] >= lv.service_from[life]
+
+        ratio = np.concatenate([self._load(prev)["ratio"][:, -lag:], self._load(day)["ratio"]], axis=1)
+        eps = np.concatenate([self._draws(_S_TX_LOAD, prev)["load"][:, -lag:],
+                              self._draws(_S_TX_LOAD, day)["load"]], axis=1)
+        k = f.loading[:, None] * ratio[f.tx_circuit] * np.exp(0.1 * eps - 0.005)
+        k = np.where(in_service, k, 0.0)
+        amb_noise = np.concatenate([self._draws(_S_TX_LOAD, prev)["ambient"][:, -lag:],
+                                    self._draws(_S_TX_LOAD, day)["ambient"]], axis=1)
+        zone_temp = np.concatenate([self._weather(prev)["temp"][:, -lag:], self._weather(day)["temp"]], axis=1)
+        ambient = zone_temp[f.tx_zone] + f.ambient_site[:, None] + 0.4 * amb_noise
+
+        # IEEE C57.91 top-oil rise with ONAN exponent 0.8, plus the fault's extra heating
+        rated = lv.top_oil_rise[life]
+        rlos = lv.loss_ratio[life]
+        rise = rated * ((k**2 * rlos + 1) / (rlos + 1)) ** 0.8
+        sg = sev * lv.strength[life]
+        thermal = lv.wear_mode[life] == _THERMAL
+        rise = np.where(thermal, rise * (1 + 0.35 * sg) + 4.0 * sg, rise + 1.5 * sg)
+        steady = ambient + rise
+        oil = np.empty_like(steady)
+        oil[:, 0] = steady[:, 0]
+        alpha = 1 - np.exp(-1.0 / 3.0)  # top-oil time constant of 3 h
+        for j in range(1, steady.shape[1]):
+            oil[:, j] = oil[:, j - 1] + alpha * (steady[:, j] - oil[:, j - 1])
+
+        s = np.s_[:, lag:]
+        oil, k, ambient, sev, sg, thermal, life = oil[s], k[s], ambient[s], sev[s], sg[s], thermal[s], life[s]
+        noise = self._draws(_S_TX_SENSOR, day)
+        hs_gain = np.where(thermal, 1 + 0.5 * sg, 1.0)
+        hot_spot = oil + lv.hot_spot_rise[life] * k**1.6 * hs_gain + np.where(thermal, 8.0 * sg, 0.0)
+
+        age_years = np.clip((t[lag:][None, :] - lv.birth[life]) / HOURS_PER_YEAR, 0, 80)
+        aging = 1 + age_years / 40.0
+        solubility = np.clip(1 + 0.006 * (oil - 45.0), 0.5, None)
+        dielectric = ~thermal
+        h2 = lv.h2_base[life] * aging + sg * np.where(thermal, 250.0, 500.0)
+        c2h4 = lv.c2h4_base[life] * aging + sg * np.where(thermal, 110.0, 12.0)
+        c2h2 = lv.c2h2_base[life] + np.where(dielectric, 30.0 * sg, 3.0 * sg * sev)
+
+        def gas(v: np.ndarray, eps: np.ndarray, floor_sd: float) -> np.ndarray:
+            v = v * solubility * np.exp(0.05 * eps) + floor_sd * eps
+            v = np.round(np.clip(v, 0.0, 100_000.0), 1)
+            return np.where(f.has_gas[:, None], v, np.nan)
+
+        return {
+            "load_pct": np.round(np.clip(100.0 * k, 0.0, 400.0), 1),
+            "ambient_temp_c": np.round(np.clip(ambient, -60.0, 60.0), 1),
+            "oil_temp_c": np.round(np.clip(oil + f.oil_calibration[:, None] + 0.6 * noise["oil"], -60.0, 200.0), 1),
+            "hot_spot_temp_c": np.where(
+                f.has_hot_spot[:, None],
+                np.round(np.clip(hot_spot + f.oil_calibration[:, None] + 1.0 * noise["hot_spot"], -60.0, 300.0), 1),
+                np.nan,
+            ),
+            "h2_ppm": gas(h2, noise["h2"], 0.5),
+            "c2h2_ppm": gas(c2h2, noise["c2h2"], 0.1),
+            "c2h4_ppm": gas(c2h4, noise["c2h4"], 0.2),
+            "severity": sev,
+        }
+
+    def _failures_in(self, day: date) -> np.ndarray:
+        lv = self._lives
+        h0 = _hour0(day)
+        end_min = _failure_minute(lv.end)
+        fails = np.isin(lv.mode, (_THERMAL, _DIELECTRIC, _EXTERNAL))
+        return np.flatnonzero(fails & (end_min >= h0) & (end_min < h0 + 24))
+
+    def _outage_rates(self, day: date) -> dict[str, np.ndarray]:
+        """Expected outages per circuit-hour by true cause, shape (circuits, 24) each."""
+        f = self._fleet
+        w = self._weather(day)
+        gust = w["gust"][f.zone]
+        precip = w["precip"][f.zone]
+        g = (np.clip(gust - OUTAGE_GUST_THRESHOLD_MPH, 0, None) / 20.0) ** 2.5
+        lightning = np.where(w["storm_gust"][f.zone] > 0, (precip / 10.0) ** 1.5, 0.0)
+        veg = f.canopy / 100.0 * (0.15 + np.minimum(self._years_since_trim(day), 10.0) / 5.0)
+        length = f.length[:, None]
+        sev = self._physics(day)["severity"]
+        sev_sum = np.add.reduceat(sev, f.tx_first, axis=0)
+        doy = day.timetuple().tm_yday
+        critters = 1 + 0.6 * np.exp(-(((doy - 170) / 60.0) ** 2))
+        over = np.clip(self._load(day)["load_mw"] / f.capacity[:, None] - 1.0, 0, None)
+        mean_age = _mean_by_circuit(REGISTRY_AS_OF.year - self._fleet.transformers["install_year"].to_numpy(),
+                                    f.tx_first)
+        return {
+            "weather": A_WEATHER * length * (g + 0.4 * lightning),
+            "vegetation": A_VEGETATION * length * veg[:, None] * (0.02 + g),
+            "animal": A_ANIMAL * np.sqrt(length) * critters * np.ones((1, 24)),
+            "equipment": (A_EQUIPMENT_SEVERITY * sev_sum
+                          + A_EQUIPMENT_BASE * length / 30.0 * (mean_age[:, None] / 30.0)) * (1 + g),
+            "overload": A_OVERLOAD * (over > 0) * (0.2 + 20.0 * over),
+            "unknown": A_UNKNOWN * (length / 30.0) * np.ones((1, 24)),
+        }
+
+    def _years_since_trim(self, day: date) -> np.ndarray:
+        """Trims recur every cycle before the registry's last trim; none are recorded after it."""
+        f = self._fleet
+        d = (day - EPOCH_START).days - f.last_trim_days
+        return np.where(d >= 0, d, np.mod(d, f.trim_cycle_days)) / 365.25
+
+    def _outages(self, day: date) -> pd.DataFrame:
+        f = self._fleet
+        rng = self._day_rng(_S_OUTAGES, day)
+        rates = self._outage_rates(day)
+        causes = list(rates)
+        lam = np.stack([rates[c] for c in causes])  # (causes, circuits, 24)
+        counts = rng.poisson(lam)
+        ci, cc, hh = np.nonzero(counts)
+        reps = counts[ci, cc, hh]
+        cause = np.repeat(np.array([_CAUSE[c] for c in causes])[ci], reps)
+        circ = np.repeat(cc, reps)
+        hour = np.repeat(hh, reps)
+        k = len(cause)
+        h0 = _hour0(day)
+        start = h0 + hour + np.floor(rng.random(k) * 3600.0) / 3600.0
+        gust = self._weather(day)["gust"][f.zone[circ], hour]
+        storminess = np.clip(gust - OUTAGE_GUST_THRESHOLD_MPH, 0, None)
+        p_feeder = np.array([0.15, 0.12, 0.05, 0.08, 0.5, 0.05])[cause] + 0.006 * storminess
+        feeder = rng.random(k) < np.minimum(p_feeder, 0.6)
+        frac = np.exp(rng.uniform(np.log(0.02), np.log(0.30), k))
+        customers = np.where(feeder, f.customers[circ], np.maximum(1, np.round(frac * f.customers[circ])))
+        median_min = np.array([150.0, 180.0, 120.0, 60.0, 45.0, 75.0])[cause]
+        minutes = median_min * rng.lognormal(0.0, 0.7, k) * (1 + storminess / 25.0)
+        minutes = np.round(np.clip(minutes, 5.0, 4320.0))
+        recorded = _noisy_cause(cause, rng.random(k))
+
+        lv = self._lives
+        fi = self._failures_in(day)
+        f_start = _failure_minute(lv.end[fi]) + lv.outage_offset_min[fi] / 60.0
+        f_start = np.floor(f_start * 3600.0) / 3600.0
+        frame = pd.DataFrame({
+            "circuit": np.concatenate([circ, f.tx_circuit[lv.pos[fi]]]),
+            "start": np.concatenate([start, f_start]),
+            "minutes": np.concatenate([minutes, lv.outage_minutes[fi]]),
+            "customers_affected": np.concatenate([customers, lv.outage_customers[fi]]).astype(np.int64),
+            "cause": np.concatenate([recorded, lv.outage_cause[fi]]),
+        })
+        ids = f.circuits["circuit_id"].to_numpy()
+        start_ts = _hours_to_ts(frame["start"].to_numpy(), unit="s")
+        out = pd.DataFrame({
+            "circuit_id": ids[frame["circuit"].to_numpy()],
+            "start_ts": start_ts,
+            "end_ts": start_ts + (frame["minutes"].to_numpy() * 60).astype("timedelta64[s]").astype("timedelta64[ns]"),
+            "customers_affected": frame["customers_affected"].to_numpy(),
+            "cause": np.array(OUTAGE_CAUSES, dtype=object)[frame["cause"].to_numpy()],
+        })
+        out = out.sort_values(["circuit_id", "start_ts"], kind="stable")
+        out = out.drop_duplicates(["circuit_id", "start_ts"], keep="first").reset_index(drop=True)
+        return out
+
+
+# ---------------------------------------------------------------------- helpers
+
+_TL_START = EPOCH_START - timedelta(days=40)
+_TL_END = EPOCH_END + timedelta(days=5)
+
+
+def _as_date(day: date) -> date:
+    if isinstance(day, datetime):
+        return day.date()
+    if isinstance(day, date):
+        return day
+    raise TypeError(f"expected a date; got {type(day).__name__}")
+
+
+def _check_day(day: date) -> date:
+    day = _as_date(day)
+    if not EPOCH_START <= day <= EPOCH_END:
+        raise ValueError(f"day {day} is outside the simulated epoch {EPOCH_START}..{EPOCH_END}")
+    return day
+
+
+def _hour0(day: date) -> int:
+    return (day - EPOCH_START).days * 24
+
+
+def _hours_to_ts(hours: np.ndarray, unit: str = "m") -> np.ndarray:
+    scale = {"m": 60, "s": 3600}[unit]
+    ticks = np.round(np.asarray(hours, dtype=np.float64) * scale).astype(np.int64)
+    return _ORIGIN + ticks.astype(f"timedelta64[{unit}]").astype("timedelta64[ns]")
+
+
+def _failure_minute(hours: np.ndarray) -> np.ndarray:
+    """Failure times are recorded to the minute; inf stays inf."""
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(hours), np.round(hours * 60.0) / 60.0, hours)
+
+
+def _hourly_frame(day: date, entity: str, ids: np.ndarray, values: dict[str, np.ndarray]) -> pd.DataFrame:
+    n = len(ids)
+    stamps = (np.datetime64(day.isoformat(), "ns") + np.arange(24) * _HOUR).astype("datetime64[ns]")
+    data: dict[str, Any] = {entity: np.repeat(ids, 24), "timestamp": np.tile(stamps, n)}
+    for name, v in values.items():
+        data[name] = np.asarray(v, dtype=np.float64).reshape(-1)
+    return pd.DataFrame(data)
+
+
+@functools.lru_cache(maxsize=16)
+def _zone_traits(zones: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Geography of a zone from its name alone, so that a zone looks the same under every seed."""
+    rows = []
+    for z in zones:
+        r = np.random.default_rng(zlib.crc32(z.encode()))
+        rows.append((
+            r.uniform(LAT_RANGE[0] + 0.3, LAT_RANGE[1] - 0.3),
+            r.uniform(LON_RANGE[0] + 0.4, LON_RANGE[1] - 0.4),
+            r.uniform(0.1, 0.7),
+            r.uniform(9.0, 15.0),
+            r.normal(0.0, 1.2),
+        ))
+    a = np.array(rows, dtype=np.float64)
+    return {"lat": a[:, 0], "lon": a[:, 1], "wooded": a[:, 2], "wind_mean": a[:, 3], "temp_offset": a[:, 4]}
+
+
+def _apportion(total: int, weights: np.ndarray) -> np.ndarray:
+    """Integer counts summing to `total`, at least one each, otherwise proportional to weights."""
+    n = len(weights)
+    share = (total - n) * weights / weights.sum()
+    counts = np.floor(share).astype(np.int64)
+    rest = total - n - counts.sum()
+    order = np.argsort(-(share - counts), kind="stable")
+    counts[order[:rest]] += 1
+    return counts + 1
+
+
+def _ar1(innovations: np.ndarray, phi: float) -> np.ndarray:
+    out = np.empty_like(innovations)
+    out[..., 0] = innovations[..., 0] / np.sqrt(1 - phi**2)
+    for i in range(1, innovations.shape[-1]):
+        out[..., i] = phi * out[..., i - 1] + innovations[..., i]
+    return out
+
+
+def _day_of_year_array(n: int) -> np.ndarray:
+    days = np.datetime64(_TL_START.isoformat(), "D") + np.arange(n)
+    years = days.astype("datetime64[Y]")
+    return (days - years).astype(np.int64) + 1
+
+
+def _daily_to_hourly(series: np.ndarray, day: date) -> np.ndarray:
+    """Linear interpolation of a daily timeline (values at noon UTC) to the hour midpoints of `day`."""
+    i = (day - _TL_START).days
+    x = (np.arange(24) + 0.5 - 12.0) / 24.0  # -0.48 .. 0.48 around today's noon
+    lo = np.where(x < 0, i - 1, i)
+    frac = np.where(x < 0, x + 1, x)
+    return series[..., lo] * (1 - frac) + series[..., lo + 1] * frac
+
+
+def _storm_profile(t: np.ndarray, start: float, peak: float, end: float) -> np.ndarray:
+    """0 outside the storm, rising smoothly to 1 at its peak and falling to 0 at its end."""
+    up = np.clip((t - start) / max(peak - start, 1e-9), 0, 1)
+    down = np.clip((end - t) / max(end - peak, 1e-9), 0, 1)
+    u = np.where(t <= peak, up, down)
+    return np.sin(np.pi / 2 * u) ** 2
+
+
+def _severity(lv: _Lives, life: np.ndarray, t: np.ndarray) -> np.ndarray:
+    onset = lv.onset[life]
+    span = np.maximum(lv.t_intrinsic[life] - onset, 1.0)
+    with np.errstate(invalid="ignore"):
+        x = np.where(np.isfinite(onset), (t - onset) / span, 0.0)
+    return np.clip(x, 0.0, 1.0) ** lv.power[life]
+
+
+def _mean_by_circuit(values: np.ndarray, first: np.ndarray) -> np.ndarray:
+    counts = np.diff(np.append(first, len(values)))
+    return np.add.reduceat(values.astype(np.float64), first) / counts
+
+
+def _us_dst(day: date) -> tuple[datetime, datetime]:
+    """Start and end of US daylight time in `day`'s year, in UTC for Mountain time."""
+    y = day.year
+    march = date(y, 3, 1)
+    second_sunday = march + timedelta(days=(6 - march.weekday()) % 7 + 7)
+    nov = date(y, 11, 1)
+    first_sunday = nov + timedelta(days=(6 - nov.weekday()) % 7)
+    return (datetime(y, 3, second_sunday.day, 9), datetime(y, 11, first_sunday.day, 8))
+
+
+def _holidays(year: int) -> set[date]:
+    def nth_weekday(month: int, weekday: int, nth: int) -> date:
+        d = date(year, month, 1)
+        d += timedelta(days=(weekday - d.weekday()) % 7)
+        return d + timedelta(weeks=nth - 1)
+
+    last_may = date(year, 5, 31)
+    memorial = last_may - timedelta(days=(last_may.weekday() - 0) % 7)
+    return {
+        date(year, 1, 1), memorial, date(year, 7, 4), nth_weekday(9, 0, 1),
+        nth_weekday(11, 3, 4), date(year, 12, 25),
+    }
+
+
+def _local_calendar(day: date) -> tuple[np.ndarray, np.ndarray]:
+    """Local clock hour and weekend-or-holiday flag (America/Denver) for the 24 UTC hours of `day`."""
+    dst_start, dst_end = _us_dst(day)
+    hours, weekend = [], []
+    for h in range(24):
+        utc = datetime(day.year, day.month, day.day, h)
+        offset = -6 if dst_start <= utc < dst_end else -7
+        local = utc + timedelta(hours=offset)
+        hours.append(local.hour)
+        weekend.append(local.weekday() >= 5 or local.date() in _holidays(local.year))
+    return np.array(hours), np.array(weekend)
+
+
+def _noisy_cause(cause: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """What the outage report says: mostly the true cause, sometimes unknown or a confusion."""
+    w, v, e, a, o, unk = (_CAUSE[c] for c in OUTAGE_CAUSES)
+    out = cause.copy()
+    out[(cause == w) & (u < 0.12)] = unk
+    out[(cause == w) & (u >= 0.12) & (u < 0.20)] = v
+    out[(cause == v) & (u < 0.12)] = unk
+    out[(cause == v) & (u >= 0.12) & (u < 0.27)] = w
+    out[(cause == e) & (u < 0.06)] = unk
+    out[(cause == a) & (u < 0.15)] = unk
+    out[(cause == o) & (u < 0.10)] = e
+    return out

@@ -1,0 +1,69 @@
+"""Shared fixtures: a small synthetic fleet in a temporary data folder, and its resources."""
+
+import os
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from gridassets.defs.resources import GridSettings, build_resources
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = next(
+    (p / "shared" / "data" for p in [REPO_ROOT, *REPO_ROOT.parents] if (p / "shared" / "data").is_dir()),
+    None,
+)
+# Small enough to be fast, big enough for every table to have rows.
+SMALL_FLEET = {"seed": 11, "n_circuits": 6, "n_transformers": 120}
+RAW = ["transformer_telemetry", "feeder_load", "weather_observations", "outage_events",
+       "transformer_failures"]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch):
+    """No test reads the developer's GRIDASSETS_* settings or Dagster instance."""
+    for var in list(os.environ):
+        if var.startswith("GRIDASSETS_") or var == "DAGSTER_HOME":
+            monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def settings(tmp_path) -> GridSettings:
+    return GridSettings(data_dir=str(tmp_path / "data"), **SMALL_FLEET)
+
+
+@pytest.fixture
+def resources(settings) -> dict:
+    return build_resources(settings)
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as inst:
+        yield inst
+
+
+@pytest.fixture
+def dagster_home(tmp_path) -> Path:
+    """A private DAGSTER_HOME with the project's shipped dagster.yaml."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO_ROOT / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    return home
+
+
+def subprocess_env(data_dir: Path, dagster_home: Path | None = None, **extra: str) -> dict:
+    """Environment for a child process: the project's settings pointed at a test folder."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("GRIDASSETS_") and k != "DAGSTER_HOME"}
+    env.update({
+        "GRIDASSETS_DATA_DIR": str(data_dir),
+        "GRIDASSETS_SEED": str(SMALL_FLEET["seed"]),
+        "GRIDASSETS_CIRCUITS": str(SMALL_FLEET["n_circuits"]),
+        "GRIDASSETS_TRANSFORMERS": str(SMALL_FLEET["n_transformers"]),
+    })
+    if dagster_home is not None:
+        env["DAGSTER_HOME"] = str(dagster_home)
+    env.update(extra)
+    return env
