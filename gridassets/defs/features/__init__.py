@@ -1,6 +1,12 @@
-"""Definitions of this area; definitions.py collects these lists."""
+"""Daily features computed in DuckDB."""
 
-assets: list = []
+from gridassets.defs.features.assets import (
+    circuit_exposure_features,
+    transformer_daily_stats,
+    transformer_health_features,
+)
+
+assets = [transformer_daily_stats, transformer_health_features, circuit_exposure_features]
 asset_checks: list = []
 sensors: list = []
 schedules: list = []

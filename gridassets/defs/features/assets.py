@@ -1,0 +1,86 @@
+"""Daily features, computed by SQL inside DuckDB from the raw tables."""
+
+import dagster as dg
+import pandas as pd
+
+from gridassets.defs.metadata import frame_schema, partition_days, preview
+from gridassets.defs.partitions import daily_partitions
+from gridassets.defs.policies import DUCKDB_POOL, OWNERS, TRANSIENT_RETRY
+from gridassets.defs.resources import Warehouse
+from gridassets.domain import features
+
+# A day's trailing windows read the 29 days before it; missing ones (the start of history) are
+# simply absent, and `history_days` says how many the window had.
+TRAILING_30 = dg.TimeWindowPartitionMapping(
+    start_offset=-(features.WINDOW_DAYS - 1), allow_nonexistent_upstream_partitions=True
+)
+PREVIOUS_2 = dg.TimeWindowPartitionMapping(start_offset=-2, allow_nonexistent_upstream_partitions=True)
+
+COMMON = dict(
+    group_name="features",
+    kinds={"duckdb", "sql"},
+    owners=OWNERS,
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=DUCKDB_POOL,
+    retry_policy=TRANSIENT_RETRY,
+    code_version="1",
+)
+
+
+def _range(context: dg.AssetExecutionContext):
+    days = partition_days(context)
+    return days[0], days[-1] + pd.Timedelta(days=1).to_pytimedelta()
+
+
+def _output(frame: pd.DataFrame, days: int, **extra) -> dg.Output:
+    return dg.Output(frame, metadata={
+        "dagster/column_schema": frame_schema(frame), "days": days,
+        "rows_per_day": round(len(frame) / max(days, 1), 1), "preview": preview(frame), **extra,
+    })
+
+
+@dg.asset(
+    deps=["transformer_telemetry", "weather_observations", "transformers", "circuits"],
+    metadata={"partition_expr": "date", "schema": "features"},
+    **COMMON,
+)
+def transformer_daily_stats(context: dg.AssetExecutionContext, warehouse: Warehouse):
+    """Each transformer's day in numbers: loading, top-oil rise over ambient, hot spot and gases."""
+    start, end = _range(context)
+    with warehouse.connect() as con:
+        frame = features.transformer_daily_stats(con, start, end)
+    return _output(frame, (end - start).days)
+
+
+@dg.asset(
+    ins={"transformer_daily_stats": dg.AssetIn(partition_mapping=TRAILING_30, dagster_type=dg.Nothing)},
+    deps=["transformers", "transformer_failures"],
+    metadata={"partition_expr": "date", "schema": "features"},
+    **COMMON,
+)
+def transformer_health_features(context: dg.AssetExecutionContext, warehouse: Warehouse):
+    """Transformer health over trailing weeks: thermal index, gas levels and trends, age, loading."""
+    start, end = _range(context)
+    with warehouse.connect() as con:
+        frame = features.transformer_health_features(con, start, end)
+    return _output(frame, (end - start).days,
+                   gas_monitored_share=float(frame["has_gas_monitor"].mean()) if len(frame) else 0.0)
+
+
+@dg.asset(
+    ins={
+        "weather_observations": dg.AssetIn(partition_mapping=PREVIOUS_2, dagster_type=dg.Nothing),
+        "transformer_health_features": dg.AssetIn(dagster_type=dg.Nothing),
+    },
+    deps=["feeder_load", "circuits"],
+    metadata={"partition_expr": "date", "schema": "features"},
+    **COMMON,
+)
+def circuit_exposure_features(context: dg.AssetExecutionContext, warehouse: Warehouse):
+    """Each circuit's day of exposure: wind and rain in its zone, trees, asset condition, loading."""
+    start, end = _range(context)
+    with warehouse.connect() as con:
+        frame = features.circuit_exposure_features(con, start, end)
+    return _output(frame, (end - start).days,
+                   max_gust_mph=float(frame["peak_gust_mph"].max()) if len(frame) else 0.0)
