@@ -1,7 +1,10 @@
-"""Definitions of this area; definitions.py collects these lists."""
+"""Storms: one dynamic partition per storm, triggered by alert files dropped into the inbox."""
 
-assets: list = []
+from gridassets.defs.storms.jobs import STORM_ASSETS, storm_job
+from gridassets.defs.storms.sensors import weather_alert_sensor
+
+assets: list = list(STORM_ASSETS)
 asset_checks: list = []
-sensors: list = []
+sensors: list = [weather_alert_sensor]
 schedules: list = []
-jobs: list = []
+jobs: list = [storm_job]

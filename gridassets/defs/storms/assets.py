@@ -1,0 +1,68 @@
+"""The storm assets: one dynamic partition per storm, materialized by the weather-alert sensor.
+
+`storm_alerts` reads the storm's folder of the message store (written by the sensor before it
+requests the run), so a storm can also be re-materialized from the UI with no config. The storm
+assets downstream (outage risk, crew priorities) read the conditions that apply per zone from it
+with `store.current_zone_conditions`.
+"""
+
+from datetime import datetime, timezone
+
+import dagster as dg
+import pandas as pd
+
+from gridassets.defs.metadata import frame_schema, preview
+from gridassets.defs.partitions import storm_partitions
+from gridassets.defs.policies import DUCKDB_POOL, OWNERS, TRANSIENT_RETRY
+from gridassets.defs.resources import GridSettings
+from gridassets.defs.storms import store
+
+PREVIEW_COLUMNS = ["message_type", "vtec_action", "event", "sent", "ends", "zones",
+                   "max_wind_gust_mph", "is_current", "current_zones"]
+
+
+@dg.asset(
+    partitions_def=storm_partitions,
+    group_name="storms",
+    kinds={"duckdb", "pandas"},
+    owners=OWNERS,
+    pool=DUCKDB_POOL,
+    retry_policy=TRANSIENT_RETRY,
+    metadata={"schema": "storms", "partition_expr": "storm_id"},
+    code_version="1",
+)
+def storm_alerts(context: dg.AssetExecutionContext, settings: GridSettings) -> dg.Output[pd.DataFrame]:
+    """Every weather alert received for one storm, with the wind and rain forecast in force in each zone and whether the storm is active, cancelled or expired."""
+    storm_id = context.partition_key
+    alerts_root = settings.resolve().alerts_root
+    try:
+        folder = store.storm_folder(alerts_root, storm_id)
+        messages = store.load_storm_messages(folder)
+    except (ValueError, OSError) as e:  # StoredMessageError is a ValueError
+        raise dg.Failure(description=f"storm {storm_id!r}: {e}", allow_retries=False) from e
+    if not messages:
+        raise dg.Failure(
+            description=(
+                f"storm {storm_id}: no alert messages in {folder}. The weather-alert sensor writes "
+                "them there before it requests a run; drop the alert file into the inbox again."
+            ),
+            allow_retries=False,
+            metadata={"folder": dg.MetadataValue.path(str(folder))},
+        )
+    frame = store.storm_alerts_frame(messages, as_of=datetime.now(timezone.utc))
+    current = frame[frame["is_current"]]
+    status = str(frame["status"].iloc[0])
+    gust = float(current["max_wind_gust_mph"].max()) if len(current) else float("nan")
+    current_zones = sorted({z for zs in current["current_zones"] for z in zs.split(",") if z})
+    context.log.info(f"storm {storm_id}: {len(frame)} message(s), {status}, "
+                     f"current zones {', '.join(current_zones) or 'none'}")
+    return dg.Output(frame, metadata={
+        "status": status,
+        "event": ", ".join(dict.fromkeys(frame["event"].astype(str))),
+        "zones": ", ".join(current_zones) or "(none current)",
+        "max_wind_gust_mph": dg.MetadataValue.float(gust),
+        "messages": len(frame),
+        "folder": dg.MetadataValue.path(str(folder)),
+        "dagster/column_schema": frame_schema(frame, store.STORM_ALERT_DESCRIPTIONS),
+        "preview": preview(frame[PREVIEW_COLUMNS]),
+    })

@@ -1,0 +1,446 @@
+"""The alert inbox: which files to take, what became of each alert in them, which runs to request.
+
+Layout under the alerts root (`Settings.alerts_root`):
+
+* ``inbox/``: writers drop ``*.json`` files here, written elsewhere and renamed in. Dotfiles and
+  other suffixes are left alone (a writer's temporary file is never read).
+* ``processed/``: files that were read, each with ``<file>.note.json`` saying what became of every
+  alert in it.
+* ``rejected/``: files that could not be used, each with ``<file>.error.txt`` saying why.
+* ``storms/<storm_id>/``: the accepted messages (see `store`).
+
+A file is taken once it is complete: its size and modification time are what the previous tick saw
+(the cursor records them), or it was last modified at least `QUIET_SECONDS` ago. A file still being
+written changes between ticks and is not read half-way. A name already used in processed/ or
+rejected/ gets a ``-2``, ``-3`` ... suffix before ``.json``: nothing is overwritten.
+
+Each tick reads at most `MAX_FILES_PER_TICK` files and `MAX_BYTES_PER_TICK` bytes (a sensor
+evaluation times out after 60 s); the rest waits for the next tick, oldest first.
+
+This module does not import dagster; `sensors.py` turns an `InboxTick` into a SensorResult.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from gridassets.defs.storms import store
+from gridassets.domain.alerts import (
+    MAX_FILE_BYTES,
+    Alert,
+    AlertFileError,
+    classify,
+    parse_alert_bytes,
+)
+
+INBOX, PROCESSED, REJECTED = "inbox", "processed", "rejected"
+NOTE_SUFFIX = ".note.json"
+ERROR_SUFFIX = ".error.txt"
+
+QUIET_SECONDS = 2.0
+MAX_FILES_PER_TICK = 20
+MAX_BYTES_PER_TICK = 64 * 1024 * 1024
+MAX_TRACKED = 1000  # files remembered in the cursor; beyond that the age rule still takes them
+CURSOR_VERSION = 1
+
+RUN_REQUESTED, DUPLICATE, IGNORED = "run_requested", "duplicate", "ignored"
+
+
+@dataclass
+class InboxCursor:
+    """What the sensor remembers between ticks: file names with (size, mtime in ns).
+
+    ``seen``: files listed but not taken (incomplete, or over the tick's limits). ``stuck``: files
+    that were read but could not be moved out of the inbox; they are not read again while unchanged.
+    """
+
+    seen: dict[str, tuple[int, int]] = field(default_factory=dict)
+    stuck: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str | None) -> tuple[InboxCursor, str | None]:
+        """The cursor from its JSON text, and a problem to log if the text was unusable."""
+        if not text:
+            return cls(), None
+        try:
+            raw = json.loads(text)
+            if raw.get("v") != CURSOR_VERSION:
+                raise ValueError(f"version {raw.get('v')!r}")
+            return cls(seen=_file_keys(raw.get("seen", {})),
+                       stuck=_file_keys(raw.get("stuck", {}))), None
+        except (ValueError, TypeError, AttributeError) as e:
+            return cls(), f"unusable cursor ({e}); starting from an empty one"
+
+    def serialize(self) -> str:
+        return json.dumps(
+            {"v": CURSOR_VERSION,
+             "seen": {k: list(v) for k, v in sorted(self.seen.items())},
+             "stuck": {k: list(v) for k, v in sorted(self.stuck.items())}},
+            separators=(",", ":"), ensure_ascii=True,
+        )
+
+
+@dataclass(frozen=True)
+class RunIntent:
+    """One run of the storm assets to request."""
+
+    storm_id: str
+    run_key: str
+    message_id: str
+    message_type: str
+    event: str
+    source_file: str
+    duplicate: bool  # the message was stored by an earlier tick: the run key is not new
+
+
+@dataclass(frozen=True)
+class FileReport:
+    """What became of one inbox file in this tick."""
+
+    name: str
+    outcome: str  # "processed" | "rejected" | "retry" | "vanished"
+    moved_to: str | None
+    detail: str
+
+
+@dataclass
+class InboxTick:
+    runs: list[RunIntent] = field(default_factory=list)
+    storms: list[str] = field(default_factory=list)  # partitions to add, first-seen order
+    cursor: InboxCursor = field(default_factory=InboxCursor)
+    files: list[FileReport] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)  # not complete yet
+    deferred: int = 0  # complete, left for the next tick by the per-tick limits
+    problems: list[str] = field(default_factory=list)  # for the operator's log
+
+
+@dataclass(frozen=True)
+class _Listed:
+    name: str
+    size: int
+    mtime_ns: int
+    mode: int
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.size, self.mtime_ns)
+
+
+class _Reject(Exception):
+    """The file is unusable; the message is the reason written to its .error.txt."""
+
+
+class _Changed(Exception):
+    """The file changed while it was read: it is not complete yet."""
+
+
+def process_inbox(
+    alerts_root: Path,
+    our_zones: Collection[str],
+    cursor: InboxCursor,
+    now: datetime,
+    *,
+    max_files: int = MAX_FILES_PER_TICK,
+    max_bytes: int = MAX_BYTES_PER_TICK,
+    quiet_seconds: float = QUIET_SECONDS,
+) -> InboxTick:
+    """Take the complete files of the inbox, store their accepted alerts, and move them on.
+
+    Takes the alerts root, the UGC zones of our circuits, the previous cursor, and the tick's clock
+    (timezone-aware; used to classify alerts and to judge a file's age). Returns the runs to
+    request, the storm partitions to add, the new cursor and a report per file.
+    Bad files never raise: they move to rejected/. Raises OSError only if the alerts folders cannot
+    be created.
+    """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("process_inbox needs a timezone-aware `now`")
+    root = Path(alerts_root)
+    for folder in (INBOX, PROCESSED, REJECTED, store.STORMS_DIR):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+
+    tick = InboxTick()
+    resolver = _StormResolver(root)
+    now_ns = int(now.timestamp() * 1e9)
+    taken, budget = 0, max_bytes
+
+    for item in _list_inbox(root / INBOX):
+        if cursor.stuck.get(item.name) == item.key:
+            tick.cursor.stuck[item.name] = item.key
+            continue
+        complete = (cursor.seen.get(item.name) == item.key
+                    or now_ns - item.mtime_ns >= quiet_seconds * 1e9)
+        cost = item.size if stat.S_ISREG(item.mode) and item.size <= MAX_FILE_BYTES else 0
+        over_limits = taken >= max_files or (taken > 0 and cost > budget)
+        if not complete or over_limits:
+            if not complete:
+                tick.waiting.append(item.name)
+            else:
+                tick.deferred += 1
+            _track(tick.cursor.seen, item.name, item.key)
+            continue
+        taken += 1
+        budget -= cost
+        _take(root, item, our_zones, now, tick, resolver)
+    return tick
+
+
+# --------------------------------------------------------------------------------------------
+# One file
+
+
+def _take(root: Path, item: _Listed, our_zones: Collection[str], now: datetime, tick: InboxTick,
+          resolver: _StormResolver) -> None:
+    path = root / INBOX / item.name
+    try:
+        data = _read(path, item)
+        parsed = parse_alert_bytes(data)
+    except FileNotFoundError:
+        tick.files.append(FileReport(item.name, "vanished", None,
+                                     "removed from the inbox before it was read"))
+        return
+    except _Changed:
+        tick.waiting.append(item.name)
+        return
+    except (_Reject, AlertFileError) as e:
+        _reject(root, item, str(e), now, tick)
+        return
+
+    entries: list[dict[str, Any]] = []
+    tick_keys = {r.run_key for r in tick.runs}
+    for alert in parsed.alerts:
+        reason = classify(alert, our_zones, now)
+        if reason is not None:
+            entries.append(_entry(alert, IGNORED, reason=reason))
+            continue
+        storm_id = resolver.storm_of(alert)
+        run_key = f"{storm_id}:{store.message_key(alert.message_id)}"
+        stored_as = f"{store.STORMS_DIR}/{storm_id}/{store.message_key(alert.message_id)}.json"
+        if run_key in tick_keys:
+            entries.append(_entry(alert, DUPLICATE, storm_id=storm_id, run_key=run_key,
+                                  reason="the same message appeared earlier in this tick"))
+            continue
+        record = store.message_record(alert, storm_id, now, item.name)
+        try:
+            _, written = store.write_message(root, record)
+        except OSError as e:
+            # The store is unwritable (disk full, permissions): the file is fine, so it stays in
+            # the inbox and is read again next tick; runs already stored from it are still requested.
+            tick.problems.append(f"{item.name}: cannot store message {alert.message_id}: {e}")
+            tick.files.append(FileReport(item.name, "retry", None, f"message store unwritable: {e}"))
+            return
+        resolver.remember(alert.message_id, storm_id)
+        tick_keys.add(run_key)
+        tick.runs.append(RunIntent(storm_id, run_key, alert.message_id, alert.message_type,
+                                   alert.event, item.name, duplicate=not written))
+        if storm_id not in tick.storms:
+            tick.storms.append(storm_id)
+        if written:
+            entries.append(_entry(alert, RUN_REQUESTED, storm_id=storm_id, run_key=run_key,
+                                  stored_as=stored_as))
+        else:
+            # Requested again all the same: should the tick that stored it have been lost, this
+            # starts the run; otherwise Dagster sees the run key again and starts nothing.
+            entries.append(_entry(
+                alert, DUPLICATE, storm_id=storm_id, run_key=run_key, stored_as=stored_as,
+                reason="already received; its run key was requested before, so no new run starts",
+            ))
+    for ignored in parsed.ignored:
+        entries.append({"message_id": ignored.message_id, "event": ignored.event,
+                        "outcome": IGNORED, "reason": ignored.reason})
+
+    note = {
+        "file": item.name,
+        "received_at": now.astimezone(timezone.utc).isoformat(),
+        "size_bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "summary": {outcome: sum(e["outcome"] == outcome for e in entries)
+                    for outcome in (RUN_REQUESTED, DUPLICATE, IGNORED)},
+        "entries": entries,
+    }
+    summary = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in note["summary"].items() if n)
+    _move(root, item, PROCESSED, NOTE_SUFFIX, note, summary or "no alerts in it", tick)
+
+
+def _read(path: Path, item: _Listed) -> bytes:
+    """The bytes of a complete regular file of at most MAX_FILE_BYTES; raises _Reject, _Changed,
+    FileNotFoundError."""
+    if stat.S_ISLNK(item.mode):
+        raise _Reject("the file is a symbolic link; put the file itself in the inbox")
+    if stat.S_ISDIR(item.mode):
+        raise _Reject("it is a folder, not a file")
+    if not stat.S_ISREG(item.mode):
+        raise _Reject("it is not a regular file (a pipe, socket or device)")
+    if item.size > MAX_FILE_BYTES:
+        raise _Reject(
+            f"the file is {item.size} bytes, larger than the limit of {MAX_FILE_BYTES} bytes"
+        )
+    # O_NOFOLLOW and O_NONBLOCK: a file swapped for a link or a pipe after the listing must not
+    # lead the sensor elsewhere or block it.
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise
+    except PermissionError:
+        raise _Reject("the file cannot be read: permission denied") from None
+    except OSError as e:
+        raise _Reject(f"the file cannot be opened: {e.strerror or e}") from None
+    try:
+        with os.fdopen(fd, "rb") as f:
+            before = os.fstat(f.fileno())
+            if not stat.S_ISREG(before.st_mode):
+                raise _Reject("it is not a regular file")
+            data = f.read(MAX_FILE_BYTES + 1)
+            after = os.fstat(f.fileno())
+    except OSError as e:
+        raise _Reject(f"the file cannot be read: {e.strerror or e}") from None
+    if (after.st_size, after.st_mtime_ns) != item.key or len(data) != item.size:
+        raise _Changed()
+    return data
+
+
+def _reject(root: Path, item: _Listed, reason: str, now: datetime, tick: InboxTick) -> None:
+    text = (
+        f"{_printable(item.name)} was rejected at {now.astimezone(timezone.utc).isoformat()}.\n"
+        f"Reason: {reason}\n"
+        "Nothing in it was acted on. Fix the file and drop it into the inbox again "
+        "(write it elsewhere, then move it in).\n"
+    )
+    _move(root, item, REJECTED, ERROR_SUFFIX, text, reason, tick)
+
+
+def _move(root: Path, item: _Listed, folder: str, companion_suffix: str,
+          companion: dict[str, Any] | str, detail: str, tick: InboxTick) -> None:
+    """Move the file to processed/ or rejected/ under a free name, then write its note or error."""
+    destination = _free_name(root / folder, item.name, companion_suffix)
+    outcome = "processed" if folder == PROCESSED else "rejected"
+    try:
+        os.rename(root / INBOX / item.name, destination)
+    except FileNotFoundError:
+        tick.files.append(FileReport(item.name, "vanished", None, "removed before it was moved"))
+        return
+    except OSError as e:
+        # Left where it is and not read again while unchanged (no file is read twice a tick).
+        tick.problems.append(f"{item.name}: read but cannot be moved to {folder}/: {e}")
+        tick.cursor.stuck[item.name] = item.key
+        tick.files.append(FileReport(item.name, outcome, None, detail))
+        return
+    if isinstance(companion, dict):
+        data = (json.dumps(companion, indent=2, ensure_ascii=True) + "\n").encode()
+    else:
+        data = companion.encode("utf-8", "backslashreplace")
+    try:
+        store.write_atomically(destination.with_name(destination.name + companion_suffix), data)
+    except OSError as e:
+        tick.problems.append(f"{destination.name}: cannot write its {companion_suffix}: {e}")
+    tick.files.append(FileReport(item.name, outcome, f"{folder}/{destination.name}", detail))
+
+
+def _free_name(folder: Path, name: str, companion_suffix: str) -> Path:
+    """`name` in `folder`, or `stem-2.json`, `stem-3.json` ... if it or its companion is taken."""
+    stem, dot, ext = name.rpartition(".")
+    candidate, n = name, 1
+    while (os.path.lexists(folder / candidate)
+           or os.path.lexists(folder / (candidate + companion_suffix))):
+        n += 1
+        candidate = f"{stem}-{n}{dot}{ext}"
+    return folder / candidate
+
+
+# --------------------------------------------------------------------------------------------
+# Storm resolution
+
+
+class _StormResolver:
+    """Resolves an Update or Cancel without VTEC to the storm of the message it references.
+
+    The message store is the map (a message's file sits in its storm's folder), so the mapping
+    survives restarts and never needs trimming; messages stored in this tick are remembered here.
+    """
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._known: dict[str, str] = {}
+        self._storms: list[str] | None = None
+
+    def storm_of(self, alert: Alert) -> str:
+        if alert.vtec_action is None and alert.message_type in ("Update", "Cancel"):
+            for reference in alert.references:
+                storm_id = self._lookup(reference)
+                if storm_id is not None:
+                    return storm_id
+        return alert.storm_id
+
+    def remember(self, message_id: str, storm_id: str) -> None:
+        self._known[store.message_key(message_id)] = storm_id
+
+    def _lookup(self, message_id: str) -> str | None:
+        key = store.message_key(message_id)
+        if key not in self._known:
+            if self._storms is None:
+                self._storms = store.list_storms(self.root)
+            found = store.find_message(self.root, message_id, self._storms)
+            if found is None:
+                return None
+            self._known[key] = found
+        return self._known[key]
+
+
+# --------------------------------------------------------------------------------------------
+# Small helpers
+
+
+def _list_inbox(inbox: Path) -> list[_Listed]:
+    """The candidate files of the inbox, oldest first (then by name)."""
+    listed = []
+    with os.scandir(inbox) as entries:
+        for entry in entries:
+            if entry.name.startswith(".") or not entry.name.lower().endswith(".json"):
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            listed.append(_Listed(entry.name, st.st_size, st.st_mtime_ns, st.st_mode))
+    return sorted(listed, key=lambda f: (f.mtime_ns, f.name))
+
+
+def _entry(alert: Alert, outcome: str, **fields: Any) -> dict[str, Any]:
+    entry = {
+        "message_id": alert.message_id,
+        "event": alert.event,
+        "message_type": alert.message_type,
+        "zones": list(alert.zones),
+        "outcome": outcome,
+    }
+    entry.update(fields)
+    return entry
+
+
+def _track(seen: dict[str, tuple[int, int]], name: str, key: tuple[int, int]) -> None:
+    if len(seen) < MAX_TRACKED:
+        seen[name] = key
+
+
+def _file_keys(raw: Any) -> dict[str, tuple[int, int]]:
+    if not isinstance(raw, dict):
+        raise TypeError("not an object")
+    keys = {}
+    for name, value in raw.items():
+        size, mtime_ns = value
+        keys[str(name)] = (int(size), int(mtime_ns))
+    return keys
+
+
+def _printable(name: str) -> str:
+    """A file name as text that can be written anywhere (undecodable bytes escaped)."""
+    text = name.encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

@@ -1,0 +1,19 @@
+"""The storm job: what one alert's run materializes, for one storm partition.
+
+`STORM_ASSETS` is the one place that says which assets a storm run covers: the weather-alert
+sensor targets `storm_job`, and the area's __init__ registers the same list. The storm assets that
+follow `storm_alerts` (outage risk, crew priorities) are added to it, and nothing else changes.
+"""
+
+import dagster as dg
+
+from gridassets.defs.storms.assets import storm_alerts
+
+# All partitioned by storm_partitions, which the job takes from them.
+STORM_ASSETS = [storm_alerts]
+
+storm_job = dg.define_asset_job(
+    name="storm_job",
+    selection=dg.AssetSelection.assets(*STORM_ASSETS),
+    description="The storm assets of one storm partition, as a weather alert triggers them.",
+)
