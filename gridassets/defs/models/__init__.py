@@ -1,6 +1,8 @@
-"""Definitions of this area; definitions.py collects these lists."""
+"""Weekly models and their registry."""
 
-assets: list = []
+from gridassets.defs.models.assets import maintenance_model, outage_model
+
+assets = [maintenance_model, outage_model]
 asset_checks: list = []
 sensors: list = []
 schedules: list = []

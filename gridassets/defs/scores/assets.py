@@ -1,0 +1,262 @@
+"""Daily risk scores and the prioritized circuit list."""
+
+from datetime import timedelta
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from gridassets import warehouse as wh
+from gridassets.defs.metadata import (
+    frame_schema,
+    markdown_table,
+    partition_days,
+    png_markdown,
+    preview,
+)
+from gridassets.defs.partitions import daily_partitions
+from gridassets.defs.policies import DUCKDB_POOL, OWNERS, TRANSIENT_RETRY
+from gridassets.defs.resources import GridSettings, Warehouse
+from gridassets.domain import models, plots, prioritization, risk, training
+from gridassets.domain.export import write_atomic_csv
+from gridassets.domain.registry import NoServingModelError
+
+COMMON = dict(
+    group_name="scores",
+    owners=OWNERS,
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=DUCKDB_POOL,
+    retry_policy=TRANSIENT_RETRY,
+    code_version="1",
+)
+NOTHING = dict(dagster_type=dg.Nothing)
+CLIMATE = dg.TimeWindowPartitionMapping(start_offset=-(risk.CLIMATE_DAYS - 1),
+                                        allow_nonexistent_upstream_partitions=True)
+# Per-circuit state the outage component holds at today's value while weather varies.
+STATE_COLUMNS = ["length_km", "tree_canopy_pct", "years_since_trim", "transformer_mean_age_years",
+                 "transformer_share_over_40y", "transformer_max_thermal_ratio",
+                 "transformers_with_warnings", "peak_loading"]
+
+
+def _range(context):
+    days = partition_days(context)
+    return days, pd.Timestamp(days[0]), pd.Timestamp(days[-1]) + pd.Timedelta(days=1)
+
+
+def _read(con, table: str, start, end, column: str = "date") -> pd.DataFrame:
+    return con.execute(
+        f"select * from {wh.qualified(table)} where {column} >= ? and {column} < ? "
+        f"order by all", [start, end]).fetchdf()
+
+
+def _serving(con, spec: models.ModelSpec, day, cache: dict):
+    """The version serving `day`, loaded once per version; a dg.Failure when there is none."""
+    try:
+        record = training.serving_as_of(con, spec, day)
+        if record is None:
+            training.load_serving(con, spec, day)  # raises with the explanation
+        if record["version"] not in cache:
+            cache[record["version"]] = training.load_serving(con, spec, day)[1]
+        return record["version"], cache[record["version"]]
+    except NoServingModelError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from exc
+
+
+@dg.asset(
+    ins={"transformer_health_features": dg.AssetIn(**NOTHING),
+         "maintenance_model": dg.AssetIn(**NOTHING)},
+    deps=["transformers", "circuits"],
+    kinds={"duckdb", "scikitlearn"},
+    metadata={"partition_expr": "date", "schema": "scores"},
+    **COMMON,
+)
+def transformer_risk(context: dg.AssetExecutionContext, warehouse: Warehouse):
+    """Each transformer's 30-day failure probability, health index HI1-HI5 and customer-minutes at
+    risk, with the model version that scored it."""
+    days, start, end = _range(context)
+    cache: dict = {}
+    with warehouse.connect() as con:
+        feats = _read(con, "transformer_health_features", start, end)
+        served = risk.customers_served(
+            con.execute(f"select * from {wh.qualified('transformers')}").fetchdf(),
+            con.execute(f"select * from {wh.qualified('circuits')}").fetchdf())
+        parts = []
+        for day, rows in feats.groupby("date"):
+            version, model = _serving(con, models.MAINTENANCE, day.date(), cache)
+            parts.append(risk.transformer_risk(rows, model.predict_proba(rows), served, version))
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if frame.empty:
+        raise dg.Failure(f"no transformer health features for {days[0]}..{days[-1]}: "
+                         "materialize transformer_health_features first", allow_retries=False)
+    last = frame[frame["date"] == frame["date"].max()]
+    return dg.Output(frame, metadata={
+        "dagster/column_schema": frame_schema(frame),
+        "model_versions": ", ".join(sorted(frame["model_version"].unique())),
+        "health_index_counts": dg.MetadataValue.json(
+            last["health_index"].value_counts().sort_index().to_dict()),
+        "risk_distribution": png_markdown(plots.histogram(
+            last["p_fail_30d"], f"30-day failure probability, {last['date'].iloc[0]:%Y-%m-%d}",
+            "probability", log_y=True), "risk distribution"),
+        "top_10": dg.MetadataValue.md(markdown_table(last.nlargest(10, "risk_customer_minutes_7d")[
+            ["transformer_id", "circuit_id", "p_fail_30d", "health_index",
+             "risk_customer_minutes_7d", "signals"]])),
+    })
+
+
+@dg.asset(
+    ins={"circuit_exposure_features": dg.AssetIn(partition_mapping=CLIMATE, **NOTHING),
+         "outage_model": dg.AssetIn(**NOTHING)},
+    deps=["outage_events", "circuits"],
+    kinds={"duckdb", "scikitlearn"},
+    metadata={"partition_expr": "date", "schema": "scores"},
+    **COMMON,
+)
+def circuit_outage_risk(context: dg.AssetExecutionContext, warehouse: Warehouse):
+    """Each circuit's expected weather, tree and animal outages this week and the customer-minutes
+    they put at risk, under its zone's recent weather, with the model version."""
+    days, start, end = _range(context)
+    cache: dict = {}
+    with warehouse.connect() as con:
+        exposure = _read(con, "circuit_exposure_features",
+                         start - pd.Timedelta(days=risk.CLIMATE_DAYS - 1), end)
+        circuits = con.execute(f"select * from {wh.qualified('circuits')}").fetchdf()
+        events = con.execute(
+            f"select * from {wh.qualified('outage_events')} where start_ts >= ? and start_ts < ? "
+            f"and cause in ({', '.join(repr(c) for c in models.ENVIRONMENT_CAUSES)})",
+            [start - pd.Timedelta(days=365), end]).fetchdf()
+        parts = []
+        for day in days:
+            day_ts = pd.Timestamp(day)
+            climate = risk.climate_frame(exposure, day_ts, STATE_COLUMNS)
+            if climate.empty:
+                continue
+            version, model = _serving(con, models.OUTAGE, day, cache)
+            trimmed = climate.assign(years_since_trim=0.0)
+            history = risk.outage_history(
+                events[(events["start_ts"] >= day_ts - pd.Timedelta(days=365))
+                       & (events["start_ts"] < day_ts + pd.Timedelta(days=1))], circuits)
+            parts.append(risk.circuit_outage_risk(
+                climate, model.predict_proba(climate), model.predict_proba(trimmed),
+                exposure[exposure["date"] == day_ts], history, version))
+    if not parts:
+        raise dg.Failure(f"no circuit exposure features for {days[0]}..{days[-1]}: materialize "
+                         "circuit_exposure_features first", allow_retries=False)
+    frame = pd.concat(parts, ignore_index=True)
+    return dg.Output(frame, metadata={
+        "dagster/column_schema": frame_schema(frame),
+        "model_versions": ", ".join(sorted(frame["model_version"].unique())),
+        "expected_outages_7d_total": float(frame[frame["date"] == frame["date"].max()]
+                                           ["expected_outages_7d"].sum()),
+        "preview": preview(frame.sort_values("risk_customer_minutes_7d", ascending=False)),
+    })
+
+
+@dg.asset(
+    ins={"circuit_outage_risk": dg.AssetIn(**NOTHING)},
+    deps=["circuits"],
+    kinds={"duckdb"},
+    metadata={"partition_expr": "date", "schema": "scores"},
+    **COMMON,
+)
+def vegetation_risk(context: dg.AssetExecutionContext, warehouse: Warehouse):
+    """Where trees threaten the lines: canopy, years since trim, and the customer-minutes a trim
+    today would avoid this week."""
+    days, start, end = _range(context)
+    with warehouse.connect() as con:
+        outage = _read(con, "circuit_outage_risk", start, end)
+        circuits = con.execute(
+            f"select circuit_id, length_km from {wh.qualified('circuits')}").fetchdf()
+    frame = outage[["date", "circuit_id", "tree_canopy_pct", "years_since_trim",
+                    "risk_customer_minutes_7d", "trim_avoidable_customer_minutes_7d",
+                    "model_version"]].merge(circuits, on="circuit_id", how="left")
+    frame["vegetation_score"] = frame.pop("trim_avoidable_customer_minutes_7d")
+    frame["avoidable_share"] = np.where(
+        frame["risk_customer_minutes_7d"] > 0,
+        frame["vegetation_score"] / frame["risk_customer_minutes_7d"], 0.0)
+    frame = frame.drop(columns="risk_customer_minutes_7d")
+    last = frame[frame["date"] == frame["date"].max()]
+    return dg.Output(frame, metadata={
+        "dagster/column_schema": frame_schema(frame),
+        "top_10": dg.MetadataValue.md(markdown_table(last.nlargest(10, "vegetation_score"))),
+    })
+
+
+@dg.asset(
+    ins={"circuit_outage_risk": dg.AssetIn(**NOTHING),
+         "vegetation_risk": dg.AssetIn(**NOTHING),
+         "transformer_risk": dg.AssetIn(**NOTHING)},
+    deps=["circuits"],
+    kinds={"duckdb", "csv"},
+    metadata={"partition_expr": "date", "schema": "scores"},
+    **COMMON,
+)
+def prioritized_circuits(context: dg.AssetExecutionContext, warehouse: Warehouse,
+                         settings: GridSettings):
+    """The day's ranked list of circuits by expected customer-minutes at risk this week, combining
+    outage, transformer, vegetation and loading risk, each row with its components and reason."""
+    days, start, end = _range(context)
+    with warehouse.connect() as con:
+        circuits = con.execute(f"select * from {wh.qualified('circuits')}").fetchdf()
+        outage = _read(con, "circuit_outage_risk", start, end)
+        vegetation = _read(con, "vegetation_risk", start, end)
+        transformers = _read(con, "transformer_risk", start, end)
+        loading = _loading(con, circuits, start, end)
+    outputs = settings.resolve().outputs_dir / "prioritized_circuits"
+    parts, files = [], []
+    for day in days:
+        ts = pd.Timestamp(day)
+        ranked = prioritization.rank_circuits(
+            ts, circuits, outage[outage["date"] == ts], vegetation[vegetation["date"] == ts],
+            prioritization.transformer_by_circuit(transformers[transformers["date"] == ts]),
+            loading[loading["date"] == ts] if not loading.empty else loading)
+        parts.append(ranked)
+        files.append(write_atomic_csv(_csv_columns(ranked), outputs / f"{day.isoformat()}.csv"))
+    frame = pd.concat(parts, ignore_index=True)
+    last = parts[-1]
+    return dg.Output(frame, metadata={
+        "dagster/column_schema": frame_schema(frame),
+        "csv": dg.MetadataValue.path(str(files[-1])),
+        "top_10": dg.MetadataValue.md(markdown_table(last[
+            ["rank", "circuit_id", "priority_score", "outage_score", "transformer_score",
+             "vegetation_score", "loading_score", "customers", "reason"]], max_rows=10)),
+        "score_distribution": png_markdown(plots.histogram(
+            last["priority_score"], f"Priority scores {days[-1]}",
+            "expected customer-minutes at risk, next 7 days"), "score distribution"),
+        "component_totals": dg.MetadataValue.json(
+            {c: round(float(last[c].sum()), 1) for c in
+             ("outage_score", "transformer_score", "vegetation_score", "loading_score")}),
+    })
+
+
+def _loading(con, circuits: pd.DataFrame, start, end) -> pd.DataFrame:
+    """Loading component from the day-ahead forecast issued on each day (empty if none yet)."""
+    if not wh.table_exists(con, "load_forecast"):
+        return pd.DataFrame()
+    fc = con.execute(
+        f"select issue_date, circuit_id, arg_max(load_mw, load_mw) as forecast_peak_mw, "
+        f"arg_max(lower_mw, load_mw) as lower_mw, arg_max(upper_mw, load_mw) as upper_mw "
+        f"from {wh.qualified('load_forecast')} where issue_date >= ? and issue_date < ? "
+        f"group by all", [start, end]).fetchdf()
+    if fc.empty:
+        return pd.DataFrame()
+    fc = fc.merge(circuits[["circuit_id", "customers", "critical_customers", "capacity_mw"]],
+                  on="circuit_id", how="left")
+    fc["p_overload_day"] = risk.overload_probability(
+        fc["forecast_peak_mw"], fc["lower_mw"], fc["upper_mw"], fc["capacity_mw"])
+    per_outage = (risk.weighted_customers(fc["customers"], fc["critical_customers"])
+                  * risk.DEFAULT_SHARE_INTERRUPTED * risk.DEFAULT_OUTAGE_MINUTES)
+    fc["loading_score"] = risk.HORIZON_DAYS * fc["p_overload_day"] * per_outage
+    return fc.rename(columns={"issue_date": "date"})
+
+
+CSV_COLUMNS = ["date", "rank", "circuit_id", "zone", "priority_score", "outage_score",
+               "transformer_score", "vegetation_score", "loading_score",
+               "expected_customer_minutes_7d", "customers", "critical_customers", "reason",
+               "outage_model_version", "maintenance_model_version"]
+
+
+def _csv_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame[CSV_COLUMNS].copy()
+    out["date"] = out["date"].dt.strftime("%Y-%m-%d")
+    return out

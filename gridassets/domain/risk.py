@@ -1,0 +1,179 @@
+"""Risk scores in the shape of CNAIM (Ofgem's Common Network Asset Indices Methodology):
+risk = probability of failure x consequence of failure, with health-index bands HI1..HI5 and a
+network-performance consequence in customers interrupted and customer-minutes lost.
+
+Every score is an expected number of customer-minutes lost over the next HORIZON_DAYS days, so the
+components of a circuit can be added and compared:
+- transformer: sum over its transformers of P(failure) x customers served x replacement time;
+- outage (weather, trees, animals): expected outages under the zone's recent weather x customers
+  interrupted per outage x outage duration, both learned from the circuit's own history;
+- vegetation: the part of the outage component a trim today would avoid (the outage model rerun
+  with years since trim = 0); it is inside the outage component, not added to it;
+- loading: P(tomorrow's peak exceeds capacity) from the load forecast's interval, per day over the
+  horizon (persistence), x customers interrupted x outage duration.
+Critical customers count CRITICAL_WEIGHT times.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+HORIZON_DAYS = 7
+CLIMATE_DAYS = 28  # weather regime the outage component averages over
+CRITICAL_WEIGHT = 25.0
+TRANSFORMER_REPLACEMENT_MIN = 300.0
+# Fleet-wide fallbacks where a circuit has too little outage history of its own.
+DEFAULT_SHARE_INTERRUPTED = 0.15
+DEFAULT_OUTAGE_MINUTES = 150.0
+HISTORY_SHRINKAGE_EVENTS = 5.0  # pseudo-events of the fleet mean mixed into a circuit's own mean
+# Health-index bands on the 30-day probability of failure.
+HI_BANDS = ((0.0025, "HI1"), (0.005, "HI2"), (0.01, "HI3"), (0.05, "HI4"), (math.inf, "HI5"))
+INTERVAL_Z = norm.ppf(0.95)  # a 90 % central interval spans +-1.645 sigma
+
+
+def health_index(p_fail_30d: np.ndarray) -> np.ndarray:
+    """HI1 (good) .. HI5 (end of life) from the 30-day failure probability."""
+    edges = [b for b, _ in HI_BANDS]
+    labels = np.array([name for _, name in HI_BANDS])
+    return labels[np.searchsorted(edges, np.asarray(p_fail_30d), side="right").clip(0, 4)]
+
+
+def horizon_probability(p: np.ndarray, from_days: float, to_days: float = HORIZON_DAYS) -> np.ndarray:
+    """Convert a probability over `from_days` to one over `to_days` at a constant hazard."""
+    p = np.clip(np.asarray(p, dtype=float), 0.0, 1.0 - 1e-12)
+    return 1.0 - np.power(1.0 - p, to_days / from_days)
+
+
+def weighted_customers(customers, critical) -> np.ndarray:
+    return np.asarray(customers, dtype=float) + CRITICAL_WEIGHT * np.asarray(critical, dtype=float)
+
+
+def customers_served(transformers: pd.DataFrame, circuits: pd.DataFrame) -> pd.DataFrame:
+    """Customers (and critical customers) behind each transformer: its circuit's, shared in
+    proportion to rating."""
+    frame = transformers[["transformer_id", "circuit_id", "rating_kva"]].merge(
+        circuits[["circuit_id", "customers", "critical_customers"]], on="circuit_id", how="left")
+    share = frame["rating_kva"] / frame.groupby("circuit_id")["rating_kva"].transform("sum")
+    return frame.assign(
+        customers_served=frame["customers"].fillna(0) * share,
+        critical_served=frame["critical_customers"].fillna(0) * share,
+    )[["transformer_id", "customers_served", "critical_served"]]
+
+
+def transformer_risk(features: pd.DataFrame, p_fail_30d: np.ndarray, served: pd.DataFrame,
+                     version: str) -> pd.DataFrame:
+    """One row per transformer-day: probability, health index, consequence and risk."""
+    frame = features[["date", "transformer_id", "circuit_id"]].assign(
+        p_fail_30d=np.asarray(p_fail_30d, dtype=float)).merge(served, on="transformer_id", how="left")
+    frame["p_fail_7d"] = horizon_probability(frame["p_fail_30d"], 30)
+    frame["health_index"] = health_index(frame["p_fail_30d"])
+    frame["consequence_customer_minutes"] = (
+        weighted_customers(frame["customers_served"], frame["critical_served"])
+        * TRANSFORMER_REPLACEMENT_MIN
+    )
+    frame["risk_customer_minutes_7d"] = frame["p_fail_7d"] * frame["consequence_customer_minutes"]
+    frame["signals"] = transformer_signals(features)
+    frame["model_version"] = version
+    return frame
+
+
+def transformer_signals(features: pd.DataFrame) -> list[str]:
+    """A short, readable list of what stands out about each unit."""
+    out = []
+    for row in features.itertuples(index=False):
+        parts = []
+        if _num(row.h2_trend_30d) >= 2.0:
+            parts.append(f"H2 rising {row.h2_trend_30d:.1f} ppm/day")
+        if _num(row.c2h2_7d_ppm) >= 2.0:
+            parts.append(f"acetylene {row.c2h2_7d_ppm:.0f} ppm")
+        if _num(row.thermal_ratio) >= 1.1:
+            parts.append(f"oil {100 * (row.thermal_ratio - 1):.0f}% hotter than usual at this load")
+        if _num(row.overload_hours_30d) >= 10:
+            parts.append(f"{row.overload_hours_30d:.0f} h overloaded in 30 days")
+        if _num(row.age_years) >= 45:
+            parts.append(f"{row.age_years:.0f} years old")
+        out.append("; ".join(parts))
+    return out
+
+
+def outage_history(events: pd.DataFrame, circuits: pd.DataFrame) -> pd.DataFrame:
+    """Per circuit: share of customers an outage interrupts and its duration in minutes, from the
+    circuit's past outages shrunk towards the fleet's (a circuit with few outages borrows)."""
+    ev = events.merge(circuits[["circuit_id", "customers"]], on="circuit_id", how="inner")
+    ev = ev[ev["customers"] > 0]
+    ev = ev.assign(
+        share=(ev["customers_affected"] / ev["customers"]).clip(0, 1),
+        minutes=((ev["end_ts"] - ev["start_ts"]).dt.total_seconds() / 60).clip(lower=1),
+    )
+    fleet_share = ev["share"].mean() if len(ev) else DEFAULT_SHARE_INTERRUPTED
+    fleet_minutes = ev["minutes"].median() if len(ev) else DEFAULT_OUTAGE_MINUTES
+    fleet_share = DEFAULT_SHARE_INTERRUPTED if pd.isna(fleet_share) else fleet_share
+    fleet_minutes = DEFAULT_OUTAGE_MINUTES if pd.isna(fleet_minutes) else fleet_minutes
+    per = ev.groupby("circuit_id").agg(n=("share", "size"), share=("share", "mean"),
+                                       minutes=("minutes", "mean"))
+    out = circuits[["circuit_id"]].merge(per, on="circuit_id", how="left").fillna({"n": 0})
+    k = HISTORY_SHRINKAGE_EVENTS
+    out["share_interrupted"] = ((out["n"] * out["share"].fillna(0) + k * fleet_share)
+                                / (out["n"] + k))
+    out["outage_minutes"] = (out["n"] * out["minutes"].fillna(0) + k * fleet_minutes) / (out["n"] + k)
+    return out[["circuit_id", "share_interrupted", "outage_minutes"]]
+
+
+def climate_frame(exposure: pd.DataFrame, day: pd.Timestamp, state_columns: list[str]
+                  ) -> pd.DataFrame:
+    """The last CLIMATE_DAYS days of each circuit's weather, with the circuit's state (trees,
+    assets, loading) as of `day`: the conditions its next days are likely to see."""
+    day = pd.Timestamp(day)
+    recent = exposure[(exposure["date"] > day - pd.Timedelta(days=CLIMATE_DAYS))
+                      & (exposure["date"] <= day)]
+    today = exposure[exposure["date"] == day].set_index("circuit_id")[state_columns]
+    frame = recent.drop(columns=state_columns).join(today, on="circuit_id", how="inner")
+    return frame
+
+
+def circuit_outage_risk(climate: pd.DataFrame, p: np.ndarray, p_trimmed: np.ndarray,
+                        today: pd.DataFrame, history: pd.DataFrame, version: str) -> pd.DataFrame:
+    """Per circuit: expected outages and customer-minutes over the horizon under the recent
+    weather regime, and the same with the circuit trimmed today."""
+    per = (climate[["circuit_id"]].assign(p=p, p_trimmed=np.minimum(p_trimmed, p))
+           .groupby("circuit_id").mean())
+    frame = today[["date", "circuit_id", "customers", "critical_customers", "peak_gust_mph",
+                   "tree_canopy_pct", "years_since_trim"]].merge(
+        per, left_on="circuit_id", right_index=True, how="inner").merge(
+        history, on="circuit_id", how="left")
+    frame["p_outage_day"] = frame.pop("p")
+    frame["p_outage_7d"] = 1 - np.power(1 - frame["p_outage_day"], HORIZON_DAYS)
+    frame["expected_outages_7d"] = HORIZON_DAYS * frame["p_outage_day"]
+    frame["expected_outages_7d_trimmed"] = HORIZON_DAYS * frame.pop("p_trimmed")
+    per_outage = (weighted_customers(frame["customers"], frame["critical_customers"])
+                  * frame["share_interrupted"] * frame["outage_minutes"])
+    frame["customer_minutes_per_outage"] = per_outage
+    frame["risk_customer_minutes_7d"] = frame["expected_outages_7d"] * per_outage
+    frame["trim_avoidable_customer_minutes_7d"] = (
+        (frame["expected_outages_7d"] - frame["expected_outages_7d_trimmed"]).clip(lower=0)
+        * per_outage
+    )
+    frame["model_version"] = version
+    return frame
+
+
+def overload_probability(peak_mw: np.ndarray, lower_mw: np.ndarray, upper_mw: np.ndarray,
+                         capacity_mw: np.ndarray) -> np.ndarray:
+    """P(peak > capacity) with the forecast interval read as a normal distribution; 0 where the
+    capacity is unknown."""
+    sigma = np.maximum((np.asarray(upper_mw) - np.asarray(lower_mw)) / (2 * INTERVAL_Z), 1e-6)
+    z = (np.asarray(capacity_mw, dtype=float) - np.asarray(peak_mw)) / sigma
+    p = 1 - norm.cdf(z)
+    return np.where(np.isfinite(np.asarray(capacity_mw, dtype=float)), p, 0.0)
+
+
+def _num(value) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+    return v
