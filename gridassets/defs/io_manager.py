@@ -3,8 +3,8 @@
 The stock `DuckDbClient` deletes a partition's rows and inserts the new ones as two autocommitted
 statements: an insert that fails leaves the partition empty. Here the connection the IO manager
 writes through is one transaction, so a partition is either fully replaced or untouched. Inserts go
-by column name, a frame with a column the table lacks fails with a message that says how to rebuild,
-and rows outside the partition being written are refused (they would never be deleted on a rewrite).
+by column name, a column the table lacks is added first (Dagster's own handler fails there), and rows
+outside the partition being written are refused (they would never be deleted on a rewrite).
 """
 
 
@@ -56,10 +56,6 @@ class TransactionalDuckDbClient(DuckDbClient):
             connection.execute(f"delete from {table_slice.schema}.{table_slice.table}{where}").fetchall()
 
 
-class SchemaChangedError(RuntimeError):
-    pass
-
-
 class FrameTypeHandler(DuckDBPandasTypeHandler):
     """Writes by column name, keeps empty partitions' tables, and refuses rows outside the slice."""
 
@@ -74,14 +70,15 @@ class FrameTypeHandler(DuckDBPandasTypeHandler):
             if not existing:
                 connection.execute(f"create table {name} as select * from {FRAME} limit 0").fetchall()
             else:
-                new = [c for c in frame.columns if c not in existing]
-                if new:
-                    raise SchemaChangedError(
-                        f"{name} has no column(s) {', '.join(map(str, new))}: the code now writes "
-                        "a different schema than the stored table. Rebuild it: drop the table "
-                        f"(duckdb {table_slice.database} -c 'drop table {name}') and re-materialize "
-                        "its partitions, or start afresh with `make clean`."
-                    )
+                # A column the code now writes and the stored table lacks is added (older rows get
+                # NULL) inside this same transaction, so a new version of an asset can write into
+                # a table built by the previous one.
+                types = {row[0]: row[1] for row in
+                         connection.execute(f"describe select * from {FRAME}").fetchall()}
+                for column in [c for c in frame.columns if c not in existing]:
+                    context.log.warning(f"{name}: adding column {column} {types[column]}")
+                    connection.execute(
+                        f'alter table {name} add column "{column}" {types[column]}').fetchall()
             connection.execute(f"insert into {name} by name select * from {FRAME}").fetchall()
         finally:
             # After a failed statement the transaction is aborted and refuses even this; the

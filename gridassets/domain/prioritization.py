@@ -15,20 +15,31 @@ COMPONENTS = ("outage_score", "transformer_score", "loading_score")
 TRANSFORMER_WARNING_P30 = 0.05  # counted in reasons: "N transformers above 5 % failure risk"
 
 
-def transformer_by_circuit(transformer_risk: pd.DataFrame) -> pd.DataFrame:
-    """Per circuit: the transformer component and what drives it."""
+def transformer_by_circuit(transformer_risk: pd.DataFrame, history: pd.DataFrame,
+                           circuits: pd.DataFrame, outages_per_failure: float) -> pd.DataFrame:
+    """Per circuit: the transformer component (expected equipment outages x their impact) and what
+    drives it. `history` is `risk.outage_history` over equipment outages."""
+    from gridassets.domain import risk
+
     tr = transformer_risk.sort_values(["circuit_id", "p_fail_30d", "transformer_id"],
                                       ascending=[True, False, True])
     worst = tr.groupby("circuit_id").head(1).set_index("circuit_id")
     agg = tr.groupby("circuit_id").agg(
-        transformer_score=("risk_customer_minutes_7d", "sum"),
+        expected_failures_7d=("p_fail_7d", "sum"),
         transformers_at_risk=("p_fail_30d", lambda s: int((s >= TRANSFORMER_WARNING_P30).sum())),
     )
     agg["maintenance_model_version"] = worst["model_version"]
     agg["worst_transformer"] = worst["transformer_id"]
     agg["worst_transformer_p30"] = worst["p_fail_30d"]
     agg["worst_transformer_signals"] = worst["signals"]
-    return agg.reset_index()
+    agg = agg.reset_index().merge(history, on="circuit_id", how="left").merge(
+        circuits[["circuit_id", "customers", "critical_customers"]], on="circuit_id", how="left")
+    per_outage = (risk.weighted_customers(agg["customers"], agg["critical_customers"])
+                  * agg["share_interrupted"] * agg["outage_minutes"])
+    agg["expected_equipment_outages_7d"] = outages_per_failure * agg["expected_failures_7d"]
+    agg["transformer_score"] = agg["expected_equipment_outages_7d"] * per_outage
+    return agg.drop(columns=["customers", "critical_customers", "share_interrupted",
+                             "outage_minutes"])
 
 
 def rank_circuits(day, circuits: pd.DataFrame, outage: pd.DataFrame, vegetation: pd.DataFrame,
@@ -74,7 +85,7 @@ def explain(row) -> str:
         parts.append((row.vegetation_score * 0.999,
                       f"{row.tree_canopy_pct:.0f}% tree canopy, {row.years_since_trim:.1f} years "
                       f"since trim (a trim avoids ~{row.vegetation_score:,.0f} customer-min)"))
-    if row.transformer_score > 0 and isinstance(row.worst_transformer, str):
+    if row.transformers_at_risk > 0 and isinstance(row.worst_transformer, str):
         text = (f"{int(row.transformers_at_risk)} transformer(s) above "
                 f"{100 * TRANSFORMER_WARNING_P30:.0f}% failure risk; worst {row.worst_transformer} "
                 f"{100 * row.worst_transformer_p30:.0f}%")

@@ -4,9 +4,13 @@ network-performance consequence in customers interrupted and customer-minutes lo
 
 Every score is an expected number of customer-minutes lost over the next HORIZON_DAYS days, so the
 components of a circuit can be added and compared:
-- transformer: sum over its transformers of P(failure) x customers served x replacement time;
-- outage (weather, trees, animals): expected outages under the zone's recent weather x customers
-  interrupted per outage x outage duration, both learned from the circuit's own history;
+- transformer (per asset, CNAIM view): P(failure) x customers served x replacement time;
+- transformer (per circuit, for the list): expected equipment outages = the circuit's expected
+  transformer failures x the fleet's equipment outages per failure (degrading units trip laterals
+  before they fail), x customers interrupted per equipment outage x its duration, learned from the
+  circuit's history;
+- outage (weather, trees, animals): expected outages under the zone's weather of the past year x
+  customers interrupted per outage x outage duration, both learned from the circuit's own history;
 - vegetation: the part of the outage component a trim today would avoid (the outage model rerun
   with years since trim = 0); it is inside the outage component, not added to it;
 - loading: P(tomorrow's peak exceeds capacity) from the load forecast's interval, per day over the
@@ -23,7 +27,7 @@ import pandas as pd
 from scipy.stats import norm
 
 HORIZON_DAYS = 7
-CLIMATE_DAYS = 28  # weather regime the outage component averages over
+CLIMATE_DAYS = 365  # the zone's weather over the past year: next week's likely conditions
 CRITICAL_WEIGHT = 25.0
 TRANSFORMER_REPLACEMENT_MIN = 300.0
 # Fleet-wide fallbacks where a circuit has too little outage history of its own.
@@ -125,8 +129,9 @@ def outage_history(events: pd.DataFrame, circuits: pd.DataFrame) -> pd.DataFrame
 
 def climate_frame(exposure: pd.DataFrame, day: pd.Timestamp, state_columns: list[str]
                   ) -> pd.DataFrame:
-    """The last CLIMATE_DAYS days of each circuit's weather, with the circuit's state (trees,
-    assets, loading) as of `day`: the conditions its next days are likely to see."""
+    """Each circuit's weather of the last CLIMATE_DAYS days (what exists of them), with the
+    circuit's state (trees, assets, loading) as of `day`: the conditions its next days are likely
+    to see, storms included in their usual proportion."""
     day = pd.Timestamp(day)
     recent = exposure[(exposure["date"] > day - pd.Timedelta(days=CLIMATE_DAYS))
                       & (exposure["date"] <= day)]
@@ -159,6 +164,12 @@ def circuit_outage_risk(climate: pd.DataFrame, p: np.ndarray, p_trimmed: np.ndar
     )
     frame["model_version"] = version
     return frame
+
+
+def equipment_outages_per_failure(equipment_outages: int, failures: int) -> float:
+    """How many equipment outages the fleet records per transformer failure (at least 1: a failure
+    is an outage)."""
+    return max(1.0, equipment_outages / failures) if failures else 1.0
 
 
 def overload_probability(peak_mw: np.ndarray, lower_mw: np.ndarray, upper_mw: np.ndarray,

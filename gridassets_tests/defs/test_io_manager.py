@@ -61,13 +61,13 @@ def test_rewrite_replaces_a_partition_without_duplicates(tmp_path):
     [
         # the insert itself fails after the delete ran: a value DuckDB cannot cast
         (lambda d: day_frame(d, 1.0).assign(load_mw="not a number"), "Conversion Error"),
-        # a column the stored table does not have
-        (lambda d: day_frame(d, 5.0, extra_col=1), "has no column(s) extra_col"),
+        # a value that does not fit the stored column's type
+        (lambda d: day_frame(d, 5.0).assign(load_mw=[[1.0, 2.0]] * 24), "Conversion Error"),
         # a row outside the partition would never be deleted on a rewrite
         (lambda d: pd.concat([day_frame(d, 5.0), day_frame("2025-06-05", 5.0)]),
          "fall outside the partition being written"),
     ],
-    ids=["failed-insert", "schema-change", "rows-outside-partition"],
+    ids=["failed-insert", "wrong-type", "rows-outside-partition"],
 )
 def test_failed_write_leaves_the_partition_untouched(tmp_path, bad_frame, words):
     run(tmp_path, lambda d: day_frame(d, 1.0))
@@ -84,3 +84,10 @@ def test_empty_partition_creates_the_table_and_clears_old_rows(tmp_path):
     run(tmp_path, lambda d: day_frame(d, 1.0))
     run(tmp_path, lambda d: day_frame(d, 1.0).head(0))
     assert rows(tmp_path) == []
+
+
+def test_a_new_column_is_added_and_older_partitions_keep_theirs(tmp_path):
+    run(tmp_path, lambda d: day_frame(d, 1.0))
+    run(tmp_path, lambda d: day_frame(d, 2.0, quality="measured"), partition="2025-06-02")
+    assert rows(tmp_path, "select quality, count(*) from raw.feeder_load group by 1 order by 1") == [
+        ("measured", 24), (None, 24)]

@@ -202,13 +202,26 @@ def prioritized_circuits(context: dg.AssetExecutionContext, warehouse: Warehouse
         vegetation = _read(con, "vegetation_risk", start, end)
         transformers = _read(con, "transformer_risk", start, end)
         loading = _loading(con, circuits, start, end)
+        year_before = [start - pd.Timedelta(days=365), end]
+        equipment = con.execute(
+            f"select * from {wh.qualified('outage_events')} "
+            "where cause = 'equipment' and start_ts >= ? and start_ts < ?", year_before).fetchdf()
+        failures = con.execute(
+            f"select failed_at from {wh.qualified('transformer_failures')} "
+            "where failed_at >= ? and failed_at < ?", year_before).fetchdf()
     outputs = settings.resolve().outputs_dir / "prioritized_circuits"
     parts, files = [], []
     for day in days:
         ts = pd.Timestamp(day)
+        since, until = ts - pd.Timedelta(days=365), ts + pd.Timedelta(days=1)
+        past = equipment[(equipment["start_ts"] >= since) & (equipment["start_ts"] < until)]
+        n_failures = int(((failures["failed_at"] >= since) & (failures["failed_at"] < until)).sum())
+        per_failure = risk.equipment_outages_per_failure(len(past), n_failures)
         ranked = prioritization.rank_circuits(
             ts, circuits, outage[outage["date"] == ts], vegetation[vegetation["date"] == ts],
-            prioritization.transformer_by_circuit(transformers[transformers["date"] == ts]),
+            prioritization.transformer_by_circuit(
+                transformers[transformers["date"] == ts], risk.outage_history(past, circuits),
+                circuits, per_failure),
             loading[loading["date"] == ts] if not loading.empty else loading)
         parts.append(ranked)
         files.append(write_atomic_csv(_csv_columns(ranked), outputs / f"{day.isoformat()}.csv"))
