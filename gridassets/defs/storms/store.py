@@ -12,8 +12,9 @@ not import dagster: the sensor's inbox code, the assets and the tests all use it
 Current conditions. A storm's messages may each cover different zones (the NWS splits one product
 into segments with different zone lists, all sent at the same time), and a later message may
 continue some zones and cancel others. So "the message whose conditions apply" is decided per zone:
-for each zone the storm names, the latest message naming it (by ``sent``, then the time it was
-received) has the last word. A message is current for the zones where it has the last word and is
+for each zone the storm names, the latest message naming it has the last word. "Latest" is by
+``sent`` (the receipt time for a minimal-form alert that states none), except that a message always
+comes after the messages it references, whatever the clocks say. A message is current for the zones where it has the last word and is
 not a cancel; `current_zone_conditions` gives one row per such zone, which is what the downstream
 storm assets read. The storm is ``cancelled`` when a cancel has the last word in every zone,
 ``expired`` when every current message has ended, else ``active``.
@@ -251,7 +252,7 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 
 def load_storm_messages(folder: Path) -> list[StoredMessage]:
-    """The messages of one storm folder, oldest first (see `StoredMessage.order`).
+    """The messages of one storm folder, oldest first (see `ordered_messages`).
 
     Returns [] if the folder is missing or holds no message. Raises StoredMessageError naming the
     file if one cannot be read back.
@@ -263,8 +264,29 @@ def load_storm_messages(folder: Path) -> list[StoredMessage]:
         )
     except FileNotFoundError:
         return []
-    messages = [_read_record(folder / n) for n in names]
-    return sorted(messages, key=lambda m: m.order)
+    return ordered_messages([_read_record(folder / n) for n in names])
+
+
+def ordered_messages(messages: Sequence[StoredMessage]) -> list[StoredMessage]:
+    """Oldest first by `StoredMessage.order`, moving each message after those it references.
+
+    An Update stating a ``sent`` time can otherwise sort before a minimal-form alert that states
+    none (whose order is its receipt time). Reference cycles, which no real feed has, fall back to
+    the plain order.
+    """
+    base = sorted(messages, key=lambda m: m.order)
+    ids = {m.message_id for m in base}
+    waiting_on = {m.message_id: {r for r in m.references if r in ids and r != m.message_id}
+                  for m in base}
+    result: list[StoredMessage] = []
+    placed: set[str] = set()
+    remaining = list(base)
+    while remaining:
+        ready = next((m for m in remaining if waiting_on[m.message_id] <= placed), remaining[0])
+        remaining.remove(ready)
+        result.append(ready)
+        placed.add(ready.message_id)
+    return result
 
 
 def _read_record(path: Path) -> StoredMessage:
@@ -331,7 +353,7 @@ def storm_alerts_frame(messages: Sequence[StoredMessage], as_of: datetime) -> pd
     storms = {m.storm_id for m in messages}
     if len(storms) > 1:
         raise ValueError(f"messages of several storms: {', '.join(sorted(storms))}")
-    ordered = sorted(messages, key=lambda m: m.order)
+    ordered = ordered_messages(messages)
     current, status = current_zones(ordered, as_of)
     rows = [
         {
@@ -367,7 +389,7 @@ def current_zones(ordered: Sequence[StoredMessage], as_of: datetime
                   ) -> tuple[dict[str, list[str]], str]:
     """Per message id, the zones where it has the last word and is not a cancel; and the status.
 
-    `ordered` must be sorted by `StoredMessage.order`.
+    `ordered` must be in the order of `ordered_messages`.
     """
     last_word: dict[str, StoredMessage] = {}
     for m in ordered:

@@ -1,0 +1,241 @@
+"""The real daemon: an alert file renamed into the inbox runs the storm assets; bad files do not stop it.
+
+Starts `dagster-daemon run -m gridassets.definitions` with a private DAGSTER_HOME (the repository's
+dagster.yaml) and data folder, drops files the way writers are told to (write elsewhere, then
+rename into the inbox), and waits, bounded, for the outcome. Prints the time from a file landing
+to its storm's output being ready (`E2E_TIMING ...` lines, shown with `pytest -s`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster._core.storage.dagster_run import DagsterRunStatus, RunsFilter
+
+from gridassets_tests.nws_fixtures import load_nws_file
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+DAEMON = Path(sys.executable).with_name("dagster-daemon")
+NW_FILE = "northwest-active-alerts.json"
+WAIT_SECONDS = 120.0
+POLL_SECONDS = 0.5
+UTC = timezone.utc
+
+
+@dataclass
+class Deployment:
+    home: Path
+    data: Path
+    process: subprocess.Popen
+    log: Path
+    instance: dg.DagsterInstance
+
+    @property
+    def alerts(self) -> Path:
+        return self.data / "alerts"
+
+    def land(self, name: str, content: bytes) -> float:
+        """Write `content` outside the inbox, rename it in, and return the moment it landed."""
+        outgoing = self.data / "outgoing"
+        outgoing.mkdir(parents=True, exist_ok=True)
+        (outgoing / name).write_bytes(content)
+        (self.alerts / "inbox").mkdir(parents=True, exist_ok=True)
+        os.rename(outgoing / name, self.alerts / "inbox" / name)
+        return time.time()
+
+    def log_tail(self, lines: int = 60) -> str:
+        text = self.log.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+
+def wait_for(what: str, probe: Callable[[], object], deployment: Deployment,
+             seconds: float = WAIT_SECONDS):
+    """Poll `probe` until it returns something truthy; fail with the daemon's log after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if deployment.process.poll() is not None:
+            pytest.fail(f"the daemon exited ({deployment.process.returncode}) while waiting for "
+                        f"{what}\n{deployment.log_tail()}")
+        value = probe()
+        if value:
+            return value
+        time.sleep(POLL_SECONDS)
+    pytest.fail(f"timed out after {seconds:.0f} s waiting for {what}\n{deployment.log_tail()}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Stop the daemon and everything it started (code server, run workers): its process group."""
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            pass
+    # Children may outlive the leader: the group is killed whatever happened above.
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=10)
+
+
+@pytest.fixture
+def deployment(tmp_path) -> Iterator[Deployment]:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRIDASSETS_", "DAGSTER_"))}
+    env.update(DAGSTER_HOME=str(home), GRIDASSETS_DATA_DIR=str(data), PYTHONUNBUFFERED="1")
+    log = tmp_path / "daemon.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [str(DAEMON), "run", "-m", "gridassets.definitions"],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    instance = None
+    try:
+        instance = dg.DagsterInstance.from_config(str(home))
+        yield Deployment(home, data, process, log, instance)
+    finally:
+        _stop(process)
+        if instance is not None:
+            instance.dispose()
+
+
+# --------------------------------------------------------------------------------------------
+# What "the storm's output is ready" means. Today a storm run materializes storm_alerts only, so
+# it is the run's success. Once storm_priority_circuits writes the crew list, replace this
+# function's body with a wait for that storm's priority CSV under <data>/outputs/ (returning the
+# file's modification time); the test below does not change.
+
+
+def storm_output_ready(d: Deployment, storm_id: str, run_keys: list[str]) -> float | None:
+    """When the storm's output was ready (epoch seconds), or None if it is not yet.
+
+    Fails at once if a run for one of `run_keys` failed, rather than waiting out the timeout.
+    """
+    records = d.instance.get_run_records(filters=RunsFilter(tags={"gridassets/storm_id": storm_id}))
+    done = []
+    for record in records:
+        run = record.dagster_run
+        if run.tags.get("dagster/run_key") not in run_keys:
+            continue
+        if run.status in (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED):
+            pytest.fail(f"storm run {run.run_id} for {storm_id} ended {run.status.value}\n"
+                        f"{d.log_tail()}")
+        if run.status == DagsterRunStatus.SUCCESS:
+            done.append(record.end_time)
+    return min(done) if done else None
+
+
+def note_of(d: Deployment, name: str) -> dict | None:
+    path = d.alerts / "processed" / f"{name}.note.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def requested(note: dict) -> dict[str, list[str]]:
+    """storm id -> run keys the note says were requested (new or duplicate)."""
+    runs: dict[str, list[str]] = {}
+    for entry in note["entries"]:
+        if entry["outcome"] in ("run_requested", "duplicate"):
+            runs.setdefault(entry["storm_id"], []).append(entry["run_key"])
+    return runs
+
+
+def runs_with_key(d: Deployment, run_key: str) -> int:
+    return len(d.instance.get_run_records(filters=RunsFilter(tags={"dagster/run_key": run_key})))
+
+
+def phases(d: Deployment, run_key: str, landed: float) -> str:
+    """Where the time went for one run: sensor tick, queue, launch, execution."""
+    [record] = d.instance.get_run_records(filters=RunsFilter(tags={"dagster/run_key": run_key}))
+    created = record.create_timestamp
+    if created.tzinfo is None:  # stored as naive UTC
+        created = created.replace(tzinfo=UTC)
+    created = created.timestamp()
+    return (f"run created +{created - landed:.1f} s, started +{record.start_time - landed:.1f} s, "
+            f"ended +{record.end_time - landed:.1f} s")
+
+
+def minimal_alert(message_id: str) -> bytes:
+    now = datetime.now(UTC)
+    return json.dumps({
+        "id": message_id, "event": "High Wind Warning", "zones": ["MTZ312"],
+        "sent": now.isoformat(), "onset": (now + timedelta(hours=1)).isoformat(),
+        "expires": (now + timedelta(hours=12)).isoformat(), "max_wind_gust_mph": 68,
+    }).encode()
+
+
+def test_alert_files_dropped_into_the_inbox_run_the_storm_assets(deployment):
+    d = deployment
+    started = time.time()
+
+    # The sensor is alive once it has handled a harmless file (the daemon loads the code first).
+    d.land("warmup.json", b'{"type": "FeatureCollection", "features": []}')
+    wait_for("the sensor's first tick", lambda: note_of(d, "warmup.json"), d)
+    print(f"\nE2E_TIMING daemon start to first sensor tick: {time.time() - started:.1f} s")
+
+    # A real collection whose High Wind Warnings name zones of the demo fleet.
+    nws = load_nws_file(NW_FILE, now=datetime.now(UTC))
+    landed = d.land("northwest.json", nws)
+    note = wait_for("the northwest note", lambda: note_of(d, "northwest.json"), d)
+    storms = requested(note)
+    assert len(storms) == 2 and sum(map(len, storms.values())) == 4
+    first_ready = {
+        storm: wait_for(f"the storm run of {storm}", lambda s=storm, k=keys: storm_output_ready(d, s, k), d)
+        for storm, keys in storms.items()
+    }
+    # Every message of the file gets its run; let them all finish before the next files land.
+    for keys in storms.values():
+        for key in keys:
+            wait_for(f"run {key}", lambda k=key: runs_with_key(d, k) == 1 and all(
+                r.dagster_run.status == DagsterRunStatus.SUCCESS for r in d.instance.get_run_records(
+                    filters=RunsFilter(tags={"dagster/run_key": k}))), d)
+    for storm, ready in sorted(first_ready.items(), key=lambda kv: kv[1]):
+        print(f"E2E_TIMING northwest.json landed to {storm} ready: {ready - landed:.1f} s")
+        for key in storms[storm]:
+            print(f"E2E_TIMING   message ...{key[-10:]}: {phases(d, key, landed)}")
+
+    # A malformed file, the same collection again, then a new alert: the sensor goes on.
+    d.land("broken.json", b'{"type": "FeatureCollection", "features": [')
+    time.sleep(0.05)  # a later modification time: taken after the broken file
+    d.land("northwest-again.json", nws)
+    time.sleep(0.05)
+    landed_good = d.land("acme.json", minimal_alert("acme-e2e-1"))
+
+    error = wait_for("the rejection of broken.json",
+                     lambda: (d.alerts / "rejected" / "broken.json.error.txt").exists(), d)
+    assert error
+    assert "not valid JSON" in (d.alerts / "rejected" / "broken.json.error.txt").read_text()
+    assert (d.alerts / "rejected" / "broken.json").exists()
+
+    good = wait_for("the acme note", lambda: note_of(d, "acme.json"), d)
+    assert requested(good) == {"acme-e2e-1": ["acme-e2e-1:acme-e2e-1"]}
+    ready = wait_for("the acme storm run",
+                     lambda: storm_output_ready(d, "acme-e2e-1", ["acme-e2e-1:acme-e2e-1"]), d)
+    print(f"E2E_TIMING acme.json landed to acme-e2e-1 ready: {ready - landed_good:.1f} s "
+          f"({phases(d, 'acme-e2e-1:acme-e2e-1', landed_good)})")
+
+    # The same messages again start nothing new: each run key has exactly one run.
+    again = wait_for("the second northwest note", lambda: note_of(d, "northwest-again.json"), d)
+    assert again["summary"]["duplicate"] == 4 and again["summary"]["run_requested"] == 0
+    assert all(runs_with_key(d, k) == 1 for keys in storms.values() for k in keys)
+    assert sorted(os.listdir(d.alerts / "inbox")) == []
