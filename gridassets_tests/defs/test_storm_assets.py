@@ -47,8 +47,10 @@ def materialize(box: Inbox, storm_id: str, raise_on_error: bool = True):
                           resources=build_resources(box.settings), raise_on_error=raise_on_error)
 
 
-def table(box: Inbox, sql: str = "select * from storms.storm_alerts order by storm_id, received_at, message_id",
-          params=()) -> pd.DataFrame:
+ALL_ROWS = "select * from storms.storm_alerts order by storm_id, received_at, message_id"
+
+
+def table(box: Inbox, sql: str = ALL_ROWS, params=()) -> pd.DataFrame:
     with duckdb.connect(str(box.root.parent / "warehouse.duckdb"), read_only=True) as con:
         return con.execute(sql, list(params)).fetchdf()
 

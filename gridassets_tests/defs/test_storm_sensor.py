@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import time
 from datetime import datetime, timedelta, timezone
@@ -510,7 +511,8 @@ def test_no_file_is_taken_while_the_zones_of_our_circuits_are_unreadable(box):
     landing = GridSettings(data_dir=str(box.root.parent), source="landing")  # no circuits.csv
     result = box.tick(fleet=FleetSource(settings=landing))
 
-    assert result.run_requests == [] and "zones of our circuits unreadable" in result.skip_reason.skip_message
+    assert result.run_requests == []
+    assert "zones of our circuits unreadable" in result.skip_reason.skip_message
     assert box.listing("inbox") == ["a.json"]
 
 
@@ -546,3 +548,48 @@ def test_the_sensor_runs_by_default_and_targets_the_storm_job():
     assert job.partitions_def == storm_partitions
     assert storm_job.selection.resolve(defs.resolve_asset_graph()) == {
         a.key for a in STORM_ASSETS}
+
+
+def test_a_tick_also_stops_at_its_byte_budget(box):
+    # Called below the sensor to set a small budget; the first file is always taken.
+    for i in range(3):
+        box.drop(f"b{i}.json", minimal(id=f"acme-b{i}"), age=50 - i)
+    size = (box.inbox / "b0.json").stat().st_size
+    zones = FleetSource(settings=box.settings).zones()
+    tick = inbox_module.process_inbox(box.root, zones, InboxCursor(), datetime.now(UTC),
+                                      max_bytes=size * 2 - 1)
+    assert [r.storm_id for r in tick.runs] == ["acme-b0"]
+    assert tick.deferred == 2 and set(tick.cursor.seen) == {"b1.json", "b2.json"}
+
+
+def test_an_unwritable_message_store_leaves_the_file_for_the_next_tick(box, monkeypatch):
+    box.drop("two.json", [minimal(id="acme-s1"), minimal(id="acme-s2")])
+    real_write = inbox_module.store.write_message
+
+    def failing_second(root, record):
+        if record["message_id"] == "acme-s2":
+            raise OSError(28, "No space left on device")
+        return real_write(root, record)
+
+    with monkeypatch.context() as m:
+        m.setattr(inbox_module.store, "write_message", failing_second)
+        first = box.tick()
+    # The message already stored still gets its run; the file stays to be read again.
+    assert run_keys(first) == ["acme-s1:acme-s1"]
+    assert box.listing("inbox") == ["two.json"] and box.listing("processed") == []
+
+    second = box.tick()
+    assert run_keys(second) == ["acme-s1:acme-s1", "acme-s2:acme-s2"]
+    assert outcomes(box.note("two.json")) == [("acme-s1", "duplicate"),
+                                              ("acme-s2", "run_requested")]
+
+
+def test_after_a_hundred_clashes_a_name_gets_a_random_suffix(box):
+    processed = box.root / "processed"
+    processed.mkdir()
+    for name in ["x.json"] + [f"x-{n}.json" for n in range(2, 101)]:
+        (processed / name).write_text("older")
+    box.drop("x.json", minimal())
+    box.tick()
+    new = [n for n in box.listing("processed") if n.endswith(".note.json")]
+    assert len(new) == 1 and re.fullmatch(r"x-[0-9a-f]{12}\.json\.note\.json", new[0])

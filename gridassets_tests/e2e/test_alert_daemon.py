@@ -1,4 +1,4 @@
-"""The real daemon: an alert file renamed into the inbox runs the storm assets; bad files do not stop it.
+"""The real daemon: an alert file renamed into the inbox runs the storm assets; bad files don't stop it.
 
 Starts `dagster-daemon run -m gridassets.definitions` with a private DAGSTER_HOME (the repository's
 dagster.yaml) and data folder, drops files the way writers are told to (write elsewhere, then
@@ -64,7 +64,7 @@ class Deployment:
 
 def wait_for(what: str, probe: Callable[[], object], deployment: Deployment,
              seconds: float = WAIT_SECONDS):
-    """Poll `probe` until it returns something truthy; fail with the daemon's log after `seconds`."""
+    """Poll `probe` until it returns something truthy; after `seconds`, fail with the daemon's log."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if deployment.process.poll() is not None:
@@ -160,8 +160,9 @@ def requested(note: dict) -> dict[str, list[str]]:
     return runs
 
 
-def runs_with_key(d: Deployment, run_key: str) -> int:
-    return len(d.instance.get_run_records(filters=RunsFilter(tags={"dagster/run_key": run_key})))
+def run_statuses(d: Deployment, run_key: str) -> list[DagsterRunStatus]:
+    records = d.instance.get_run_records(filters=RunsFilter(tags={"dagster/run_key": run_key}))
+    return [r.dagster_run.status for r in records]
 
 
 def phases(d: Deployment, run_key: str, landed: float) -> str:
@@ -200,15 +201,14 @@ def test_alert_files_dropped_into_the_inbox_run_the_storm_assets(deployment):
     storms = requested(note)
     assert len(storms) == 2 and sum(map(len, storms.values())) == 4
     first_ready = {
-        storm: wait_for(f"the storm run of {storm}", lambda s=storm, k=keys: storm_output_ready(d, s, k), d)
+        storm: wait_for(f"the storm run of {storm}",
+                        lambda s=storm, k=keys: storm_output_ready(d, s, k), d)
         for storm, keys in storms.items()
     }
     # Every message of the file gets its run; let them all finish before the next files land.
     for keys in storms.values():
         for key in keys:
-            wait_for(f"run {key}", lambda k=key: runs_with_key(d, k) == 1 and all(
-                r.dagster_run.status == DagsterRunStatus.SUCCESS for r in d.instance.get_run_records(
-                    filters=RunsFilter(tags={"dagster/run_key": k}))), d)
+            wait_for(f"run {key}", lambda k=key: run_statuses(d, k) == [DagsterRunStatus.SUCCESS], d)
     for storm, ready in sorted(first_ready.items(), key=lambda kv: kv[1]):
         print(f"E2E_TIMING northwest.json landed to {storm} ready: {ready - landed:.1f} s")
         for key in storms[storm]:
@@ -237,5 +237,5 @@ def test_alert_files_dropped_into_the_inbox_run_the_storm_assets(deployment):
     # The same messages again start nothing new: each run key has exactly one run.
     again = wait_for("the second northwest note", lambda: note_of(d, "northwest-again.json"), d)
     assert again["summary"]["duplicate"] == 4 and again["summary"]["run_requested"] == 0
-    assert all(runs_with_key(d, k) == 1 for keys in storms.values() for k in keys)
+    assert all(len(run_statuses(d, k)) == 1 for keys in storms.values() for k in keys)
     assert sorted(os.listdir(d.alerts / "inbox")) == []

@@ -31,7 +31,9 @@ PREVIEW_COLUMNS = ["message_type", "vtec_action", "event", "sent", "ends", "zone
     metadata={"schema": "storms", "partition_expr": "storm_id"},
     code_version="1",
 )
-def storm_alerts(context: dg.AssetExecutionContext, settings: GridSettings) -> dg.Output[pd.DataFrame]:
+def storm_alerts(
+    context: dg.AssetExecutionContext, settings: GridSettings
+) -> dg.Output[pd.DataFrame]:
     """Every weather alert received for one storm, with the wind and rain forecast in force in each zone and whether the storm is active, cancelled or expired."""
     storm_id = context.partition_key
     alerts_root = settings.resolve().alerts_root

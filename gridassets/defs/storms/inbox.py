@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import stat
+import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -48,6 +49,7 @@ ERROR_SUFFIX = ".error.txt"
 QUIET_SECONDS = 2.0
 MAX_FILES_PER_TICK = 20
 MAX_BYTES_PER_TICK = 64 * 1024 * 1024
+MAX_NUMBERED_NAMES = 100  # name-2.json ... name-100.json, then a random suffix
 MAX_TRACKED = 1000  # files remembered in the cursor; beyond that the age rule still takes them
 CURSOR_VERSION = 1
 
@@ -158,7 +160,7 @@ def process_inbox(
     (timezone-aware; used to classify alerts and to judge a file's age). Returns the runs to
     request, the storm partitions to add, the new cursor and a report per file.
     Bad files never raise: they move to rejected/. Raises OSError only if the alerts folders cannot
-    be created.
+    be created or the inbox cannot be listed.
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("process_inbox needs a timezone-aware `now`")
@@ -232,9 +234,11 @@ def _take(root: Path, item: _Listed, our_zones: Collection[str], now: datetime, 
             _, written = store.write_message(root, record)
         except OSError as e:
             # The store is unwritable (disk full, permissions): the file is fine, so it stays in
-            # the inbox and is read again next tick; runs already stored from it are still requested.
+            # the inbox and is read again next tick; runs of messages already stored from it are
+            # still requested.
             tick.problems.append(f"{item.name}: cannot store message {alert.message_id}: {e}")
-            tick.files.append(FileReport(item.name, "retry", None, f"message store unwritable: {e}"))
+            tick.files.append(
+                FileReport(item.name, "retry", None, f"message store unwritable: {e}"))
             return
         resolver.remember(alert.message_id, storm_id)
         tick_keys.add(run_key)
@@ -345,13 +349,17 @@ def _move(root: Path, item: _Listed, folder: str, companion_suffix: str,
 
 
 def _free_name(folder: Path, name: str, companion_suffix: str) -> Path:
-    """`name` in `folder`, or `stem-2.json`, `stem-3.json` ... if it or its companion is taken."""
+    """`name` in `folder`, or `stem-2.json`, `stem-3.json` ... if it or its companion is taken.
+
+    Past `MAX_NUMBERED_NAMES` a random suffix is used, so a writer that always sends the same name
+    does not make every move probe thousands of names.
+    """
     stem, dot, ext = name.rpartition(".")
-    candidate, n = name, 1
+    numbered = (f"{stem}-{n}{dot}{ext}" for n in range(2, MAX_NUMBERED_NAMES + 1))
+    candidate = name
     while (os.path.lexists(folder / candidate)
            or os.path.lexists(folder / (candidate + companion_suffix))):
-        n += 1
-        candidate = f"{stem}-{n}{dot}{ext}"
+        candidate = next(numbered, None) or f"{stem}-{uuid.uuid4().hex[:12]}{dot}{ext}"
     return folder / candidate
 
 

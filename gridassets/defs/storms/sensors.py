@@ -55,7 +55,8 @@ def weather_alert_sensor(
         tick = process_inbox(alerts_root, zones, cursor, utc_now())
     except OSError as e:
         context.log.error(f"cannot use the alerts folder {alerts_root}: {e}")
-        return dg.SensorResult(skip_reason=f"alerts folder unusable: {e}", cursor=cursor.serialize())
+        return dg.SensorResult(skip_reason=f"alerts folder unusable: {e}",
+                               cursor=cursor.serialize())
     _log(context, tick)
 
     run_requests = [

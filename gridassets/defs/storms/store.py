@@ -14,9 +14,9 @@ into segments with different zone lists, all sent at the same time), and a later
 continue some zones and cancel others. So "the message whose conditions apply" is decided per zone:
 for each zone the storm names, the latest message naming it has the last word. "Latest" is by
 ``sent`` (the receipt time for a minimal-form alert that states none), except that a message always
-comes after the messages it references, whatever the clocks say. A message is current for the zones where it has the last word and is
-not a cancel; `current_zone_conditions` gives one row per such zone, which is what the downstream
-storm assets read. The storm is ``cancelled`` when a cancel has the last word in every zone,
+comes after the messages it references, whatever the clocks say. A message is current for the
+zones where it has the last word and is not a cancel; `current_zone_conditions` gives one row per
+such zone, which is what the downstream storm assets read. The storm is ``cancelled`` when a cancel has the last word in every zone,
 ``expired`` when every current message has ended, else ``active``.
 """
 
@@ -411,7 +411,7 @@ def current_zones(ordered: Sequence[StoredMessage], as_of: datetime
 
 
 def current_zone_conditions(storm_alerts: pd.DataFrame) -> pd.DataFrame:
-    """The conditions that apply now, one row per zone, from a storm_alerts frame (one or more storms).
+    """The conditions that apply now, one row per zone, from a storm_alerts frame (any storms).
 
     Returns columns storm_id, zone, status, message_id, event, severity, onset, ends, expires,
     max_wind_gust_mph, precip_mm, sorted by storm and zone: what storm_outage_risk needs to score
