@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
 # Demo window for `make run`; override with `make run START=2025-03-01 END=2025-05-31`.
-START ?= 2025-01-01
+START ?= 2024-10-01
 END ?= 2025-06-30
 SCALE ?= demo
 PYTEST_ARGS ?=

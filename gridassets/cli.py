@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import date
+import textwrap
+from datetime import date, timedelta
 from pathlib import Path
 
 from gridassets import runner, warehouse
 from gridassets.settings import Settings, SettingsError
 
-RAW = "transformer_telemetry,feeder_load,weather_observations,outage_events,transformer_failures"
-# Raw history is built in chunks so that memory stays bounded whatever the window.
-RAW_CHUNK_DAYS = 31
+# Days of daily lists (and of the weekly models behind them) that `run` scores at the window's end.
+SCORE_DAYS = 56
 
 
 def _day(text: str) -> date:
@@ -24,31 +24,50 @@ def _day(text: str) -> date:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Build the warehouse over the window and print what was produced and where."""
+    """Build the warehouse over the window and print the top of the last day's list."""
     from gridassets.definitions import defs
 
     settings = Settings.from_env()
     instance = runner.instance()
-    print(f"gridassets: {settings.source} data, {args.start} .. {args.end}")
-    print(f"  warehouse   {settings.warehouse}")
-    print(f"  dagster     {instance.root_directory if hasattr(instance, 'root_directory') else 'ephemeral'}")
+    score_start = max(args.start, args.end - timedelta(days=args.score_days - 1))
+    home = getattr(instance, "root_directory", None) or "(temporary instance)"
+    print(f"gridassets: {settings.source} data, history {args.start}..{args.end}, "
+          f"daily lists {score_start}..{args.end}")
+    print(f"  warehouse {settings.warehouse}\n  dagster   {home}\n")
     started = time.monotonic()
-
-    def step(label: str, select: str, **kw) -> None:
-        t0 = time.monotonic()
-        runner.materialize(defs, select, dagster_instance=instance, **kw)
-        print(f"  {label:<44} {time.monotonic() - t0:6.1f} s")
-
-    step("fleet registry", "circuits,transformers")
-    for first, last in runner.chunks(args.start, args.end, RAW_CHUNK_DAYS):
-        step(f"raw data {first}..{last}", RAW, start=first.isoformat(), end=last.isoformat())
-
-    print(f"done in {time.monotonic() - started:.0f} s\n")
-    with warehouse.connect(settings.warehouse) as con:
-        for table in ("circuits", "transformers", *RAW.split(",")):
-            n = con.execute(f"select count(*) from {warehouse.qualified(table)}").fetchall()[0][0]
-            print(f"  {warehouse.qualified(table):<34} {n:>12,} rows")
+    runner.build_daily_graph(
+        defs, args.start, args.end, score_start, instance,
+        on_step=lambda label, seconds: print(f"  {label:<48} {seconds:6.1f} s", flush=True))
+    print(f"\nbuilt in {time.monotonic() - started:.0f} s\n")
+    print_list(settings, args.end, args.top)
     return 0
+
+
+def print_list(settings: Settings, day: date, top: int) -> None:
+    """The top of the day's prioritized list, then where every output is."""
+    with warehouse.connect(settings.warehouse) as con:
+        rows = con.execute(
+            f"select rank, circuit_id, priority_score, outage_score, transformer_score, "
+            f"vegetation_score, loading_score, customers, reason, outage_model_version, "
+            f"maintenance_model_version from {warehouse.qualified('prioritized_circuits')} "
+            "where date = ? order by rank limit ?", [day, top]).fetchall()
+        counts = {t: con.execute(f"select count(*) from {warehouse.qualified(t)}").fetchall()[0][0]
+                  for t in warehouse.SCHEMA_OF if warehouse.table_exists(con, t)}
+    print(f"Prioritized circuits for {day} (expected customer-minutes at risk over the next 7 days)")
+    print(f"{'rank':>4}  {'circuit':<8} {'score':>9} {'outage':>9} {'transf.':>8} {'veget.':>8} "
+          f"{'loading':>8} {'cust.':>6}  reason")
+    for r in rows:
+        print(f"{r[0]:>4}  {r[1]:<8} {r[2]:>9,.0f} {r[3]:>9,.0f} {r[4]:>8,.0f} {r[5]:>8,.0f} "
+              f"{r[6]:>8,.0f} {r[7]:>6,}  {textwrap.shorten(r[8], 110)}")
+    if rows:
+        print(f"models: outage {rows[0][9]}, maintenance {rows[0][10]}")
+    print("\nOutputs")
+    print(f"  warehouse      {settings.warehouse}")
+    for table, n in counts.items():
+        print(f"    {warehouse.qualified(table):<40} {n:>12,} rows")
+    print(f"  daily lists    {settings.outputs_dir / 'prioritized_circuits'}/<date>.csv")
+    print(f"  models         {settings.models_dir}/<model>/<version>.joblib")
+    print("  UI             make dev, then http://127.0.0.1:3000")
 
 
 def export_landing(args: argparse.Namespace) -> int:
@@ -76,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     p_run = sub.add_parser("run", help="build the warehouse over a window and print the list")
     p_run.add_argument("--start", type=_day, required=True)
     p_run.add_argument("--end", type=_day, required=True)
+    p_run.add_argument("--score-days", type=int, default=SCORE_DAYS,
+                       help="days of daily lists to build at the end of the window")
+    p_run.add_argument("--top", type=int, default=10, help="rows of the list to print")
     p_run.set_defaults(func=run)
     p_exp = sub.add_parser("export-landing", help="write synthetic days as landing files")
     p_exp.add_argument("--start", type=_day, required=True)

@@ -68,3 +68,39 @@ def chunks(start: date, end: date, days: int) -> list[tuple[date, date]]:
         out.append((first, last))
         first = last + timedelta(days=1)
     return out
+
+
+FLEET = "circuits,transformers"
+RAW = "transformer_telemetry,feeder_load,weather_observations,outage_events,transformer_failures"
+FEATURES = "transformer_daily_stats,transformer_health_features,circuit_exposure_features"
+MODELS = "maintenance_model,outage_model"
+SCORES = "transformer_risk,circuit_outage_risk,vegetation_risk,prioritized_circuits"
+# History is built in chunks so that memory stays bounded whatever the window.
+CHUNK_DAYS = 31
+
+
+def monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def build_daily_graph(defs: dg.Definitions, start: date, end: date, score_start: date,
+                      dagster_instance: dg.DagsterInstance, on_step=None) -> None:
+    """Materialize the whole daily graph: fleet, raw and features over [start, end], the weekly
+    models of the weeks from score_start to end, and the scores over [score_start, end].
+
+    `on_step(label, seconds)` is called after each run."""
+    import time
+
+    def step(label: str, select: str, **kw) -> None:
+        t0 = time.monotonic()
+        materialize(defs, select, dagster_instance=dagster_instance, **kw)
+        if on_step:
+            on_step(label, time.monotonic() - t0)
+
+    step("fleet registry", FLEET)
+    for group, select in (("raw data", RAW), ("features", FEATURES)):
+        for first, last in chunks(start, end, CHUNK_DAYS):
+            step(f"{group} {first}..{last}", select, start=first.isoformat(), end=last.isoformat())
+    step(f"models, weeks {monday(score_start)}..{monday(end)}", MODELS,
+         start=monday(score_start).isoformat(), end=monday(end).isoformat())
+    step(f"scores {score_start}..{end}", SCORES, start=score_start.isoformat(), end=end.isoformat())

@@ -8,9 +8,10 @@ follow `storm_alerts` (outage risk, crew priorities) are added to it, and nothin
 import dagster as dg
 
 from gridassets.defs.storms.assets import storm_alerts
+from gridassets.defs.storms.risk_assets import storm_outage_risk, storm_priority_circuits
 
 # All partitioned by storm_partitions, which the job takes from them.
-STORM_ASSETS = [storm_alerts]
+STORM_ASSETS = [storm_alerts, storm_outage_risk, storm_priority_circuits]
 
 storm_job = dg.define_asset_job(
     name="storm_job",
