@@ -2,6 +2,8 @@
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -67,3 +69,44 @@ def subprocess_env(data_dir: Path, dagster_home: Path | None = None, **extra: st
         env["DAGSTER_HOME"] = str(dagster_home)
     env.update(extra)
     return env
+
+
+# A fleet big enough for both models to find positives in their holdouts, small enough to build
+# in about a minute: the warehouse that end-to-end tests share (built once per session).
+TEST_FLEET = {"seed": 7, "n_circuits": 12, "n_transformers": 600}
+TEST_WINDOW = ("2025-01-06", "2025-06-30")
+TEST_SCORE_DAYS = 14
+
+
+def fleet_env(data_dir: Path, dagster_home: Path | None = None, fleet: dict = TEST_FLEET,
+              **extra: str) -> dict:
+    env = subprocess_env(data_dir, dagster_home, **extra)
+    env.update({"GRIDASSETS_SEED": str(fleet["seed"]),
+                "GRIDASSETS_CIRCUITS": str(fleet["n_circuits"]),
+                "GRIDASSETS_TRANSFORMERS": str(fleet["n_transformers"])})
+    return env
+
+
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory) -> tuple[Path, str]:
+    """A warehouse built by `python -m gridassets run` (what `make run` calls): the data folder
+    and the command's output."""
+    root = tmp_path_factory.mktemp("demo")
+    home = root / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO_ROOT / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    data = root / "data"
+    out = subprocess.run(
+        [sys.executable, "-m", "gridassets", "run", "--start", TEST_WINDOW[0],
+         "--end", TEST_WINDOW[1], "--score-days", str(TEST_SCORE_DAYS)],
+        cwd=REPO_ROOT, env=fleet_env(data, home), capture_output=True, text=True, timeout=900,
+    )
+    if out.returncode != 0:
+        pytest.fail(f"python -m gridassets run failed:\n{out.stdout[-3000:]}\n{out.stderr[-5000:]}")
+    return data, out.stdout
+
+
+def copy_data(demo: Path, target: Path) -> Path:
+    """A private copy of the shared warehouse and models, for a test that writes to it."""
+    shutil.copytree(demo, target, ignore=shutil.ignore_patterns("alerts", "outputs"))
+    return target

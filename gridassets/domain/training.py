@@ -45,8 +45,10 @@ def serving_as_of(con, spec: models.ModelSpec, day: date,
     return max(candidates, key=lambda r: r["week_start"])
 
 
-def load_serving(con, spec: models.ModelSpec, day: date) -> tuple[dict, models.TrainedModel]:
-    """The serving version for `day` and its model. Raises NoServingModelError if there is none."""
+def load_serving(con, spec: models.ModelSpec, day: date, models_dir: Path
+                 ) -> tuple[dict, models.TrainedModel]:
+    """The serving version for `day` and its model (artifact paths are relative to `models_dir`).
+    Raises NoServingModelError if there is none."""
     record = serving_as_of(con, spec, day)
     if record is None:
         raise NoServingModelError(
@@ -55,7 +57,8 @@ def load_serving(con, spec: models.ModelSpec, day: date) -> tuple[dict, models.T
             if table_exists(con, spec.name) else
             f"no {spec.name} has been trained yet: materialize {spec.name} for the week of {day}"
         )
-    return record, registry.load_artifact(record["artifact_path"], record["artifact_sha256"])
+    return record, registry.load_artifact(Path(models_dir) / record["artifact_path"],
+                                          record["artifact_sha256"])
 
 
 def train_week(con, spec: models.ModelSpec, week_start: date, models_dir: Path, seed: int,
@@ -95,7 +98,8 @@ def train_week(con, spec: models.ModelSpec, week_start: date, models_dir: Path, 
     serving_auc = None
     if serving is not None:
         try:
-            old = registry.load_artifact(serving["artifact_path"], serving["artifact_sha256"])
+            old = registry.load_artifact(Path(models_dir) / serving["artifact_path"],
+                                         serving["artifact_sha256"])
             serving_auc = models.evaluate(old, holdout_rows, spec.entity)["roc_auc"]
         except Exception:  # an unreadable or incompatible serving model cannot block a new one
             serving_auc = None
@@ -108,7 +112,9 @@ def train_week(con, spec: models.ModelSpec, week_start: date, models_dir: Path, 
         **_window_fields(window), roc_auc=model.metrics["roc_auc"],
         pr_auc=model.metrics["pr_auc"], brier=model.metrics["brier"],
         metrics=registry.metrics_json(model.metrics), serving_roc_auc_same_holdout=serving_auc,
-        params=models.params_json(model), artifact_path=str(path), artifact_sha256=sha,
+        params=models.params_json(model), artifact_sha256=sha,
+        # relative to the models folder, so a data folder can be moved or copied whole
+        artifact_path=str(path.relative_to(models_dir)),
         serving_after=version if promote else serving_version,
     )
     return WeekResult(record, model, holdout_rows)

@@ -21,9 +21,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import dagster as dg
+import duckdb
+import pandas as pd
 import pytest
 from dagster._core.storage.dagster_run import DagsterRunStatus, RunsFilter
 
+from gridassets_tests.conftest import copy_data, fleet_env
 from gridassets_tests.nws_fixtures import load_nws_file
 
 pytestmark = pytest.mark.e2e
@@ -97,13 +100,13 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture
-def deployment(tmp_path) -> Iterator[Deployment]:
+def deployment(tmp_path, demo_data) -> Iterator[Deployment]:
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(REPO / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    data = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GRIDASSETS_", "DAGSTER_"))}
-    env.update(DAGSTER_HOME=str(home), GRIDASSETS_DATA_DIR=str(data), PYTHONUNBUFFERED="1")
+    # The storm assets score circuits with the warehouse's models and latest state.
+    data = copy_data(demo_data[0], tmp_path / "data")
+    env = fleet_env(data, home, PYTHONUNBUFFERED="1")
     log = tmp_path / "daemon.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
@@ -120,20 +123,11 @@ def deployment(tmp_path) -> Iterator[Deployment]:
             instance.dispose()
 
 
-# --------------------------------------------------------------------------------------------
-# What "the storm's output is ready" means. Today a storm run materializes storm_alerts only, so
-# it is the run's success. Once storm_priority_circuits writes the crew list, replace this
-# function's body with a wait for that storm's priority CSV under <data>/outputs/ (returning the
-# file's modification time); the test below does not change.
-
-
 def storm_output_ready(d: Deployment, storm_id: str, run_keys: list[str]) -> float | None:
-    """When the storm's output was ready (epoch seconds), or None if it is not yet.
-
-    Fails at once if a run for one of `run_keys` failed, rather than waiting out the timeout.
-    """
+    """When the storm's crew-staging CSV was written by one of `run_keys`' runs (epoch seconds),
+    or None if it is not yet. Fails at once if such a run failed, rather than waiting it out."""
     records = d.instance.get_run_records(filters=RunsFilter(tags={"gridassets/storm_id": storm_id}))
-    done = []
+    succeeded = False
     for record in records:
         run = record.dagster_run
         if run.tags.get("dagster/run_key") not in run_keys:
@@ -141,9 +135,11 @@ def storm_output_ready(d: Deployment, storm_id: str, run_keys: list[str]) -> flo
         if run.status in (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED):
             pytest.fail(f"storm run {run.run_id} for {storm_id} ended {run.status.value}\n"
                         f"{d.log_tail()}")
-        if run.status == DagsterRunStatus.SUCCESS:
-            done.append(record.end_time)
-    return min(done) if done else None
+        succeeded |= run.status == DagsterRunStatus.SUCCESS
+    csv = d.data / "outputs" / "storms" / storm_id / "priority.csv"
+    if succeeded and csv.exists():
+        return csv.stat().st_mtime
+    return None
 
 
 def note_of(d: Deployment, name: str) -> dict | None:
@@ -233,6 +229,14 @@ def test_alert_files_dropped_into_the_inbox_run_the_storm_assets(deployment):
                      lambda: storm_output_ready(d, "acme-e2e-1", ["acme-e2e-1:acme-e2e-1"]), d)
     print(f"E2E_TIMING acme.json landed to acme-e2e-1 ready: {ready - landed_good:.1f} s "
           f"({phases(d, 'acme-e2e-1:acme-e2e-1', landed_good)})")
+    crew_list = pd.read_csv(d.data / "outputs" / "storms" / "acme-e2e-1" / "priority.csv")
+    with duckdb.connect(str(d.data / "warehouse.duckdb"), read_only=True) as con:
+        in_zone = {c for (c,) in con.execute(
+            "select circuit_id from fleet.circuits where zone = 'MTZ312'").fetchall()}
+    assert set(crew_list["circuit_id"]) == in_zone and in_zone
+    assert list(crew_list["rank"]) == list(range(1, len(in_zone) + 1))
+    assert (crew_list["status"] == "active").all()
+    assert crew_list["reason"].str.contains("gusts to 68 mph").all()
 
     # The same messages again start nothing new: each run key has exactly one run.
     again = wait_for("the second northwest note", lambda: note_of(d, "northwest-again.json"), d)

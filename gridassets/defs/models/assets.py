@@ -75,7 +75,7 @@ def build_model_asset(spec: models.ModelSpec, features_asset: str, labels_asset:
                 "train": [str(last.record.train_start), str(last.record.train_end)],
                 "holdout": [str(last.record.holdout_start), str(last.record.holdout_end)],
             })
-            metadata["artifact"] = dg.MetadataValue.path(last.record.artifact_path)
+            metadata["artifact"] = dg.MetadataValue.path(str(s.models_dir / last.record.artifact_path))
             metadata["importance"] = png_markdown(_importance(last.model), "feature importance")
         yield dg.Output(frame, metadata=metadata)
         failed = [r.record for r in results if r.record.status == "failed"]

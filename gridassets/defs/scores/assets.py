@@ -50,14 +50,14 @@ def _read(con, table: str, start, end, column: str = "date") -> pd.DataFrame:
         f"order by all", [start, end]).fetchdf()
 
 
-def _serving(con, spec: models.ModelSpec, day, cache: dict):
+def _serving(con, spec: models.ModelSpec, day, cache: dict, models_dir):
     """The version serving `day`, loaded once per version; a dg.Failure when there is none."""
     try:
         record = training.serving_as_of(con, spec, day)
         if record is None:
-            training.load_serving(con, spec, day)  # raises with the explanation
+            training.load_serving(con, spec, day, models_dir)  # raises with the explanation
         if record["version"] not in cache:
-            cache[record["version"]] = training.load_serving(con, spec, day)[1]
+            cache[record["version"]] = training.load_serving(con, spec, day, models_dir)[1]
         return record["version"], cache[record["version"]]
     except NoServingModelError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from exc
@@ -71,7 +71,8 @@ def _serving(con, spec: models.ModelSpec, day, cache: dict):
     metadata={"partition_expr": "date", "schema": "scores"},
     **COMMON,
 )
-def transformer_risk(context: dg.AssetExecutionContext, warehouse: Warehouse):
+def transformer_risk(context: dg.AssetExecutionContext, warehouse: Warehouse,
+                     settings: GridSettings):
     """Each transformer's 30-day failure probability, health index HI1-HI5 and customer-minutes at
     risk, with the model version that scored it."""
     days, start, end = _range(context)
@@ -83,7 +84,8 @@ def transformer_risk(context: dg.AssetExecutionContext, warehouse: Warehouse):
             con.execute(f"select * from {wh.qualified('circuits')}").fetchdf())
         parts = []
         for day, rows in feats.groupby("date"):
-            version, model = _serving(con, models.MAINTENANCE, day.date(), cache)
+            version, model = _serving(con, models.MAINTENANCE, day.date(), cache,
+                                      settings.resolve().models_dir)
             parts.append(risk.transformer_risk(rows, model.predict_proba(rows), served, version))
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     if frame.empty:
@@ -112,7 +114,8 @@ def transformer_risk(context: dg.AssetExecutionContext, warehouse: Warehouse):
     metadata={"partition_expr": "date", "schema": "scores"},
     **COMMON,
 )
-def circuit_outage_risk(context: dg.AssetExecutionContext, warehouse: Warehouse):
+def circuit_outage_risk(context: dg.AssetExecutionContext, warehouse: Warehouse,
+                        settings: GridSettings):
     """Each circuit's expected weather, tree and animal outages this week and the customer-minutes
     they put at risk, under its zone's recent weather, with the model version."""
     days, start, end = _range(context)
@@ -131,7 +134,7 @@ def circuit_outage_risk(context: dg.AssetExecutionContext, warehouse: Warehouse)
             climate = risk.climate_frame(exposure, day_ts, STATE_COLUMNS)
             if climate.empty:
                 continue
-            version, model = _serving(con, models.OUTAGE, day, cache)
+            version, model = _serving(con, models.OUTAGE, day, cache, settings.resolve().models_dir)
             trimmed = climate.assign(years_since_trim=0.0)
             history = risk.outage_history(
                 events[(events["start_ts"] >= day_ts - pd.Timedelta(days=365))

@@ -39,7 +39,8 @@ def _storm_alerts(con, storm_id: str) -> pd.DataFrame:
     kinds={"duckdb", "scikitlearn"},
     **COMMON,
 )
-def storm_outage_risk(context: dg.AssetExecutionContext, warehouse: Warehouse):
+def storm_outage_risk(context: dg.AssetExecutionContext, warehouse: Warehouse,
+                      settings: GridSettings):
     """Expected outages, customers interrupted and customer-minutes per affected circuit under
     the storm's forecast wind and rain, from the outage model."""
     storm_id = context.partition_key
@@ -57,7 +58,8 @@ def storm_outage_risk(context: dg.AssetExecutionContext, warehouse: Warehouse):
                              allow_retries=False)
         day = pd.Timestamp(state["date"].iloc[0]).date()
         try:
-            record, model = training.load_serving(con, models.OUTAGE, day)
+            record, model = training.load_serving(con, models.OUTAGE, day,
+                                                  settings.resolve().models_dir)
         except NoServingModelError as exc:
             raise dg.Failure(description=f"storm {storm_id}: {exc}", allow_retries=False) from exc
         events = con.execute(
