@@ -1,4 +1,121 @@
-"""DOCSTRING PLACEHOLDER"""
+"""A deterministic simulator of a distribution utility's fleet, with a hidden ground truth.
+
+`FleetSimulator(FleetConfig(seed, n_circuits, n_transformers, zones))` gives the registry
+(`circuits()`, `transformers()`), the five raw tables of any UTC day (`raw_day(day)` or one method
+per table, columns exactly as in `schemas.py`) and, for evaluation only, the truth the raw data was
+generated from (`transformer_condition(day)`, `storms(start, end)`). Models must never read
+the truth.
+
+Determinism. Every day in EPOCH_START..EPOCH_END (2015-01-01..2035-12-31) is a pure function of
+`(config, day)`: each random stream of a day uses `SeedSequence([seed, stream, day.toordinal()])`,
+and whatever spans days comes from seed-only timelines (`SeedSequence([seed, stream])`) built once
+over the whole epoch: the fleet, the storm calendar, the slow temperature and wind anomalies, the
+external hits and the life of every transformer. Autocorrelated hourly noise is a finite moving
+average of per-hour innovations that belong to their own day, so series run on across midnight and
+an hour has the same value whichever day asks for it. Caches only save work.
+
+The generative model (all times UTC; "U(a, b)" uniform, "LN(m, s)" lognormal with median m).
+
+Fleet (registry as of REGISTRY_AS_OF = 2025-01-01)
+- Circuits are dealt to zones in shuffled rounds. customers = 300 + 5700 Beta(1.3, 3.6) (skewed,
+  median about 1,600); critical customers Poisson(customers / 1500), plus 5-29 on 8% of circuits;
+  residential share of energy U(0.35, 0.97); overhead length LN(28 km (customers/1500)^-0.35, 0.45)
+  in 3-150 km (rural feeders are long); tree canopy 80 Beta around the zone's woodedness (0.1-0.7);
+  last trim 1-8 years before 2025, on a 4-7 year cycle before that and none recorded after it;
+  coordinates near the zone's centroid (a function of the zone's name) inside 46.5-48.8 N,
+  112.5-108.5 W.
+- Base load = customers x (1.3 kW residential, 5 kW commercial, by the mix) x LN(1, 0.15).
+  Heating coefficient U(0.008, 0.028) per degC below 15 degC, cooling U(0.015, 0.05) per degC
+  above 22 degC. Typical annual peak = base x the weekday peak of the daily shape x the larger of
+  1.05 (1 + heating (15 - (-8))) and 0.95 (1 + cooling (30 - 22)); capacity_mw = U(1.1, 1.6) x
+  typical peak, so circuits with little headroom and electric heat overload in real cold snaps.
+- Transformers are apportioned to circuits by customers (at least one each); ratings from standard
+  sizes 25-2,500 kVA, half of them 50 kVA or less; install year = the circuit's build era
+  U(1972, 2012) + N(0, 9 years), within 1965-2024. Each unit's load at the circuit's typical peak
+  is P = LN(0.70, 0.2) of its rating, within 0.3-1.2. Online gas monitors on 80% of units of
+  500 kVA and more and 25% of the rest (about a third); hot-spot readings on 90% / 56% (about
+  60%); the oil sensor has a fixed calibration offset N(0, 1.5 degC), the site's ambient N(0, 1).
+
+Weather, per zone and hour
+- temp = 6.5 - 14.5 cos(2 pi (doy - 18) / 365.25) (Jan about -8, Jul about +21 degC)
+  + (5 - 1.5 season) cos(2 pi (solar hour - 15) / 24) + zone offset N(0, 1.2)
+  + shared anomaly: daily AR(1), phi 0.82, sd 7 degC in January and 2 degC in July, plus Arctic
+  outbreaks (Poisson 1.8 per winter, -8 to -18 degC over 3-9 days) and heat waves (1 per summer,
+  +5 to +9 degC over 3-7 days) + zone anomaly AR(1) phi 0.7, sd 1 + hourly noise sd 1.2 (phi 0.85).
+- wind = zone mean U(9, 15) mph x (1 + 0.15 season) x (1 + 0.25 diurnal) x exp(synoptic), the
+  synoptic log-anomaly shared (AR(1) phi 0.6, sd 0.35) plus zonal (phi 0.5, sd 0.2) plus hourly
+  noise, capped to [-1.5, 0.8]; gust = wind x U(1.25, 1.6). Showers on 18-32% of days (most in
+  May-June): 2-12 hours of exponential rain, mean 0.5 mm/h (0.3 in the cold half of the year).
+- Storms: a seed-only Poisson calendar, STORMS_PER_MONTH (about 35 a year), thunderstorms with
+  THUNDERSTORM_SHARE of the month, otherwise wind storms. Duration 6-14 h (thunderstorm) or 12-36 h
+  (wind); peak gust G = 40 + 50 Beta(1.6, 3.2) mph; each zone is hit when U < extent ~ Beta(2, 2)
+  (at least one zone), with intensity U(0.7, 1.0). In a hit zone the gust is at least
+  G x intensity x profile x (1 + 0.07 N), the profile rising as sin^2 to 1 at 30-60% of the
+  duration and falling to 0 at the end; wind = that gust / U(1.4, 1.65); rain
+  (4 + 16 Beta(1.5, 3)) x intensity x profile^4 mm/h for thunderstorms (which also cool the air by
+  up to 3 degC), up to 1.5 mm/h for wind storms.
+
+Feeder load, per circuit and hour
+- load = base x shape(local clock hour in America/Denver with US daylight time, weekday or
+  weekend/holiday, the residential/commercial mix) x (1 + 0.05 cos(2 pi (doy + 10) / 365.25))
+  x (1 + heating max(15 - T, 0) + cooling max(T - 22, 0)) x exp(0.025 e_fast + 0.03 e_slow), where
+  T is the zone temperature averaged over the last 24 h with a 6 h exponential weight and e_fast,
+  e_slow are unit-variance moving averages with phi 0.85 over 24 h and phi 0.97 over 96 h.
+
+Transformer lives (seed-only timeline over the epoch)
+- Each position holds a sequence of units. Wear-out hazard per year of a unit aged a:
+  0.06 x z x exp(0.8 (P - 0.7) / 0.25) x 2^((a - 30) / 10), frailty z ~ Gamma(2, 1/2). The first
+  unit's age comes from its install year; a failed unit is replaced at once by a new one (age 0,
+  new frailty, new traits) that is back in service after LN(6 h, 0.4) within 2-20 h. The registry
+  row is not changed. A position whose registry install year is after 2015 holds an older unit
+  until then that is swapped without failing.
+- External hits (lightning, vehicles, animals): a background of 0.005 per unit-year plus, for every
+  storm and hit zone, each unit there with p = 0.001 ((zone gust - 35)+ / 30)^2 (x 1.5 for
+  thunderstorms), near the storm's peak. A unit fails at the earlier of its wear-out time and its
+  next external hit (none within 24 h of its start).
+- A wear-out failure is thermal with p = clip(0.45 + 0.6 (P - 0.7), 0.2, 0.85), otherwise
+  dielectric. It is preceded by D = 30 + 120 Beta(1.3, 1.6) days (median about 80) of degradation:
+  severity s = ((t - onset) / D)^p, p ~ U(1.0, 2.2), rising to 1 at failure; each unit's fault
+  shows with strength g ~ LN(1, 0.5), and sg = s g. External failures have no precursor.
+- Over the epoch about 4.6% of units fail per year (75-80% wear-out, the rest external): several
+  times a real utility's rate, so that a 180-day demo window on 2,000 units has several dozen
+  failures (37 for seed 7 from 2025-01-01). The failure record says "unknown" for 15% of wear-out
+  and 10% of external failures.
+
+Transformer telemetry, per unit and hour
+- load_pct = 100 K, K = P x circuit load / typical peak x exp(0.1 N - 0.005); 0 while out of
+  service.
+- ambient = zone temperature + site offset + 0.4 N.
+- Top oil (IEEE C57.91 flavour): steady rise R_o ((K^2 L + 1) / (L + 1))^0.8, R_o ~ U(45, 58) degC,
+  loss ratio L ~ U(3, 7); a thermal fault makes it rise x (1 + 0.6 sg) + 8 sg, a dielectric one
+  + 3 sg; the oil follows with a 3 h time constant; reported = oil + calibration + 0.6 N.
+- Hot spot = oil + R_h K^1.6 (R_h ~ U(20, 30); x (1 + 0.5 sg) + 8 sg for thermal faults)
+  + calibration + 1.0 N, where measured.
+- Gases, where monitored: baselines H2 LN(20, 0.6), C2H4 LN(3, 0.7) (both x (1 + age / 40)) and
+  C2H2 LN(0.2, 0.9) ppm; 8% of units gas high but stably (H2 x 5-15, C2H4 x 3-8) and 3% carry
+  3-15 ppm of C2H2 from a tap changer. Faults add H2 250 sg, C2H4 110 sg, C2H2 3 sg s (thermal) or
+  H2 500 sg, C2H2 30 sg, C2H4 12 sg (dielectric). Readings x (1 + 0.006 (oil - 45)) x exp(0.05 N)
+  plus 0.5 / 0.1 / 0.2 ppm of noise.
+
+Outages, per circuit: Poisson events with hourly rates (L = length in km,
+g = ((gust - 35)+ / 20)^2.5)
+- weather 0.0005 L (g + 0.4 (rain / 10)^1.5 in storms);
+- vegetation 0.001 L canopy (0.15 + min(years since trim, 10) / 5) (0.02 + g);
+- animal 0.00004 sqrt(L) (1 + 0.6 in early summer); unknown 0.0001 L / 30;
+- equipment (0.0015 x the summed severity of its transformers + 0.00012 L / 30 x mean age / 30)
+  x (1 + g); overload 0.05 (0.2 + 20 excess) while load exceeds capacity;
+- and one equipment outage for every transformer failure, a few minutes after it, for that unit's
+  customers (circuit customers / units x LN(1, 0.5); a lateral in 10%), lasting the repair time.
+- Customers: the whole feeder with p = 0.15, 0.12, 0.05, 0.08, 0.5, 0.05 (weather, vegetation,
+  equipment, animal, overload, unknown) + 0.006 (gust - 35)+, at most 0.6; otherwise a lateral of
+  2-30% (log-uniform). Duration LN(150, 180, 120, 60, 45, 75 min by cause, 0.7) x
+  (1 + (gust - 35)+ / 25), 5 min to 3 days.
+- Recorded cause: weather -> unknown 12%, -> vegetation 8%; vegetation -> unknown 12%, -> weather
+  15%; equipment -> unknown 6% (8% for transformer failures); animal -> unknown 15%; overload ->
+  equipment 10%.
+About 15 outages per circuit-year; realized customer impact needs weather x vegetation, asset
+condition, loading and the customers served together. docs/ground-truth.md says the same in words.
+"""
 
 from __future__ import annotations
 
@@ -16,11 +133,12 @@ from gridassets.domain.schemas import (
     CIRCUITS,
     FEEDER_LOAD,
     OUTAGE_CAUSES,
+    OUTAGE_EVENTS,
     TRANSFORMER_FAILURES,
     TRANSFORMER_TELEMETRY,
     TRANSFORMERS,
     WEATHER_OBSERVATIONS,
-    OUTAGE_EVENTS,
+    TableSpec,
 )
 
 DEFAULT_ZONES = ("MTZ309", "MTZ310", "MTZ311", "MTZ312", "MTZ313", "MTZ314", "MTZ315", "MTZ317")
@@ -56,13 +174,13 @@ THUNDERSTORM_SHARE = (0.0, 0.0, 0.05, 0.15, 0.5, 0.85, 0.95, 0.9, 0.6, 0.15, 0.0
 # Load
 HEATING_BALANCE_C = 15.0
 COOLING_BALANCE_C = 22.0
-DESIGN_COLD_C = -12.0  # the cold-snap temperature a circuit's typical annual peak is sized for
+DESIGN_COLD_C = -8.0  # reference cold evening for the typical annual peak (smoothed temperature)
 DESIGN_HOT_C = 30.0
 
 # Transformer failures
-INTRINSIC_RATE_AT_30 = 0.06  # failures per unit-year at age 30, average loading, frailty 1
+INTRINSIC_RATE_AT_30 = 0.06  # failures per unit-year at age 30, peak loading 0.7, frailty 1
 AGE_DOUBLING_YEARS = 10.0
-LOADING_LOG_EFFECT = 0.8  # per 0.25 of typical loading above 0.35
+LOADING_LOG_EFFECT = 0.8  # log-hazard per 0.25 of peak loading above 0.7
 FRAILTY_SHAPE = 2.0  # gamma, mean 1
 EXTERNAL_BACKGROUND_RATE = 0.005  # per unit-year: vehicles, animals, vandalism
 EXTERNAL_STORM_P = 0.001  # per unit and storm at (gust - 35) = 30 mph in the unit's zone
@@ -127,7 +245,8 @@ class FleetConfig:
             raise ValueError(f"n_circuits must be at least 1; got {self.n_circuits}")
         if self.n_transformers < self.n_circuits:
             raise ValueError(
-                f"n_transformers ({self.n_transformers}) must be at least n_circuits ({self.n_circuits})"
+                f"n_transformers ({self.n_transformers}) must be at least "
+                f"n_circuits ({self.n_circuits})"
             )
         if not self.zones or len(set(self.zones)) != len(self.zones):
             raise ValueError(f"zones must be non-empty and distinct; got {self.zones!r}")
@@ -173,7 +292,8 @@ class _Fleet:
     tx_circuit: np.ndarray
     tx_zone: np.ndarray
     rating: np.ndarray
-    loading: np.ndarray  # typical load as a fraction of rating at the circuit's base load
+    loading: np.ndarray  # load as a fraction of rating at the circuit's typical annual peak
+    typical_peak: np.ndarray  # per circuit, MW
     install_h: np.ndarray
     has_gas: np.ndarray
     has_hot_spot: np.ndarray
@@ -207,6 +327,8 @@ class _Lives:
     outage_minutes: np.ndarray
     outage_cause: np.ndarray
     outage_offset_min: np.ndarray
+    next_failure: np.ndarray  # the first failure at this position from this unit on (inf if none)
+    next_failure_mode: np.ndarray
     key: np.ndarray  # pos * _KEY_STRIDE + start, for searchsorted
 
 
@@ -251,7 +373,7 @@ class FleetSimulator:
         w = self._weather(day)
         zones = np.array(self.config.zones, dtype=object)
         order = np.argsort(zones, kind="stable")
-        return _hourly_frame(day, "zone", zones[order], {
+        return _hourly_frame(WEATHER_OBSERVATIONS, day, zones[order], {
             "wind_speed_mph": w["wind"][order],
             "wind_gust_mph": w["gust"][order],
             "precip_mm": w["precip"][order],
@@ -262,14 +384,14 @@ class FleetSimulator:
         """Hourly load per circuit for `day` (FEEDER_LOAD columns)."""
         day = _check_day(day)
         ids = self._fleet.circuits["circuit_id"].to_numpy()
-        return _hourly_frame(day, "circuit_id", ids, {"load_mw": self._load(day)["load_mw"]})
+        return _hourly_frame(FEEDER_LOAD, day, ids, {"load_mw": self._load(day)["load_mw"]})
 
     def transformer_telemetry(self, day: date) -> pd.DataFrame:
         """Hourly loading, temperatures and gases per transformer for `day`."""
         day = _check_day(day)
         p = self._physics(day)
         ids = self._fleet.transformers["transformer_id"].to_numpy()
-        return _hourly_frame(day, "transformer_id", ids, {
+        return _hourly_frame(TRANSFORMER_TELEMETRY, day, ids, {
             "load_pct": p["load_pct"],
             "oil_temp_c": p["oil_temp_c"],
             "ambient_temp_c": p["ambient_temp_c"],
@@ -290,7 +412,8 @@ class FleetSimulator:
             "failed_at": _hours_to_ts(_failure_minute(lives.end[idx])),
             "failure_mode": lives.recorded_mode[idx].astype(object),
         })
-        return frame.sort_values(["transformer_id", "failed_at"], kind="stable").reset_index(drop=True)
+        frame = frame.sort_values(list(TRANSFORMER_FAILURES.key), kind="stable")
+        return frame.reset_index(drop=True)[TRANSFORMER_FAILURES.names]
 
     def outage_events(self, day: date) -> pd.DataFrame:
         """Sustained outages that started in `day` (OUTAGE_EVENTS columns)."""
@@ -313,9 +436,9 @@ class FleetSimulator:
     def transformer_condition(self, day: date) -> pd.DataFrame:
         """Hidden health of every transformer position at 00:00 UTC of `day`.
 
-        Columns: transformer_id; severity in [0, 1] (0 healthy, 1 at failure); degrading (the unit is
-        inside its degradation period, even if severity is still near 0); next_failure_at (the next
-        failure of the unit now in place, NaT if none before the epoch ends); failure_mode of that
+        Columns: transformer_id; severity in [0, 1] (0 healthy, 1 at failure); degrading (the unit
+        is inside its degradation period, even if severity is still near 0); next_failure_at (the
+        next failure at this position, NaT if none before the epoch ends); failure_mode of that
         failure (thermal, dielectric, external; None if none). For evaluation only.
         """
         day = _check_day(day)
@@ -324,11 +447,11 @@ class FleetSimulator:
         lv = self._lives
         sev = _severity(lv, life[:, None], t[None, :])[:, 0]
         degrading = (lv.onset[life] <= t[0]) & (t[0] < lv.end[life])
-        end = lv.end[life]
+        end = lv.next_failure[life]
         failing = np.isfinite(end)
         next_at = np.full(len(life), np.datetime64("NaT"), dtype="datetime64[ns]")
         next_at[failing] = _hours_to_ts(_failure_minute(end[failing]))
-        mode = np.where(failing, _MODE_NAMES[lv.mode[life]], None).astype(object)
+        mode = np.where(failing, _MODE_NAMES[lv.next_failure_mode[life]], None).astype(object)
         return pd.DataFrame({
             "transformer_id": self._fleet.transformers["transformer_id"].to_numpy(),
             "severity": sev.astype(np.float64),
@@ -361,7 +484,8 @@ class FleetSimulator:
             "peak_gust_mph": np.round(st["gust"][s] * st["intensity"][s, rows_z], 1),
             "peak_precip_mm_h": np.round(st["precip"][s] * st["intensity"][s, rows_z], 1),
         })
-        return frame.sort_values(["start_ts", "storm_id", "zone"], kind="stable").reset_index(drop=True)
+        frame = frame.sort_values(["start_ts", "storm_id", "zone"], kind="stable")
+        return frame.reset_index(drop=True)
 
     # ------------------------------------------------------------------ seed-only timelines
 
@@ -411,7 +535,9 @@ class FleetSimulator:
         hub = rng.random(n) < 0.08
         critical = (critical + hub * rng.integers(5, 30, n)).astype(np.int64)
         # rural feeders are long and serve few customers
-        length = np.exp(np.log(28.0) - 0.35 * np.log(customers / 1500.0) + 0.45 * rng.standard_normal(n))
+        length = np.exp(
+            np.log(28.0) - 0.35 * np.log(customers / 1500.0) + 0.45 * rng.standard_normal(n)
+        )
         length = np.round(np.clip(length, 3.0, 150.0), 1)
         wooded = zt["wooded"][zone]
         canopy = np.round(80.0 * rng.beta(1 + 5 * wooded, 1 + 5 * (1 - wooded)), 1)
@@ -427,7 +553,8 @@ class FleetSimulator:
         cool = rng.uniform(0.015, 0.05, n)
         headroom = rng.uniform(1.1, 1.6, n)
 
-        peak_shape = np.max(residential[:, None] * _SHAPES[0] + (1 - residential[:, None]) * _SHAPES[2], axis=1)
+        r = residential[:, None]
+        peak_shape = np.max(r * _SHAPES[0] + (1 - r) * _SHAPES[2], axis=1)
         winter = 1.05 * (1 + heat * (HEATING_BALANCE_C - DESIGN_COLD_C))
         summer = 0.95 * (1 + cool * (DESIGN_HOT_C - COOLING_BALANCE_C))
         typical_peak = base_mw * peak_shape * np.maximum(winter, summer)
@@ -438,18 +565,19 @@ class FleetSimulator:
         tx_circuit = np.repeat(np.arange(n), counts)
         tx_first = np.concatenate([[0], np.cumsum(counts)[:-1]])
         build_era = rng.uniform(1972.0, 2012.0, n)
-        install_year = np.clip(np.round(build_era[tx_circuit] + 9.0 * rng.standard_normal(m)), 1965, 2024)
-        install_year = install_year.astype(np.int64)
+        install_year = np.round(build_era[tx_circuit] + 9.0 * rng.standard_normal(m))
+        install_year = np.clip(install_year, 1965, 2024).astype(np.int64)
         install_frac = rng.random(m)
-        rating = rng.choice(_RATINGS_KVA, m, p=_RATING_SHARE / _RATING_SHARE.sum()).astype(np.float64)
-        loading = np.clip(rng.lognormal(np.log(0.35), 0.3, m), 0.08, 0.75)
+        rating = rng.choice(_RATINGS_KVA, m, p=_RATING_SHARE / _RATING_SHARE.sum())
+        rating = rating.astype(np.float64)
+        loading = np.clip(rng.lognormal(np.log(0.7), 0.2, m), 0.3, 1.2)
         big = rating >= 500
         has_gas = rng.random(m) < np.where(big, 0.8, 0.25)
         has_hot_spot = rng.random(m) < np.where(big, 0.9, 0.56)
         oil_calibration = 1.5 * rng.standard_normal(m)
         ambient_site = 1.0 * rng.standard_normal(m)
 
-        install_h = ((install_year - EPOCH_START.year + install_frac) * HOURS_PER_YEAR).astype(np.float64)
+        install_h = (install_year - EPOCH_START.year + install_frac) * HOURS_PER_YEAR
 
         cw = max(4, len(str(n)))
         tw = max(5, len(str(m)))
@@ -464,25 +592,28 @@ class FleetSimulator:
             "critical_customers": critical,
             "length_km": length.astype(np.float64),
             "tree_canopy_pct": canopy.astype(np.float64),
-            "last_trim_date": np.array([date.fromordinal(epoch_ord + int(d)) for d in last_trim_days], dtype=object),
+            "last_trim_date": np.array(
+                [date.fromordinal(epoch_ord + int(d)) for d in last_trim_days], dtype=object
+            ),
             "latitude": np.round(lat, 5),
             "longitude": np.round(lon, 5),
             "capacity_mw": capacity.astype(np.float64),
-        })
+        })[CIRCUITS.names]
         transformers = pd.DataFrame({
             "transformer_id": tx_ids,
             "circuit_id": circuit_ids[tx_circuit],
             "rating_kva": rating,
             "install_year": install_year,
-        })
+        })[TRANSFORMERS.names]
         return _Fleet(
             circuits=circuits, transformers=transformers, zone=zone, base_mw=base_mw,
             residential=residential, heat=heat, cool=cool, capacity=capacity, length=length,
             canopy=canopy, customers=customers, last_trim_days=last_trim_days,
             trim_cycle_days=np.round(trim_cycle_years * 365.25).astype(np.int64),
             tx_first=tx_first, tx_count=counts, tx_circuit=tx_circuit, tx_zone=zone[tx_circuit],
-            rating=rating, loading=loading, install_h=install_h, has_gas=has_gas,
-            has_hot_spot=has_hot_spot, oil_calibration=oil_calibration, ambient_site=ambient_site,
+            rating=rating, loading=loading, typical_peak=typical_peak, install_h=install_h,
+            has_gas=has_gas, has_hot_spot=has_hot_spot, oil_calibration=oil_calibration,
+            ambient_site=ambient_site,
         )
 
     def _build_climate(self) -> dict[str, np.ndarray]:
@@ -493,7 +624,8 @@ class FleetSimulator:
         doy = _day_of_year_array(n)
         season = np.cos(2 * np.pi * (doy - TEMP_COLDEST_DOY) / 365.25)  # +1 in January
         sd = 4.5 + 2.5 * season
-        shared = _ar1(rng.standard_normal(n) * sd * np.sqrt(1 - TEMP_ANOMALY_PHI**2), TEMP_ANOMALY_PHI)
+        phi = TEMP_ANOMALY_PHI
+        shared = _ar1(rng.standard_normal(n) * sd * np.sqrt(1 - phi**2), phi)
         zone_temp = _ar1(rng.standard_normal((nz, n)) * np.sqrt(1 - 0.7**2), 0.7)
         wind_shared = _ar1(rng.standard_normal(n) * WIND_SYNOPTIC_SD * np.sqrt(1 - 0.6**2), 0.6)
         wind_zone = _ar1(rng.standard_normal((nz, n)) * 0.2 * np.sqrt(1 - 0.5**2), 0.5)
@@ -545,8 +677,9 @@ class FleetSimulator:
         intensity = np.where(hit, np.round(0.7 + 0.3 * rng.random((k, nz)), 3), 0.0)
         precip = np.where(thunder, 4.0 + 16.0 * rng.beta(1.5, 3.0, k), 1.5 * rng.random(k))
         order = np.argsort(start, kind="stable")
-        start, thunder, duration, gust, peak = start[order], thunder[order], duration[order], gust[order], peak[order]
-        hit, intensity, precip = hit[order], intensity[order], precip[order]
+        start, thunder, duration = start[order], thunder[order], duration[order]
+        gust, peak, hit = gust[order], peak[order], hit[order]
+        intensity, precip = intensity[order], precip[order]
         ids = []
         seen: dict[str, int] = {}
         for h in start:
@@ -554,8 +687,9 @@ class FleetSimulator:
             seen[stamp] = seen.get(stamp, 0) + 1
             ids.append(f"S{stamp}-{seen[stamp]}")
         return {
-            "id": np.array(ids, dtype=object), "start": start, "end": start + duration, "peak": peak,
-            "thunder": thunder, "gust": gust, "hit": hit, "intensity": intensity, "precip": precip,
+            "id": np.array(ids, dtype=object), "start": start, "end": start + duration,
+            "peak": peak, "thunder": thunder, "gust": gust, "hit": hit, "intensity": intensity,
+            "precip": precip,
         }
 
     def _build_external(self) -> tuple[np.ndarray, np.ndarray]:
@@ -585,9 +719,10 @@ class FleetSimulator:
         pos_all = np.concatenate(pos)
         when_all = np.concatenate(when)
         keep = (when_all >= 0) & (when_all < _EPOCH_HOURS)
-        key = pos_all[keep] * _KEY_STRIDE + when_all[keep]
-        key.sort()
-        self._external_cache = (key, np.floor(key / _KEY_STRIDE).astype(np.int64))
+        key = np.sort(pos_all[keep] * _KEY_STRIDE + when_all[keep])
+        pos_of_key = np.floor(key / _KEY_STRIDE).astype(np.int64)
+        # a sentinel that belongs to no position, so a lookup past the last hit finds nothing
+        self._external_cache = (np.append(key, np.inf), np.append(pos_of_key, -1))
         return self._external_cache
 
     def _build_lives(self) -> _Lives:
@@ -597,19 +732,21 @@ class FleetSimulator:
         ext_key, ext_pos = self._build_external()
         m = len(f.rating)
         gamma = np.log(2.0) / AGE_DOUBLING_YEARS
-        load_mult = np.exp(LOADING_LOG_EFFECT * (f.loading - 0.35) / 0.25)
+        load_mult = np.exp(LOADING_LOG_EFFECT * (f.loading - 0.7) / 0.25)
 
         # positions whose registry unit came after the epoch start hold a predecessor until then
         late = f.install_h > 0
-        parts: dict[str, list[np.ndarray]] = {k: [] for k in ("pos", "start", "end", "mode", "tint", "birth", "from_failure")}
+        fields = ("pos", "start", "end", "mode", "tint", "birth", "from_failure")
+        parts: dict[str, list[np.ndarray]] = {k: [] for k in fields}
 
         def add(pos, start, end, mode, tint, birth, from_failure):
             for k, v in zip(parts, (pos, start, end, mode, tint, birth, from_failure)):
                 parts[k].append(np.asarray(v))
 
         lp = np.flatnonzero(late)
-        add(lp, np.zeros(len(lp)), f.install_h[lp], np.full(len(lp), _PLANNED), np.full(len(lp), np.inf),
-            np.full(len(lp), -30 * HOURS_PER_YEAR), np.zeros(len(lp), bool))
+        n_late = len(lp)
+        add(lp, np.zeros(n_late), f.install_h[lp], np.full(n_late, _PLANNED),
+            np.full(n_late, np.inf), np.full(n_late, -30 * HOURS_PER_YEAR), np.zeros(n_late, bool))
 
         act = np.arange(m)
         t = np.maximum(f.install_h, 0.0)
@@ -625,9 +762,7 @@ class FleetSimulator:
             # the first external hit the unit lives to see
             earliest = t + np.where(t > 0, MIN_LIFE_HOURS, 0.0)
             i = np.searchsorted(ext_key, act * _KEY_STRIDE + earliest)
-            i_ok = np.minimum(i, len(ext_key) - 1)
-            has_ext = (i < len(ext_key)) & (ext_pos[i_ok] == act)
-            t_ext = np.where(has_ext, ext_key[i_ok] - act * _KEY_STRIDE, np.inf)
+            t_ext = np.where(ext_pos[i] == act, ext_key[i] - act * _KEY_STRIDE, np.inf)
             t_end = np.minimum(t_int, t_ext)
             mode = np.where(t_ext < t_int, _EXTERNAL, _THERMAL)  # thermal vs dielectric set below
             ends = t_end < _EPOCH_HOURS
@@ -646,11 +781,12 @@ class FleetSimulator:
         planned = cat["mode"] == _PLANNED
 
         # traits of each unit, drawn in one go so that they do not depend on the loop above
-        p_thermal = np.clip(0.45 + 0.6 * (f.loading[pos] - 0.35), 0.2, 0.85)
+        p_thermal = np.clip(0.45 + 0.6 * (f.loading[pos] - 0.7), 0.2, 0.85)
         wear_mode = np.where(rng.random(n) < p_thermal, _THERMAL, _DIELECTRIC)
-        days = DEGRADATION_DAYS[0] + (DEGRADATION_DAYS[1] - DEGRADATION_DAYS[0]) * rng.beta(1.3, 1.6, n)
-        power = rng.uniform(1.5, 3.0, n)
-        strength = rng.lognormal(0.0, 0.6, n)
+        lo, hi = DEGRADATION_DAYS
+        days = lo + (hi - lo) * rng.beta(1.3, 1.6, n)
+        power = rng.uniform(1.0, 2.2, n)
+        strength = rng.lognormal(0.0, 0.5, n)
         top_oil_rise = rng.uniform(45.0, 58.0, n)
         loss_ratio = rng.uniform(3.0, 7.0, n)
         hot_spot_rise = rng.uniform(20.0, 30.0, n)
@@ -674,7 +810,9 @@ class FleetSimulator:
         intrinsic_end = mode == _THERMAL
         mode[intrinsic_end] = wear_mode[intrinsic_end]
         onset = cat["tint"] - days * 24.0
-        onset = np.where(cat["from_failure"] | (cat["birth"] > 0), np.maximum(onset, cat["start"]), onset)
+        # a new unit cannot have been degrading before it was installed
+        new_unit = cat["from_failure"] | (cat["birth"] > 0)
+        onset = np.where(new_unit, np.maximum(onset, cat["start"]), onset)
         onset[planned] = np.inf
         fails = np.isin(mode, (_THERMAL, _DIELECTRIC, _EXTERNAL))
         recorded = np.where(label_u < np.where(mode == _EXTERNAL, 0.10, 0.15), "unknown",
@@ -683,12 +821,19 @@ class FleetSimulator:
         circuit = f.tx_circuit[pos]
         cust_per_tx = f.customers[circuit] / f.tx_count[circuit]
         customers = np.where(lateral, lateral_frac * f.customers[circuit], cust_per_tx * tx_share)
-        customers = np.maximum(1, np.round(np.minimum(customers, f.customers[circuit]))).astype(np.int64)
+        customers = np.round(np.minimum(customers, f.customers[circuit]))
+        customers = np.maximum(1, customers).astype(np.int64)
         service_from = np.where(cat["from_failure"], cat["start"] + repair_h, cat["start"])
         # the repair time of a unit's failure is drawn with the replacement unit, so shift it back
         repair_of_end = np.full(n, np.nan)
         nxt = np.flatnonzero(cat["from_failure"])
         repair_of_end[nxt - 1] = repair_h[nxt]
+        # a predecessor's swap is planned, so the position's next failure is its successor's
+        next_failure = np.where(fails, cat["end"], np.inf)
+        next_mode = np.where(fails, mode, _NONE)
+        pre = np.flatnonzero(planned)
+        next_failure[pre] = next_failure[pre + 1]
+        next_mode[pre] = next_mode[pre + 1]
         return _Lives(
             pos=pos, start=cat["start"], end=cat["end"], mode=mode, t_intrinsic=cat["tint"],
             onset=onset, wear_mode=wear_mode, power=power, strength=strength, birth=cat["birth"],
@@ -697,7 +842,8 @@ class FleetSimulator:
             recorded_mode=recorded, outage_customers=customers,
             outage_minutes=np.round(repair_of_end * 60.0),
             outage_cause=np.where(cause_u < 0.08, _CAUSE["unknown"], _CAUSE["equipment"]),
-            outage_offset_min=offset, key=pos * _KEY_STRIDE + cat["start"],
+            outage_offset_min=offset, next_failure=next_failure, next_failure_mode=next_mode,
+            key=pos * _KEY_STRIDE + cat["start"],
         )
 
     # ------------------------------------------------------------------ per-day random draws
@@ -730,19 +876,21 @@ class FleetSimulator:
         if stream == _S_TX_LOAD:
             return {"load": rng.standard_normal((m, 24)), "ambient": rng.standard_normal((m, 24))}
         if stream == _S_TX_SENSOR:
-            return {k: rng.standard_normal((m, 24)) for k in ("oil", "hot_spot", "h2", "c2h2", "c2h4")}
+            names = ("oil", "hot_spot", "h2", "c2h2", "c2h4")
+            return {k: rng.standard_normal((m, 24)) for k in names}
         raise ValueError(f"no draws for stream {stream}")
 
-    def _moving_average(self, stream: int, name: str, day: date, phi: float, lags: int) -> np.ndarray:
+    def _moving_average(
+        self, stream: int, name: str, day: date, phi: float, lags: int
+    ) -> np.ndarray:
         """Unit-variance autocorrelated noise for the 24 hours of `day`, continuous across days.
 
         A finite moving average of per-hour innovations; the innovations of each hour belong to that
         hour's day, so the same hour always gets the same value whichever day asks for it.
         """
         back = -(-(lags - 1) // 24)
-        x = np.concatenate(
-            [self._draws(stream, day - timedelta(days=k))[name] for k in range(back, -1, -1)], axis=1
-        )
+        days = [day - timedelta(days=k) for k in range(back, -1, -1)]
+        x = np.concatenate([self._draws(stream, d)[name] for d in days], axis=1)
         w = phi ** np.arange(lags)
         w /= np.sqrt(np.sum(w**2))
         windows = np.lib.stride_tricks.sliding_window_view(x[:, -(24 + lags - 1):], lags, axis=1)
@@ -808,7 +956,8 @@ class FleetSimulator:
         in_storm = storm_gust > 0
         storm_gust = storm_gust * (1 + 0.07 * d["storm"])
         gust = np.where(in_storm, np.maximum(gust, storm_gust), gust)
-        wind = np.where(in_storm, np.maximum(wind, storm_gust / (1.4 + 0.25 * d["storm_ratio"])), wind)
+        storm_wind = storm_gust / (1.4 + 0.25 * d["storm_ratio"])
+        wind = np.where(in_storm, np.maximum(wind, storm_wind), wind)
         precip = precip + storm_rain * (0.6 + 0.8 * d["burst"])
 
         wind = np.round(np.clip(wind, 0.0, 200.0), 1)
@@ -827,7 +976,8 @@ class FleetSimulator:
     def _make_load(self, day: date) -> dict[str, np.ndarray]:
         f = self._fleet
         # buildings respond to the temperature of the last hours, not the current one
-        temps = np.concatenate([self._weather(day - timedelta(days=1))["temp"], self._weather(day)["temp"]], axis=1)
+        prev = day - timedelta(days=1)
+        temps = np.concatenate([self._weather(prev)["temp"], self._weather(day)["temp"]], axis=1)
         w = np.exp(-np.arange(24) / 6.0)
         w /= w.sum()
         t_eff = np.lib.stride_tricks.sliding_window_view(temps[:, 1:], 24, axis=1) @ w[::-1]
@@ -845,10 +995,10 @@ class FleetSimulator:
                  + 0.03 * self._moving_average(_S_LOAD, "slow", day, 0.97, 96))
         load = f.base_mw[:, None] * shape * seasonal * weather * np.exp(noise)
         load = np.round(np.maximum(load, 0.05 * f.base_mw[:, None]), 3)
-        return {"load_mw": load, "ratio": load / f.base_mw[:, None]}
+        return {"load_mw": load, "ratio": load / f.typical_peak[:, None]}
 
     def _active_lives(self, t: np.ndarray) -> np.ndarray:
-        """Index of the unit in place at each position and time (hours), shape (positions, len(t))."""
+        """Index of the unit in place at each position and time (hours): (positions, len(t))."""
         m = self.config.n_transformers
         q = np.arange(m)[:, None] * _KEY_STRIDE + np.maximum(t, 0.0)[None, :]
         return np.searchsorted(self._lives.key, q.ravel(), side="right").reshape(q.shape) - 1
@@ -861,19 +1011,22 @@ class FleetSimulator:
         f, lv = self._fleet, self._lives
         prev = day - timedelta(days=1)
         lag = 12
-        t = np.concatenate([_hour0(prev) + np.arange(24 - lag, 24), _hour0(day) + np.arange(24)]).astype(float)
+        t = np.concatenate([_hour0(prev) + np.arange(24 - lag, 24), _hour0(day) + np.arange(24)])
+        t = t.astype(np.float64)
         life = self._active_lives(t)
         sev = _severity(lv, life, t[None, :])
         in_service = t[None, :] >= lv.service_from[life]
 
-        ratio = np.concatenate([self._load(prev)["ratio"][:, -lag:], self._load(day)["ratio"]], axis=1)
-        eps = np.concatenate([self._draws(_S_TX_LOAD, prev)["load"][:, -lag:],
-                              self._draws(_S_TX_LOAD, day)["load"]], axis=1)
+        def with_history(prev_block: np.ndarray, block: np.ndarray) -> np.ndarray:
+            return np.concatenate([prev_block[:, -lag:], block], axis=1)
+
+        ratio = with_history(self._load(prev)["ratio"], self._load(day)["ratio"])
+        draws_prev, draws = self._draws(_S_TX_LOAD, prev), self._draws(_S_TX_LOAD, day)
+        eps = with_history(draws_prev["load"], draws["load"])
         k = f.loading[:, None] * ratio[f.tx_circuit] * np.exp(0.1 * eps - 0.005)
         k = np.where(in_service, k, 0.0)
-        amb_noise = np.concatenate([self._draws(_S_TX_LOAD, prev)["ambient"][:, -lag:],
-                                    self._draws(_S_TX_LOAD, day)["ambient"]], axis=1)
-        zone_temp = np.concatenate([self._weather(prev)["temp"][:, -lag:], self._weather(day)["temp"]], axis=1)
+        amb_noise = with_history(draws_prev["ambient"], draws["ambient"])
+        zone_temp = with_history(self._weather(prev)["temp"], self._weather(day)["temp"])
         ambient = zone_temp[f.tx_zone] + f.ambient_site[:, None] + 0.4 * amb_noise
 
         # IEEE C57.91 top-oil rise with ONAN exponent 0.8, plus the fault's extra heating
@@ -882,7 +1035,7 @@ class FleetSimulator:
         rise = rated * ((k**2 * rlos + 1) / (rlos + 1)) ** 0.8
         sg = sev * lv.strength[life]
         thermal = lv.wear_mode[life] == _THERMAL
-        rise = np.where(thermal, rise * (1 + 0.35 * sg) + 4.0 * sg, rise + 1.5 * sg)
+        rise = np.where(thermal, rise * (1 + 0.6 * sg) + 8.0 * sg, rise + 3.0 * sg)
         steady = ambient + rise
         oil = np.empty_like(steady)
         oil[:, 0] = steady[:, 0]
@@ -891,10 +1044,15 @@ class FleetSimulator:
             oil[:, j] = oil[:, j - 1] + alpha * (steady[:, j] - oil[:, j - 1])
 
         s = np.s_[:, lag:]
-        oil, k, ambient, sev, sg, thermal, life = oil[s], k[s], ambient[s], sev[s], sg[s], thermal[s], life[s]
+        oil, k, ambient, sev, sg = oil[s], k[s], ambient[s], sev[s], sg[s]
+        thermal, life = thermal[s], life[s]
         noise = self._draws(_S_TX_SENSOR, day)
         hs_gain = np.where(thermal, 1 + 0.5 * sg, 1.0)
-        hot_spot = oil + lv.hot_spot_rise[life] * k**1.6 * hs_gain + np.where(thermal, 8.0 * sg, 0.0)
+        hot_spot = oil + lv.hot_spot_rise[life] * k**1.6 * hs_gain
+        hot_spot = hot_spot + np.where(thermal, 8.0 * sg, 0.0)
+        calibration = f.oil_calibration[:, None]
+        oil_reported = np.clip(oil + calibration + 0.6 * noise["oil"], -60.0, 200.0)
+        hot_spot_reported = np.clip(hot_spot + calibration + 1.0 * noise["hot_spot"], -60.0, 300.0)
 
         age_years = np.clip((t[lag:][None, :] - lv.birth[life]) / HOURS_PER_YEAR, 0, 80)
         aging = 1 + age_years / 40.0
@@ -912,11 +1070,9 @@ class FleetSimulator:
         return {
             "load_pct": np.round(np.clip(100.0 * k, 0.0, 400.0), 1),
             "ambient_temp_c": np.round(np.clip(ambient, -60.0, 60.0), 1),
-            "oil_temp_c": np.round(np.clip(oil + f.oil_calibration[:, None] + 0.6 * noise["oil"], -60.0, 200.0), 1),
+            "oil_temp_c": np.round(oil_reported, 1),
             "hot_spot_temp_c": np.where(
-                f.has_hot_spot[:, None],
-                np.round(np.clip(hot_spot + f.oil_calibration[:, None] + 1.0 * noise["hot_spot"], -60.0, 300.0), 1),
-                np.nan,
+                f.has_hot_spot[:, None], np.round(hot_spot_reported, 1), np.nan
             ),
             "h2_ppm": gas(h2, noise["h2"], 0.5),
             "c2h2_ppm": gas(c2h2, noise["c2h2"], 0.1),
@@ -946,14 +1102,16 @@ class FleetSimulator:
         doy = day.timetuple().tm_yday
         critters = 1 + 0.6 * np.exp(-(((doy - 170) / 60.0) ** 2))
         over = np.clip(self._load(day)["load_mw"] / f.capacity[:, None] - 1.0, 0, None)
-        mean_age = _mean_by_circuit(REGISTRY_AS_OF.year - self._fleet.transformers["install_year"].to_numpy(),
-                                    f.tx_first)
+        install_year = f.transformers["install_year"].to_numpy()
+        mean_age = _mean_by_circuit(REGISTRY_AS_OF.year - install_year, f.tx_first)
         return {
             "weather": A_WEATHER * length * (g + 0.4 * lightning),
             "vegetation": A_VEGETATION * length * veg[:, None] * (0.02 + g),
             "animal": A_ANIMAL * np.sqrt(length) * critters * np.ones((1, 24)),
-            "equipment": (A_EQUIPMENT_SEVERITY * sev_sum
-                          + A_EQUIPMENT_BASE * length / 30.0 * (mean_age[:, None] / 30.0)) * (1 + g),
+            "equipment": (
+                A_EQUIPMENT_SEVERITY * sev_sum
+                + A_EQUIPMENT_BASE * length / 30.0 * (mean_age[:, None] / 30.0)
+            ) * (1 + g),
             "overload": A_OVERLOAD * (over > 0) * (0.2 + 20.0 * over),
             "unknown": A_UNKNOWN * (length / 30.0) * np.ones((1, 24)),
         }
@@ -984,7 +1142,8 @@ class FleetSimulator:
         p_feeder = np.array([0.15, 0.12, 0.05, 0.08, 0.5, 0.05])[cause] + 0.006 * storminess
         feeder = rng.random(k) < np.minimum(p_feeder, 0.6)
         frac = np.exp(rng.uniform(np.log(0.02), np.log(0.30), k))
-        customers = np.where(feeder, f.customers[circ], np.maximum(1, np.round(frac * f.customers[circ])))
+        lateral = np.maximum(1, np.round(frac * f.customers[circ]))
+        customers = np.where(feeder, f.customers[circ], lateral)
         median_min = np.array([150.0, 180.0, 120.0, 60.0, 45.0, 75.0])[cause]
         minutes = median_min * rng.lognormal(0.0, 0.7, k) * (1 + storminess / 25.0)
         minutes = np.round(np.clip(minutes, 5.0, 4320.0))
@@ -992,27 +1151,29 @@ class FleetSimulator:
 
         lv = self._lives
         fi = self._failures_in(day)
+        # the breaker or fuse operates within minutes, but the outage stays in the failure's day
         f_start = _failure_minute(lv.end[fi]) + lv.outage_offset_min[fi] / 60.0
-        f_start = np.floor(f_start * 3600.0) / 3600.0
+        f_start = np.minimum(np.floor(f_start * 3600.0), (h0 + 24) * 3600.0 - 1) / 3600.0
         frame = pd.DataFrame({
             "circuit": np.concatenate([circ, f.tx_circuit[lv.pos[fi]]]),
             "start": np.concatenate([start, f_start]),
             "minutes": np.concatenate([minutes, lv.outage_minutes[fi]]),
-            "customers_affected": np.concatenate([customers, lv.outage_customers[fi]]).astype(np.int64),
+            "customers_affected": np.concatenate([customers, lv.outage_customers[fi]]),
             "cause": np.concatenate([recorded, lv.outage_cause[fi]]),
         })
         ids = f.circuits["circuit_id"].to_numpy()
         start_ts = _hours_to_ts(frame["start"].to_numpy(), unit="s")
+        duration = (frame["minutes"].to_numpy() * 60).astype("timedelta64[s]")
         out = pd.DataFrame({
             "circuit_id": ids[frame["circuit"].to_numpy()],
             "start_ts": start_ts,
-            "end_ts": start_ts + (frame["minutes"].to_numpy() * 60).astype("timedelta64[s]").astype("timedelta64[ns]"),
-            "customers_affected": frame["customers_affected"].to_numpy(),
+            "end_ts": start_ts + duration.astype("timedelta64[ns]"),
+            "customers_affected": frame["customers_affected"].to_numpy().astype(np.int64),
             "cause": np.array(OUTAGE_CAUSES, dtype=object)[frame["cause"].to_numpy()],
         })
-        out = out.sort_values(["circuit_id", "start_ts"], kind="stable")
-        out = out.drop_duplicates(["circuit_id", "start_ts"], keep="first").reset_index(drop=True)
-        return out
+        key = list(OUTAGE_EVENTS.key)
+        out = out.sort_values(key, kind="stable").drop_duplicates(key, keep="first")
+        return out.reset_index(drop=True)[OUTAGE_EVENTS.names]
 
 
 # ---------------------------------------------------------------------- helpers
@@ -1052,13 +1213,17 @@ def _failure_minute(hours: np.ndarray) -> np.ndarray:
         return np.where(np.isfinite(hours), np.round(hours * 60.0) / 60.0, hours)
 
 
-def _hourly_frame(day: date, entity: str, ids: np.ndarray, values: dict[str, np.ndarray]) -> pd.DataFrame:
-    n = len(ids)
+def _hourly_frame(
+    spec: TableSpec, day: date, ids: np.ndarray, values: dict[str, np.ndarray]
+) -> pd.DataFrame:
+    """One row per entity and UTC hour of `day`, entity-major, from (entities, 24) arrays."""
     stamps = (np.datetime64(day.isoformat(), "ns") + np.arange(24) * _HOUR).astype("datetime64[ns]")
-    data: dict[str, Any] = {entity: np.repeat(ids, 24), "timestamp": np.tile(stamps, n)}
+    data: dict[str, Any] = {
+        spec.entity_column: np.repeat(ids, 24), "timestamp": np.tile(stamps, len(ids)),
+    }
     for name, v in values.items():
         data[name] = np.asarray(v, dtype=np.float64).reshape(-1)
-    return pd.DataFrame(data)
+    return pd.DataFrame(data, columns=spec.names)
 
 
 @functools.lru_cache(maxsize=16)
@@ -1075,7 +1240,8 @@ def _zone_traits(zones: tuple[str, ...]) -> dict[str, np.ndarray]:
             r.normal(0.0, 1.2),
         ))
     a = np.array(rows, dtype=np.float64)
-    return {"lat": a[:, 0], "lon": a[:, 1], "wooded": a[:, 2], "wind_mean": a[:, 3], "temp_offset": a[:, 4]}
+    names = ("lat", "lon", "wooded", "wind_mean", "temp_offset")
+    return {name: a[:, i] for i, name in enumerate(names)}
 
 
 def _apportion(total: int, weights: np.ndarray) -> np.ndarray:
@@ -1104,7 +1270,7 @@ def _day_of_year_array(n: int) -> np.ndarray:
 
 
 def _daily_to_hourly(series: np.ndarray, day: date) -> np.ndarray:
-    """Linear interpolation of a daily timeline (values at noon UTC) to the hour midpoints of `day`."""
+    """A daily timeline (values at noon UTC) interpolated to the hour midpoints of `day`."""
     i = (day - _TL_START).days
     x = (np.arange(24) + 0.5 - 12.0) / 24.0  # -0.48 .. 0.48 around today's noon
     lo = np.where(x < 0, i - 1, i)
@@ -1122,8 +1288,8 @@ def _storm_profile(t: np.ndarray, start: float, peak: float, end: float) -> np.n
 
 def _severity(lv: _Lives, life: np.ndarray, t: np.ndarray) -> np.ndarray:
     onset = lv.onset[life]
-    span = np.maximum(lv.t_intrinsic[life] - onset, 1.0)
     with np.errstate(invalid="ignore"):
+        span = np.maximum(lv.t_intrinsic[life] - onset, 1.0)
         x = np.where(np.isfinite(onset), (t - onset) / span, 0.0)
     return np.clip(x, 0.0, 1.0) ** lv.power[life]
 
@@ -1158,7 +1324,7 @@ def _holidays(year: int) -> set[date]:
 
 
 def _local_calendar(day: date) -> tuple[np.ndarray, np.ndarray]:
-    """Local clock hour and weekend-or-holiday flag (America/Denver) for the 24 UTC hours of `day`."""
+    """Local clock hour and weekend-or-holiday flag (America/Denver) for the UTC hours of `day`."""
     dst_start, dst_end = _us_dst(day)
     hours, weekend = [], []
     for h in range(24):
