@@ -120,6 +120,7 @@ condition, loading and the customers served together. docs/ground-truth.md says 
 from __future__ import annotations
 
 import functools
+import threading
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -199,7 +200,7 @@ A_OVERLOAD = 0.05  # per hour at the threshold, rising with the excess
 
 _CAUSE = {name: i for i, name in enumerate(OUTAGE_CAUSES)}
 
-# Standard pole/pad-mount sizes and their share of a distribution fleet.
+# Standard pole- and pad-mount sizes, and the share of the fleet assumed for each.
 _RATINGS_KVA = np.array([25, 37.5, 50, 75, 100, 167, 250, 333, 500, 750, 1000, 1500, 2000, 2500])
 _RATING_SHARE = np.array([22, 6, 21, 12, 9, 8, 6, 4, 5, 3, 1.8, 1.2, 0.6, 0.4])
 
@@ -219,7 +220,7 @@ _SHAPES = np.stack([
     _COM_WEEKEND / _COM_WEEKDAY.mean(),
 ])
 
-# Failure modes: index into FAILURE_MODES-like names.
+# How a unit's life ends; the names are those of FAILURE_MODES (None: not a failure).
 _NONE, _THERMAL, _DIELECTRIC, _EXTERNAL, _PLANNED = 0, 1, 2, 3, 4
 _MODE_NAMES = np.array([None, "thermal", "dielectric", "external", None], dtype=object)
 
@@ -250,6 +251,15 @@ class FleetConfig:
             )
         if not self.zones or len(set(self.zones)) != len(self.zones):
             raise ValueError(f"zones must be non-empty and distinct; got {self.zones!r}")
+
+
+def _synchronized(method: Callable) -> Callable:
+    @functools.wraps(method)
+    def locked(self: FleetSimulator, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked
 
 
 class _LRU:
@@ -354,19 +364,24 @@ class FleetSimulator:
         self._weather_cache = _LRU(16)
         self._load_cache = _LRU(16)
         self._physics_cache = _LRU(2)
+        # one instance may serve several threads (sensors, in-process runs); caches are not atomic
+        self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ public: registry
 
+    @_synchronized
     def circuits(self) -> pd.DataFrame:
         """The circuit registry, columns of CIRCUITS, sorted by circuit_id."""
         return self._fleet.circuits.copy()
 
+    @_synchronized
     def transformers(self) -> pd.DataFrame:
         """The transformer registry, columns of TRANSFORMERS, sorted by transformer_id."""
         return self._fleet.transformers.copy()
 
     # ------------------------------------------------------------------ public: raw days
 
+    @_synchronized
     def weather_observations(self, day: date) -> pd.DataFrame:
         """Hourly weather per zone for `day` (WEATHER_OBSERVATIONS columns)."""
         day = _check_day(day)
@@ -380,12 +395,14 @@ class FleetSimulator:
             "temp_c": w["temp"][order],
         })
 
+    @_synchronized
     def feeder_load(self, day: date) -> pd.DataFrame:
         """Hourly load per circuit for `day` (FEEDER_LOAD columns)."""
         day = _check_day(day)
         ids = self._fleet.circuits["circuit_id"].to_numpy()
         return _hourly_frame(FEEDER_LOAD, day, ids, {"load_mw": self._load(day)["load_mw"]})
 
+    @_synchronized
     def transformer_telemetry(self, day: date) -> pd.DataFrame:
         """Hourly loading, temperatures and gases per transformer for `day`."""
         day = _check_day(day)
@@ -401,6 +418,7 @@ class FleetSimulator:
             "c2h4_ppm": p["c2h4_ppm"],
         })
 
+    @_synchronized
     def transformer_failures(self, day: date) -> pd.DataFrame:
         """Failures whose time falls in `day` (TRANSFORMER_FAILURES columns)."""
         day = _check_day(day)
@@ -415,11 +433,13 @@ class FleetSimulator:
         frame = frame.sort_values(list(TRANSFORMER_FAILURES.key), kind="stable")
         return frame.reset_index(drop=True)[TRANSFORMER_FAILURES.names]
 
+    @_synchronized
     def outage_events(self, day: date) -> pd.DataFrame:
         """Sustained outages that started in `day` (OUTAGE_EVENTS columns)."""
         day = _check_day(day)
         return self._outages(day)
 
+    @_synchronized
     def raw_day(self, day: date) -> dict[str, pd.DataFrame]:
         """All five raw tables of `day`, keyed by table name."""
         day = _check_day(day)
@@ -433,6 +453,7 @@ class FleetSimulator:
 
     # ------------------------------------------------------------------ public: hidden truth
 
+    @_synchronized
     def transformer_condition(self, day: date) -> pd.DataFrame:
         """Hidden health of every transformer position at 00:00 UTC of `day`.
 
@@ -460,6 +481,7 @@ class FleetSimulator:
             "failure_mode": mode,
         })
 
+    @_synchronized
     def storms(self, start: date, end: date) -> pd.DataFrame:
         """The storm calendar the weather was generated from, one row per storm and zone hit.
 

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
 import numpy as np
@@ -99,6 +100,17 @@ def test_a_day_is_the_same_in_any_order_and_any_instance():
     pd.testing.assert_frame_equal(other.transformers(), FleetSimulator(SMALL).transformers())
     # the per-table methods agree with raw_day
     pd.testing.assert_frame_equal(FleetSimulator(SMALL).feeder_load(day), expected["feeder_load"])
+
+
+def test_one_instance_can_serve_several_threads():
+    days = [date(2025, 4, 1) + timedelta(days=i % 3) for i in range(9)]
+    expected = {d: FleetSimulator(SMALL).raw_day(d) for d in set(days)}
+    shared = FleetSimulator(SMALL)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(shared.raw_day, days))
+    for day, got in zip(days, results):
+        for name, frame in expected[day].items():
+            pd.testing.assert_frame_equal(got[name], frame)
 
 
 def test_different_seeds_give_different_fleets_and_days():
