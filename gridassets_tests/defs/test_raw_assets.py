@@ -168,3 +168,22 @@ def test_out_of_range_values_fail_the_blocking_check(landing_settings):
     ranges = next(c for c in result.get_asset_check_evaluations() if c.check_name == "ranges")
     assert not ranges.passed
     assert "wind_gust_mph: 1 value(s) outside [0, 250]" in ranges.description
+
+
+def test_the_committed_landing_sample_loads_and_passes_every_check(tmp_path):
+    import shutil
+
+    from gridassets_tests.conftest import REPO_ROOT
+
+    data = tmp_path / "data"
+    shutil.copytree(REPO_ROOT / "data" / "landing-sample", data / "landing")
+    resources = build_resources(GridSettings(source="landing", data_dir=str(data)))
+    assert dg.materialize([circuits, transformers], resources=resources).success
+    result = run(resources, tags={"dagster/asset_partition_range_start": "2025-03-13",
+                                  "dagster/asset_partition_range_end": "2025-03-14"})
+    assert result.success
+    assert all(c.passed for c in result.get_asset_check_evaluations())
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from raw.outage_events").fetchall() == [(2,)]
+        assert con.execute("select count(*) from raw.transformer_telemetry").fetchall() == [
+            (40 * 48,)]
