@@ -52,8 +52,8 @@ Weather, per zone and hour
   (at least one zone), with intensity U(0.7, 1.0). In a hit zone the gust is at least
   G x intensity x profile x (1 + 0.07 N), the profile rising as sin^2 to 1 at 30-60% of the
   duration and falling to 0 at the end; wind = that gust / U(1.4, 1.65); rain
-  (4 + 16 Beta(1.5, 3)) x intensity x profile^4 mm/h for thunderstorms (which also cool the air by
-  up to 3 degC), up to 1.5 mm/h for wind storms.
+  (4 + 16 Beta(1.5, 3)) x intensity x profile^4 x U(0.6, 1.4) mm/h for thunderstorms (which also
+  cool the air by up to 3 degC), U(0, 1.5) x intensity x profile x U(0.6, 1.4) for wind storms.
 
 Feeder load, per circuit and hour
 - load = base x shape(local clock hour in America/Denver with US daylight time, weekday or
