@@ -37,8 +37,11 @@ def materialize(
     end: str | None = None,
     dagster_instance: dg.DagsterInstance | None = None,
     raise_on_error: bool = True,
+    log_level: str = "INFO",
 ) -> dg.ExecuteInProcessResult:
-    """Materialize the selected assets for one partition, a range in one run, or unpartitioned."""
+    """Materialize the selected assets for one partition, a range in one run, or unpartitioned.
+
+    `log_level` is the console's; the run's full event log is stored in the instance either way."""
     selection = dg.AssetSelection.from_coercible(
         select.split(",") if isinstance(select, str) else list(select)
     )
@@ -56,6 +59,7 @@ def materialize(
         partition_key=partition,
         tags=tags,
         raise_on_error=raise_on_error,
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
     )
 
 
@@ -93,7 +97,7 @@ def build_daily_graph(defs: dg.Definitions, start: date, end: date, score_start:
 
     def step(label: str, select: str, **kw) -> None:
         t0 = time.monotonic()
-        materialize(defs, select, dagster_instance=dagster_instance, **kw)
+        materialize(defs, select, dagster_instance=dagster_instance, log_level="WARNING", **kw)
         if on_step:
             on_step(label, time.monotonic() - t0)
 

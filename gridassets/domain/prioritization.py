@@ -35,11 +35,11 @@ def transformer_by_circuit(transformer_risk: pd.DataFrame, history: pd.DataFrame
     agg = agg.reset_index().merge(history, on="circuit_id", how="left").merge(
         circuits[["circuit_id", "customers", "critical_customers"]], on="circuit_id", how="left")
     per_outage = (risk.weighted_customers(agg["customers"], agg["critical_customers"])
-                  * agg["share_interrupted"] * agg["outage_minutes"])
+                  * agg["share_minutes"])
     agg["expected_equipment_outages_7d"] = outages_per_failure * agg["expected_failures_7d"]
     agg["transformer_score"] = agg["expected_equipment_outages_7d"] * per_outage
     return agg.drop(columns=["customers", "critical_customers", "share_interrupted",
-                             "outage_minutes"])
+                             "outage_minutes", "share_minutes"])
 
 
 def rank_circuits(day, circuits: pd.DataFrame, outage: pd.DataFrame, vegetation: pd.DataFrame,

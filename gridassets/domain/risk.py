@@ -105,26 +105,30 @@ def transformer_signals(features: pd.DataFrame) -> list[str]:
 
 
 def outage_history(events: pd.DataFrame, circuits: pd.DataFrame) -> pd.DataFrame:
-    """Per circuit: share of customers an outage interrupts and its duration in minutes, from the
-    circuit's past outages shrunk towards the fleet's (a circuit with few outages borrows)."""
+    """Per circuit, from its past outages shrunk towards the fleet's (a circuit with few outages
+    borrows): the share of customers an outage interrupts, its duration in minutes, and their
+    product averaged per outage (`share_minutes`: customer-minutes lost per customer per outage;
+    big outages also last longer, so the mean of the product is not the product of the means)."""
     ev = events.merge(circuits[["circuit_id", "customers"]], on="circuit_id", how="inner")
     ev = ev[ev["customers"] > 0]
     ev = ev.assign(
         share=(ev["customers_affected"] / ev["customers"]).clip(0, 1),
         minutes=((ev["end_ts"] - ev["start_ts"]).dt.total_seconds() / 60).clip(lower=1),
     )
-    fleet_share = ev["share"].mean() if len(ev) else DEFAULT_SHARE_INTERRUPTED
-    fleet_minutes = ev["minutes"].median() if len(ev) else DEFAULT_OUTAGE_MINUTES
-    fleet_share = DEFAULT_SHARE_INTERRUPTED if pd.isna(fleet_share) else fleet_share
-    fleet_minutes = DEFAULT_OUTAGE_MINUTES if pd.isna(fleet_minutes) else fleet_minutes
+    ev["share_minutes"] = ev["share"] * ev["minutes"]
+    defaults = {"share": DEFAULT_SHARE_INTERRUPTED, "minutes": DEFAULT_OUTAGE_MINUTES,
+                "share_minutes": DEFAULT_SHARE_INTERRUPTED * DEFAULT_OUTAGE_MINUTES}
+    fleet = {k: (ev[k].mean() if len(ev) else v) for k, v in defaults.items()}
+    fleet = {k: (defaults[k] if pd.isna(v) else v) for k, v in fleet.items()}
     per = ev.groupby("circuit_id").agg(n=("share", "size"), share=("share", "mean"),
-                                       minutes=("minutes", "mean"))
+                                       minutes=("minutes", "mean"),
+                                       share_minutes=("share_minutes", "mean"))
     out = circuits[["circuit_id"]].merge(per, on="circuit_id", how="left").fillna({"n": 0})
     k = HISTORY_SHRINKAGE_EVENTS
-    out["share_interrupted"] = ((out["n"] * out["share"].fillna(0) + k * fleet_share)
-                                / (out["n"] + k))
-    out["outage_minutes"] = (out["n"] * out["minutes"].fillna(0) + k * fleet_minutes) / (out["n"] + k)
-    return out[["circuit_id", "share_interrupted", "outage_minutes"]]
+    for col, name in (("share", "share_interrupted"), ("minutes", "outage_minutes"),
+                      ("share_minutes", "share_minutes")):
+        out[name] = (out["n"] * out[col].fillna(0) + k * fleet[col]) / (out["n"] + k)
+    return out[["circuit_id", "share_interrupted", "outage_minutes", "share_minutes"]]
 
 
 def climate_frame(exposure: pd.DataFrame, day: pd.Timestamp, state_columns: list[str]
@@ -155,7 +159,7 @@ def circuit_outage_risk(climate: pd.DataFrame, p: np.ndarray, p_trimmed: np.ndar
     frame["expected_outages_7d"] = HORIZON_DAYS * frame["p_outage_day"]
     frame["expected_outages_7d_trimmed"] = HORIZON_DAYS * frame.pop("p_trimmed")
     per_outage = (weighted_customers(frame["customers"], frame["critical_customers"])
-                  * frame["share_interrupted"] * frame["outage_minutes"])
+                  * frame["share_minutes"])
     frame["customer_minutes_per_outage"] = per_outage
     frame["risk_customer_minutes_7d"] = frame["expected_outages_7d"] * per_outage
     frame["trim_avoidable_customer_minutes_7d"] = (

@@ -96,7 +96,7 @@ def storm_outage_risk(exposure: pd.DataFrame, p: np.ndarray, p_trimmed: np.ndarr
     weighted = risk.weighted_customers(frame["customers"], frame["critical_customers"])
     frame["expected_customers_interrupted"] = (frame["expected_outages"] * frame["customers"]
                                                * frame["share_interrupted"])
-    per_outage = weighted * frame["share_interrupted"] * frame["outage_minutes"]
+    per_outage = weighted * frame["share_minutes"]
     frame["expected_customer_minutes"] = frame["expected_outages"] * per_outage
     frame["vegetation_customer_minutes"] = (
         (frame["expected_outages"] - frame["expected_outages_trimmed"]).clip(lower=0) * per_outage)

@@ -1,8 +1,6 @@
 """The model registry at work on a real warehouse: the promotion gate, a failed training, and
 scoring with no model at all."""
 
-import sys
-
 import dagster as dg
 import duckdb
 import pandas as pd
@@ -17,7 +15,6 @@ from gridassets.defs.scores.assets import transformer_risk
 from gridassets.domain import models
 from gridassets_tests.conftest import TEST_FLEET, TEST_WINDOW, copy_data
 
-maintenance_model_module = maintenance_model.op.compute_fn.decorated_fn.__module__
 LAST_DAY = TEST_WINDOW[1]
 LAST_WEEK = (pd.Timestamp(LAST_DAY) - pd.Timedelta(days=pd.Timestamp(LAST_DAY).weekday())).date()
 
@@ -55,7 +52,7 @@ def test_a_worse_model_is_not_promoted_and_scoring_keeps_the_serving_one(data, m
 
     monkeypatch.setattr(models, "build_pipeline", no_skill)
     # a dummy has no feature importances to plot
-    monkeypatch.setattr(sys.modules[maintenance_model_module], "_importance", lambda model: b"")
+    monkeypatch.setattr("gridassets.defs.models.assets._importance", lambda model: b"")
     assert retrain_last_week(data).success
     record = registry(data).iloc[-1]
     assert record["status"] == "rejected"

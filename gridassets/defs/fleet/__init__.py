@@ -1,9 +1,7 @@
 """The fleet registry."""
 
+import dagster as dg
+
 from gridassets.defs.fleet.assets import circuits, transformers
 
-assets = [circuits, transformers]
-asset_checks: list = []
-sensors: list = []
-schedules: list = []
-jobs: list = []
+defs = dg.Definitions(assets=[circuits, transformers])

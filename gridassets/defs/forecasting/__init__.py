@@ -1,7 +1,5 @@
-"""Definitions of this area; definitions.py collects these lists."""
+"""Day-ahead load forecasts and their backtest."""
 
-assets: list = []
-asset_checks: list = []
-sensors: list = []
-schedules: list = []
-jobs: list = []
+import dagster as dg
+
+defs = dg.Definitions()

@@ -1,9 +1,7 @@
 """Weekly models and their registry."""
 
+import dagster as dg
+
 from gridassets.defs.models.assets import maintenance_model, outage_model
 
-assets = [maintenance_model, outage_model]
-asset_checks: list = []
-sensors: list = []
-schedules: list = []
-jobs: list = []
+defs = dg.Definitions(assets=[maintenance_model, outage_model])

@@ -1,9 +1,7 @@
-"""Operations: run-failure alerts. Definitions of this area; definitions.py collects these lists."""
+"""Operations: run-failure alerts."""
+
+import dagster as dg
 
 from gridassets.defs.ops.sensors import run_failure_alerts
 
-assets: list = []
-asset_checks: list = []
-sensors: list = [run_failure_alerts]
-schedules: list = []
-jobs: list = []
+defs = dg.Definitions(sensors=[run_failure_alerts])

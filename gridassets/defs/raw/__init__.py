@@ -1,9 +1,7 @@
 """Raw daily tables."""
 
+import dagster as dg
+
 from gridassets.defs.raw.assets import raw_assets
 
-assets = list(raw_assets)
-asset_checks: list = []
-sensors: list = []
-schedules: list = []
-jobs: list = []
+defs = dg.Definitions(assets=list(raw_assets))

@@ -1,5 +1,7 @@
 """Daily risk scores and the prioritized circuit list."""
 
+import dagster as dg
+
 from gridassets.defs.scores.assets import (
     circuit_outage_risk,
     prioritized_circuits,
@@ -7,8 +9,6 @@ from gridassets.defs.scores.assets import (
     vegetation_risk,
 )
 
-assets = [transformer_risk, circuit_outage_risk, vegetation_risk, prioritized_circuits]
-asset_checks: list = []
-sensors: list = []
-schedules: list = []
-jobs: list = []
+defs = dg.Definitions(
+    assets=[transformer_risk, circuit_outage_risk, vegetation_risk, prioritized_circuits]
+)
