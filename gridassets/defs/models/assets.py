@@ -8,7 +8,7 @@ import pandas as pd
 
 from gridassets.defs.metadata import frame_schema, markdown_table, png_markdown
 from gridassets.defs.partitions import weekly_partitions
-from gridassets.defs.policies import DUCKDB_POOL, OWNERS
+from gridassets.defs.policies import DUCKDB_POOL, OWNERS, WEEKLY_FRESHNESS
 from gridassets.defs.resources import GridSettings, Warehouse
 from gridassets.domain import models, plots, training
 
@@ -41,6 +41,7 @@ def build_model_asset(spec: models.ModelSpec, features_asset: str, labels_asset:
               dg.AssetDep(labels_asset, partition_mapping=TRAINING_HISTORY)],
         metadata={"partition_expr": "week_start", "schema": "models", "model": kind},
         pool=DUCKDB_POOL,
+        freshness_policy=WEEKLY_FRESHNESS,
         check_specs=[dg.AssetCheckSpec(
             "trained", asset=spec.name,
             description="The week's training produced a model (a failure keeps the serving one)."

@@ -15,7 +15,7 @@ from gridassets.defs.metadata import (
     preview,
 )
 from gridassets.defs.partitions import daily_partitions
-from gridassets.defs.policies import DUCKDB_POOL, OWNERS, TRANSIENT_RETRY
+from gridassets.defs.policies import DAILY_FRESHNESS, DUCKDB_POOL, OWNERS, TRANSIENT_RETRY
 from gridassets.defs.resources import GridSettings, Warehouse
 from gridassets.domain import models, plots, prioritization, risk, training
 from gridassets.domain.export import write_atomic_csv
@@ -28,6 +28,7 @@ COMMON = dict(
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=DUCKDB_POOL,
     retry_policy=TRANSIENT_RETRY,
+    freshness_policy=DAILY_FRESHNESS,
     code_version="1",
 )
 NOTHING = dict(dagster_type=dg.Nothing)
