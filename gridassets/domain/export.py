@@ -50,3 +50,18 @@ def write_registry(spec: TableSpec, frame: pd.DataFrame, landing_dir: Path) -> P
 def write_daily(spec: TableSpec, frame: pd.DataFrame, landing_dir: Path, day: date) -> Path:
     path = Path(landing_dir) / spec.name / f"{day.isoformat()}.csv"
     return write_atomic_csv(to_landing_columns(spec, frame), path)
+
+
+def write_atomic_text(text: str, path: Path) -> Path:
+    """Write `text` to `path` through a temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

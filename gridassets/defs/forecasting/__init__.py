@@ -2,4 +2,6 @@
 
 import dagster as dg
 
-defs = dg.Definitions()
+from gridassets.defs.forecasting.assets import load_forecast
+
+defs = dg.Definitions(assets=[load_forecast])

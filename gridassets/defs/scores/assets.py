@@ -189,7 +189,8 @@ def vegetation_risk(context: dg.AssetExecutionContext, warehouse: Warehouse):
 @dg.asset(
     ins={"circuit_outage_risk": dg.AssetIn(**NOTHING),
          "vegetation_risk": dg.AssetIn(**NOTHING),
-         "transformer_risk": dg.AssetIn(**NOTHING)},
+         "transformer_risk": dg.AssetIn(**NOTHING),
+         "load_forecast": dg.AssetIn(**NOTHING)},
     deps=["circuits"],
     kinds={"duckdb", "csv"},
     metadata={"partition_expr": "date", "schema": "scores"},
