@@ -15,31 +15,27 @@ COMPONENTS = ("outage_score", "transformer_score", "loading_score")
 TRANSFORMER_WARNING_P30 = 0.05  # counted in reasons: "N transformers above 5 % failure risk"
 
 
-def transformer_by_circuit(transformer_risk: pd.DataFrame, history: pd.DataFrame,
-                           circuits: pd.DataFrame, outages_per_failure: float) -> pd.DataFrame:
-    """Per circuit: the transformer component (expected equipment outages x their impact) and what
-    drives it. `history` is `risk.outage_history` over equipment outages."""
-    from gridassets.domain import risk
-
+def transformer_by_circuit(transformer_risk: pd.DataFrame, other_equipment: pd.DataFrame
+                           ) -> pd.DataFrame:
+    """Per circuit: the transformer component — the CNAIM risk of its transformers (failure
+    probability x customers served x replacement time) plus its other equipment outages' expected
+    customer-minutes (`risk.other_equipment_risk`) — and what drives it."""
     tr = transformer_risk.sort_values(["circuit_id", "p_fail_30d", "transformer_id"],
                                       ascending=[True, False, True])
     worst = tr.groupby("circuit_id").head(1).set_index("circuit_id")
     agg = tr.groupby("circuit_id").agg(
         expected_failures_7d=("p_fail_7d", "sum"),
+        transformer_asset_risk=("risk_customer_minutes_7d", "sum"),
         transformers_at_risk=("p_fail_30d", lambda s: int((s >= TRANSFORMER_WARNING_P30).sum())),
     )
     agg["maintenance_model_version"] = worst["model_version"]
     agg["worst_transformer"] = worst["transformer_id"]
     agg["worst_transformer_p30"] = worst["p_fail_30d"]
     agg["worst_transformer_signals"] = worst["signals"]
-    agg = agg.reset_index().merge(history, on="circuit_id", how="left").merge(
-        circuits[["circuit_id", "customers", "critical_customers"]], on="circuit_id", how="left")
-    per_outage = (risk.weighted_customers(agg["customers"], agg["critical_customers"])
-                  * agg["share_minutes"])
-    agg["expected_equipment_outages_7d"] = outages_per_failure * agg["expected_failures_7d"]
-    agg["transformer_score"] = agg["expected_equipment_outages_7d"] * per_outage
-    return agg.drop(columns=["customers", "critical_customers", "share_interrupted",
-                             "outage_minutes", "share_minutes"])
+    agg = agg.reset_index().merge(other_equipment, on="circuit_id", how="left")
+    agg["transformer_score"] = (agg["transformer_asset_risk"]
+                                + agg["other_equipment_customer_minutes_7d"].fillna(0.0))
+    return agg
 
 
 def rank_circuits(day, circuits: pd.DataFrame, outage: pd.DataFrame, vegetation: pd.DataFrame,

@@ -5,10 +5,9 @@ network-performance consequence in customers interrupted and customer-minutes lo
 Every score is an expected number of customer-minutes lost over the next HORIZON_DAYS days, so the
 components of a circuit can be added and compared:
 - transformer (per asset, CNAIM view): P(failure) x customers served x replacement time;
-- transformer (per circuit, for the list): expected equipment outages = the circuit's expected
-  transformer failures x the fleet's equipment outages per failure (degrading units trip laterals
-  before they fail), x customers interrupted per equipment outage x its duration, learned from the
-  circuit's history;
+- transformer (per circuit, for the list): the per-asset risks of its transformers, plus the
+  customer-minutes its other equipment outages have cost per week over the past year (shrunk
+  towards the fleet's);
 - outage (weather, trees, animals): expected outages under the zone's weather of the past year x
   customers interrupted per outage x outage duration, both learned from the circuit's own history;
 - vegetation: the part of the outage component a trim today would avoid (the outage model rerun
@@ -36,7 +35,8 @@ DEFAULT_OUTAGE_MINUTES = 150.0
 HISTORY_SHRINKAGE_EVENTS = 5.0  # pseudo-events of the fleet mean mixed into a circuit's own mean
 # Health-index bands on the 30-day probability of failure.
 HI_BANDS = ((0.0025, "HI1"), (0.005, "HI2"), (0.01, "HI3"), (0.05, "HI4"), (math.inf, "HI5"))
-INTERVAL_Z = norm.ppf(0.95)  # a 90 % central interval spans +-1.645 sigma
+INTERVAL_Z = norm.ppf(0.95)
+FAILURE_OUTAGE_WINDOW = pd.Timedelta(hours=2)  # a 90 % central interval spans +-1.645 sigma
 
 
 def health_index(p_fail_30d: np.ndarray) -> np.ndarray:
@@ -170,10 +170,33 @@ def circuit_outage_risk(climate: pd.DataFrame, p: np.ndarray, p_trimmed: np.ndar
     return frame
 
 
-def equipment_outages_per_failure(equipment_outages: int, failures: int) -> float:
-    """How many equipment outages the fleet records per transformer failure (at least 1: a failure
-    is an outage)."""
-    return max(1.0, equipment_outages / failures) if failures else 1.0
+def other_equipment_risk(equipment: pd.DataFrame, failures: pd.DataFrame,
+                         circuits: pd.DataFrame, days_observed: int) -> pd.DataFrame:
+    """Per circuit: customer-minutes lost per HORIZON_DAYS to equipment outages that were not a
+    transformer failure (a degrading unit, a bad connector, old hardware), from the circuit's
+    history, shrunk towards the fleet's mean by HISTORY_SHRINKAGE_EVENTS pseudo-outages.
+
+    `equipment`: equipment outages (circuit_id, start_ts, end_ts, customers_affected);
+    `failures`: transformer failures with the circuit of the unit (circuit_id, failed_at).
+    An outage that starts within FAILURE_OUTAGE_WINDOW after a failure on its circuit is that
+    failure's outage, which the per-transformer risk already counts.
+    """
+    ev = equipment.assign(customer_minutes=equipment["customers_affected"]
+                          * (equipment["end_ts"] - equipment["start_ts"]).dt.total_seconds() / 60)
+    if len(ev) and len(failures):
+        pairs = ev.reset_index().merge(failures[["circuit_id", "failed_at"]], on="circuit_id")
+        lag = pairs["start_ts"] - pairs["failed_at"]
+        caused = pairs.loc[(lag >= pd.Timedelta(0)) & (lag < FAILURE_OUTAGE_WINDOW), "index"]
+        ev = ev.drop(index=caused.unique())
+    days = max(int(days_observed), 1)
+    per = ev.groupby("circuit_id").agg(n=("customer_minutes", "size"),
+                                       cm=("customer_minutes", "sum"))
+    out = circuits[["circuit_id"]].merge(per, on="circuit_id", how="left").fillna(0.0)
+    rate = out["cm"] / days * HORIZON_DAYS
+    fleet = rate.mean() if len(out) else 0.0
+    k = HISTORY_SHRINKAGE_EVENTS
+    out["other_equipment_customer_minutes_7d"] = (out["n"] * rate + k * fleet) / (out["n"] + k)
+    return out[["circuit_id", "other_equipment_customer_minutes_7d"]]
 
 
 def overload_probability(peak_mw: np.ndarray, lower_mw: np.ndarray, upper_mw: np.ndarray,

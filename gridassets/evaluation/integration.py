@@ -156,7 +156,8 @@ def _lift(con, last_day: pd.Timestamp) -> dict:
         g = group.set_index("circuit_id")
         for name, column in rankings.items():
             values = g[column].astype(float) if column in g else pd.Series(np.nan, index=g.index)
-            if values.notna().any():
+            # A ranking with one value for every circuit (no forecasts yet, say) says nothing.
+            if values.nunique(dropna=True) > 1:
                 shares[name].append(captured_share(values.fillna(-np.inf), impact, TOP_SHARE))
         draws = [captured_share(pd.Series(rng.random(len(g)), index=g.index), impact, TOP_SHARE)
                  for _ in range(RANDOM_DRAWS // 10)]

@@ -212,21 +212,24 @@ def prioritized_circuits(context: dg.AssetExecutionContext, warehouse: Warehouse
             f"select * from {wh.qualified('outage_events')} "
             "where cause = 'equipment' and start_ts >= ? and start_ts < ?", year_before).fetchdf()
         failures = con.execute(
-            f"select failed_at from {wh.qualified('transformer_failures')} "
-            "where failed_at >= ? and failed_at < ?", year_before).fetchdf()
+            f"select f.failed_at, x.circuit_id from {wh.qualified('transformer_failures')} f "
+            f"join {wh.qualified('transformers')} x using (transformer_id) "
+            "where f.failed_at >= ? and f.failed_at < ?", year_before).fetchdf()
+        first_day = con.execute(
+            f"select min(timestamp) from {wh.qualified('feeder_load')}").fetchall()[0][0]
     outputs = settings.resolve().outputs_dir / "prioritized_circuits"
     parts, files = [], []
     for day in days:
         ts = pd.Timestamp(day)
         since, until = ts - pd.Timedelta(days=365), ts + pd.Timedelta(days=1)
-        past = equipment[(equipment["start_ts"] >= since) & (equipment["start_ts"] < until)]
-        n_failures = int(((failures["failed_at"] >= since) & (failures["failed_at"] < until)).sum())
-        per_failure = risk.equipment_outages_per_failure(len(past), n_failures)
+        observed = (until - max(since, pd.Timestamp(first_day).normalize())).days
+        other = risk.other_equipment_risk(
+            equipment[(equipment["start_ts"] >= since) & (equipment["start_ts"] < until)],
+            failures[(failures["failed_at"] >= since) & (failures["failed_at"] < until)],
+            circuits, observed)
         ranked = prioritization.rank_circuits(
             ts, circuits, outage[outage["date"] == ts], vegetation[vegetation["date"] == ts],
-            prioritization.transformer_by_circuit(
-                transformers[transformers["date"] == ts], risk.outage_history(past, circuits),
-                circuits, per_failure),
+            prioritization.transformer_by_circuit(transformers[transformers["date"] == ts], other),
             loading[loading["date"] == ts] if not loading.empty else loading)
         parts.append(ranked)
         files.append(write_atomic_csv(_csv_columns(ranked), outputs / f"{day.isoformat()}.csv"))

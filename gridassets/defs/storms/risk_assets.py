@@ -107,16 +107,17 @@ def storm_priority_circuits(context: dg.AssetExecutionContext, warehouse: Wareho
             transformers = con.execute(
                 f"select * from {wh.qualified('transformer_risk')} "
                 f"where date = (select max(date) from {wh.qualified('transformer_risk')})").fetchdf()
-        equipment = con.execute(
-            f"select * from {wh.qualified('outage_events')} where cause = 'equipment'").fetchdf()
     status = str(alerts["status"].iloc[0]) if len(alerts) else "unknown"
     if not transformers.empty and not outage.empty:
         hours = float(outage["window_hours"].max())
         # Failures over the storm window, from the 30-day probability at a constant hazard.
-        scaled = transformers.assign(p_fail_7d=risk.horizon_probability(
-            transformers["p_fail_30d"], 30, to_days=hours / 24))
+        p_window = risk.horizon_probability(transformers["p_fail_30d"], 30, to_days=hours / 24)
+        scaled = transformers.assign(
+            p_fail_7d=p_window,
+            risk_customer_minutes_7d=p_window * transformers["consequence_customer_minutes"])
         transformers = prioritization.transformer_by_circuit(
-            scaled, risk.outage_history(equipment, circuits), circuits, 1.0)
+            scaled, pd.DataFrame({"circuit_id": pd.Series(dtype=object),
+                                  "other_equipment_customer_minutes_7d": pd.Series(dtype=float)}))
     zones = sorted({z for zs in alerts["zones"].astype(str) for z in zs.split(",") if z})
     frame = storm_risk.rank_storm_circuits(storm_id, status, outage, transformers, circuits, zones)
     columns = ["storm_id", "rank", "circuit_id", "priority_score", "customers", "reason",
