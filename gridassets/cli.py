@@ -89,6 +89,18 @@ def export_landing(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench(args: argparse.Namespace) -> int:
+    """Speed and memory of one daily partition, and how its cost grows (gridassets/bench.py)."""
+    from gridassets import bench as benchmark
+
+    try:
+        benchmark.run_bench(benchmark.config_from_args(args))
+    except benchmark.BenchError as exc:
+        print(f"gridassets bench: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gridassets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -106,6 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     p_exp.add_argument("--circuits", type=int, default=None)
     p_exp.add_argument("--transformers", type=int, default=None)
     p_exp.set_defaults(func=export_landing)
+    p_bench = sub.add_parser("bench", help="speed and memory of one daily partition (bench.json)")
+    from gridassets.bench import add_arguments as bench_arguments
+
+    bench_arguments(p_bench)
+    p_bench.set_defaults(func=bench)
     args = parser.parse_args(argv)
     if getattr(args, "start", None) and args.end < args.start:
         parser.error(f"--end {args.end} is before --start {args.start}")

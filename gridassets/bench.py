@@ -1,0 +1,851 @@
+"""`make bench`: speed and memory of one daily partition of the graph, and how its cost grows.
+
+The benchmark works in its own folder (`<data dir>/bench/<scale>/`: a warehouse, models and a
+`DAGSTER_HOME` of its own), so it never touches the user's warehouse or run history. It
+
+1. builds history on the synthetic fleet: the registry, then raw data and features day after day
+   from the first daily partition, the weekly models of the measured day's week, and the last four
+   weeks of load forecasts (when the graph has them), so that every daily asset has what it reads;
+2. measures the growth of a daily partition with history: partition start+7 with exactly 7 days of
+   history before it (a copy of the warehouse and instance taken when those were built) against
+   partition start+90 with exactly 90 (raw, features and forecasting: the scores need the weekly
+   models, which need ~200 days), each in a fresh process, three times turn about;
+   `incremental_ratio` = seconds(90 days) / seconds(7 days), the sum over those steps of each
+   step's fastest run;
+3. measures the whole daily partition D (groups raw, features, forecasting and scores) end to end in
+   a fresh process: wall seconds per asset from the run's event log (step start to step success,
+   the write included), rows from the materialization metadata, and memory by sampling the
+   process's resident set (/proc/<pid>/status) every 20 ms from outside it: the peak during each
+   step, and the whole-process peak (VmHWM, the high-water mark of its resident set);
+4. runs the same partition again through the Dagster CLI (`dagster asset materialize`), measured the
+   same way;
+5. computes the transformer health features of D and its 30-day window from raw telemetry twice:
+   with the project's DuckDB SQL and with plain pandas (`gridassets.bench_pandas`), checks that
+   they are equal, and reports both timings;
+6. writes `<data dir>/outputs/bench.json` atomically and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from gridassets.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Fleet sizes per scale: (circuits, transformers).
+SCALES = {"demo": (40, 2_000), "utility": (500, 20_000)}
+# The groups whose daily assets make up "one daily partition of the graph".
+DAILY_GROUPS = ("raw", "features", "forecasting", "scores")
+GROWTH_GROUPS = ("raw", "features", "forecasting")
+GROWTH_DAYS = (7, 90)
+# Each growth point is run this many times; each step counts with its fastest run (other work on
+# the machine only ever adds time).
+GROWTH_REPEAT = 3
+# Load forecasts built before each measured day: the backtest reads the last four weeks of them.
+FORECAST_WARMUP_DAYS = 28
+SAMPLE_INTERVAL_S = 0.02
+CHILD_TIMEOUT_S = 3 * 3600
+# Targets of the issue, at utility scale on a 2-core, 24 GiB machine.
+TARGETS = {"daily_graph_seconds": 60.0, "peak_rss_mb": 2048.0, "incremental_ratio": 1.2}
+MARKER = ".gridassets-bench"
+
+
+@dataclass
+class BenchConfig:
+    scale: str
+    circuits: int
+    transformers: int
+    seed: int
+    root: Path
+    out: Path
+    start: date
+    day: date
+    models: bool = True
+    growth_days: tuple[int, int] = GROWTH_DAYS
+    growth_repeat: int = GROWTH_REPEAT
+    forecast_warmup_days: int = FORECAST_WARMUP_DAYS
+    cli: bool = True
+    reuse: bool = False
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.root / "dagster_home"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    def env(self, data_dir: Path | None = None, dagster_home: Path | None = None
+            ) -> dict[str, str]:
+        """The environment of every run of the benchmark: its own data folder and instance."""
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("GRIDASSETS_") and k != "DAGSTER_HOME"}
+        env.update({
+            "GRIDASSETS_SOURCE": "synthetic",
+            "GRIDASSETS_DATA_DIR": str(data_dir or self.data_dir),
+            "GRIDASSETS_SEED": str(self.seed),
+            "GRIDASSETS_CIRCUITS": str(self.circuits),
+            "GRIDASSETS_TRANSFORMERS": str(self.transformers),
+            "DAGSTER_HOME": str(dagster_home or self.dagster_home),
+        })
+        return env
+
+    def identity(self) -> dict[str, Any]:
+        """What the built history depends on (a reused folder must match it)."""
+        return {"circuits": self.circuits, "transformers": self.transformers, "seed": self.seed,
+                "start": self.start.isoformat(), "day": self.day.isoformat(),
+                "models": self.models, "growth_days": list(self.growth_days),
+                "growth_repeat": self.growth_repeat,
+                "forecast_warmup_days": self.forecast_warmup_days}
+
+
+def default_day(start: date) -> date:
+    """The Wednesday of the first week whose models get their full training window: the
+    maintenance model needs label lag + holdout + purge + 120 training days before its week."""
+    from gridassets.domain import models
+
+    need = max(s.label_lag_days + models.HOLDOUT_DAYS + s.purge_days + s.train_days
+               for s in (models.MAINTENANCE, models.OUTAGE))
+    first = start + timedelta(days=need)
+    monday = first + timedelta(days=(7 - first.weekday()) % 7)
+    return monday + timedelta(days=2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory sampling and child processes
+
+
+class RssSampler(threading.Thread):
+    """Samples a process's resident set size from /proc/<pid>/status until it exits."""
+
+    def __init__(self, pid: int, interval: float = SAMPLE_INTERVAL_S) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.interval = interval
+        self.samples: list[tuple[float, float]] = []  # (unix time, RSS in MiB)
+        self.hwm_mb = 0.0  # the process's own high-water mark (VmHWM), last seen
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        path = f"/proc/{self.pid}/status"
+        while not self._stop_event.is_set():
+            try:
+                with open(path) as f:
+                    text = f.read()
+            except OSError:
+                return
+            for line in text.splitlines():
+                if line.startswith("VmHWM:"):
+                    self.hwm_mb = max(self.hwm_mb, int(line.split()[1]) / 1024)
+                elif line.startswith("VmRSS:"):
+                    self.samples.append((time.time(), int(line.split()[1]) / 1024))
+                    break
+            self._stop_event.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=5)
+
+    def window(self, start: float, end: float) -> tuple[float | None, float | None]:
+        """(RSS at `start`, peak RSS during [start, end]), in MiB."""
+        before = [rss for t, rss in self.samples if t <= start]
+        inside = [rss for t, rss in self.samples if start - self.interval <= t <= end + self.interval]
+        at_start = before[-1] if before else (inside[0] if inside else None)
+        return at_start, (max(inside) if inside else None)
+
+
+@dataclass
+class ChildResult:
+    returncode: int
+    wall_seconds: float
+    max_rss_mb: float
+    sampler: RssSampler
+    log: Path
+
+
+def run_child(cmd: list[str], env: dict[str, str], log: Path, timeout: float = CHILD_TIMEOUT_S
+              ) -> ChildResult:
+    """Run `cmd`, sampling its memory. Its peak RSS is the VmHWM of its own address space: the
+    ru_maxrss that wait4 or getrusage report also counts the pages of the (large) parent that
+    the child had between fork and exec."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as out:
+        started = time.monotonic()
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        sampler = RssSampler(proc.pid)
+        sampler.start()
+        watchdog = threading.Timer(timeout, proc.kill)
+        watchdog.start()
+        try:
+            _, status = os.waitpid(proc.pid, 0)
+        finally:
+            watchdog.cancel()
+            sampler.stop()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    peak = max([sampler.hwm_mb] + [rss for _, rss in sampler.samples])
+    return ChildResult(proc.returncode, time.monotonic() - started, peak, sampler, log)
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+# ---------------------------------------------------------------------------------------------
+# What the graph holds, and the event log of a run
+
+
+def daily_assets(defs, groups: tuple[str, ...]) -> list[str]:
+    """The daily-partitioned assets of `groups`, in the graph's topological order."""
+    import dagster as dg
+
+    from gridassets.defs.partitions import daily_partitions
+
+    graph = defs.get_repository_def().asset_graph
+    keys = dg.AssetSelection.groups(*groups).resolve(graph)
+    order = [k for level in graph.toposorted_asset_keys_by_level for k in level]
+    return [k.to_user_string() for k in order
+            if k in keys and graph.get(k).partitions_def == daily_partitions]
+
+
+def run_steps(instance, run_id: str) -> list[dict[str, Any]]:
+    """Per step of a run: start and end (unix time), status, and rows per asset materialized."""
+    from dagster import DagsterEventType
+
+    kinds = {DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS,
+             DagsterEventType.STEP_FAILURE, DagsterEventType.ASSET_MATERIALIZATION}
+    steps: dict[str, dict[str, Any]] = {}
+    for entry in instance.all_logs(run_id, of_type=kinds):
+        event = entry.dagster_event
+        step = steps.setdefault(entry.step_key, {"step": entry.step_key, "start": None,
+                                                 "end": None, "status": None, "assets": {}})
+        if event.event_type == DagsterEventType.STEP_START:
+            step["start"] = entry.timestamp
+        elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
+            step["end"] = entry.timestamp
+            step["status"] = "success" if event.event_type == DagsterEventType.STEP_SUCCESS else "failure"
+        else:
+            mat = entry.asset_materialization
+            meta = mat.metadata
+            rows = meta.get("dagster/partition_row_count") or meta.get("dagster/row_count")
+            step["assets"][mat.asset_key.to_user_string()] = (
+                int(rows.value) if rows is not None else None)
+    return sorted(steps.values(), key=lambda s: s["start"] or 0)
+
+
+def measure_in_process(day: str, groups: tuple[str, ...], result_path: Path) -> None:
+    """The body of a measuring child process: materialize partition `day` of the daily assets of
+    `groups` in one in-process run, and write what happened to `result_path` as JSON."""
+    imported = time.time()
+    from gridassets import runner
+    from gridassets.definitions import defs
+
+    assets = daily_assets(defs, groups)
+    instance = runner.instance()
+    loaded = time.time()
+    result = runner.materialize(defs, assets, partition=day, dagster_instance=instance,
+                                raise_on_error=False, log_level="WARNING")
+    finished = time.time()
+    payload = {
+        "vmhwm_mb": _own_hwm_mb(),
+        "day": day, "groups": list(groups), "assets": assets, "run_id": result.run_id,
+        "success": result.success, "load_seconds": loaded - imported,
+        "run_start": loaded, "run_end": finished, "seconds": finished - loaded,
+        "steps": run_steps(instance, result.run_id),
+    }
+    if not result.success:
+        payload["errors"] = [
+            f"{e.step_key}: {e.event_specific_data.error.message.strip()}"
+            for e in result.all_events
+            if e.is_step_failure and getattr(e.event_specific_data, "error", None)]
+    _write_json_atomic(result_path, payload)
+
+
+def _own_hwm_mb() -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+@dataclass
+class Measurement:
+    """One daily partition run, measured from outside the process that ran it."""
+
+    label: str
+    day: str
+    seconds: float  # the run itself (in-process: without interpreter start and imports)
+    process_seconds: float  # the whole process, from start to exit
+    peak_rss_mb: float
+    steps: list[dict[str, Any]] = field(default_factory=list)
+
+    rss_before_run_mb: float | None = None
+
+    def assets(self) -> dict[str, dict[str, Any]]:
+        """Per asset: its step's seconds and memory (assets made by one step share them)."""
+        out = {}
+        for s in self.steps:
+            made = s["assets"] or {s["step"]: None}
+            for asset, rows in made.items():
+                out[asset] = {"step": s["step"], "seconds": round(s["seconds"], 3), "rows": rows,
+                              "peak_memory_mb": s["peak_rss_mb"],
+                              "memory_increase_mb": s["rss_increase_mb"]}
+                if len(made) > 1:
+                    out[asset]["step_makes"] = sorted(made)
+        return out
+
+    def step_seconds(self) -> dict[str, float]:
+        return {s["step"]: s["seconds"] for s in self.steps}
+
+    def peak_in_steps_mb(self) -> float | None:
+        peaks = [s["peak_rss_mb"] for s in self.steps if s["peak_rss_mb"] is not None]
+        return max(peaks) if peaks else None
+
+
+def _attach_memory(steps: list[dict[str, Any]], sampler: RssSampler) -> list[dict[str, Any]]:
+    for s in steps:
+        s["seconds"] = (s["end"] - s["start"]) if s["start"] and s["end"] else float("nan")
+        at_start, peak = sampler.window(s["start"] or 0, s["end"] or time.time())
+        s["peak_rss_mb"] = round(peak, 1) if peak is not None else None
+        s["rss_increase_mb"] = round(peak - at_start, 1) if peak is not None and at_start else None
+    return steps
+
+
+class BenchError(RuntimeError):
+    """A benchmark run failed; the message says which and where its log is."""
+
+
+def measure_partition(cfg: BenchConfig, label: str, day: date, groups: tuple[str, ...],
+                      env: dict[str, str] | None = None) -> Measurement:
+    """Run one daily partition in a fresh process and measure it."""
+    result_path = cfg.logs / f"{label}.json"
+    result_path.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "gridassets.bench", "--measure", day.isoformat(),
+           "--groups", ",".join(groups), "--result", str(result_path)]
+    child = run_child(cmd, env or cfg.env(), cfg.logs / f"{label}.log")
+    if child.returncode != 0 or not result_path.is_file():
+        raise BenchError(f"{label}: the measuring process failed (exit {child.returncode}); "
+                         f"log {child.log}:\n{_tail(child.log)}")
+    payload = json.loads(result_path.read_text())
+    if not payload["success"]:
+        raise BenchError(f"{label}: partition {day} failed: {'; '.join(payload.get('errors', []))}"
+                         f" (log {child.log})")
+    before, _ = child.sampler.window(payload["run_start"], payload["run_start"])
+    return Measurement(label, day.isoformat(), payload["seconds"], child.wall_seconds,
+                       max(child.max_rss_mb, payload.get("vmhwm_mb") or 0.0),
+                       _attach_memory(payload["steps"], child.sampler), before)
+
+
+def measure_cli(cfg: BenchConfig, label: str, day: date, assets: list[str]) -> Measurement:
+    """The same partition through `dagster asset materialize`, in the benchmark's instance."""
+    import dagster as dg
+
+    dagster = Path(sys.executable).with_name("dagster")
+    cmd = [str(dagster) if dagster.exists() else "dagster", "asset", "materialize",
+           "-m", "gridassets.definitions", "--select", ",".join(assets),
+           "--partition", day.isoformat()]
+    child = run_child(cmd, cfg.env(), cfg.logs / f"{label}.log")
+    if child.returncode != 0:
+        raise BenchError(f"{label}: `{' '.join(cmd[1:])}` failed (exit {child.returncode}); "
+                         f"log {child.log}:\n{_tail(child.log)}")
+    instance = dg.DagsterInstance.get()
+    run = instance.get_runs(limit=1)[0]
+    steps = _attach_memory(run_steps(instance, run.run_id), child.sampler)
+    return Measurement(label, day.isoformat(), child.wall_seconds, child.wall_seconds,
+                       child.max_rss_mb, steps)
+
+
+# ---------------------------------------------------------------------------------------------
+# SQL against pandas
+
+
+def sql_vs_pandas(warehouse_path: Path, day: date) -> dict[str, Any]:
+    """The transformer health features of `day` (and the daily stats of its 30-day window) from
+    raw telemetry, by the project's DuckDB SQL and by plain pandas, timed and compared."""
+    import duckdb
+
+    from gridassets import bench_pandas
+    from gridassets.domain import features
+
+    first = day - timedelta(days=features.WINDOW_DAYS - 1)
+    end = day + timedelta(days=1)
+    lo, hi = datetime.combine(first, datetime.min.time()), datetime.combine(end, datetime.min.time())
+    con = duckdb.connect()
+    try:
+        # The window's raw slices, copied into memory under the warehouse's table names, so both
+        # sides read the same rows from the same place.
+        t0 = time.perf_counter()
+        con.execute("attach ? as wh (read_only)", [str(warehouse_path)])
+        slices = {
+            "raw.transformer_telemetry": ("where timestamp >= ? and timestamp < ?", [lo, hi]),
+            "raw.weather_observations": ("where timestamp >= ? and timestamp < ?", [lo, hi]),
+            "raw.transformer_failures": ("where failed_at < ?", [hi]),
+            "fleet.transformers": ("", []),
+            "fleet.circuits": ("", []),
+        }
+        for table, (where, params) in slices.items():
+            con.execute(f"create schema if not exists {table.split('.')[0]}")
+            con.execute(f"create table {table} as select * from wh.{table} {where}", params)
+        con.execute("detach wh")
+        copy_seconds = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        stats_sql = features.transformer_daily_stats(con, first, end)
+        con.execute("create schema features")
+        con.register("_stats", stats_sql)
+        con.execute("create table features.transformer_daily_stats as select * from _stats")
+        con.unregister("_stats")
+        health_sql = features.transformer_health_features(con, day, end)
+        sql_seconds = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        frames = {t: con.execute(f"select * from {t}").fetchdf() for t in slices}
+        read_seconds = time.perf_counter() - t0
+    finally:
+        con.close()
+
+    t0 = time.perf_counter()
+    stats_pd = bench_pandas.transformer_daily_stats(
+        frames["raw.transformer_telemetry"], frames["fleet.transformers"],
+        frames["fleet.circuits"], frames["raw.weather_observations"])
+    health_pd = bench_pandas.transformer_health_features(
+        stats_pd, frames["fleet.transformers"], frames["raw.transformer_failures"], day, end)
+    pandas_seconds = time.perf_counter() - t0
+
+    stats_check = bench_pandas.compare(stats_pd, stats_sql, ["transformer_id", "date"])
+    health_check = bench_pandas.compare(health_pd, health_sql, ["transformer_id", "date"])
+    return {
+        "what": (f"transformer_daily_stats of {first}..{day} and transformer_health_features of "
+                 f"{day}, from raw telemetry"),
+        "telemetry_rows": len(frames["raw.transformer_telemetry"]),
+        "duckdb_seconds": round(sql_seconds, 3),
+        "pandas_seconds": round(pandas_seconds, 3),
+        "pandas_read_seconds": round(read_seconds, 3),
+        "copy_seconds": round(copy_seconds, 3),
+        "pandas_over_duckdb": round(pandas_seconds / sql_seconds, 2) if sql_seconds else None,
+        "equal": stats_check.equal and health_check.equal,
+        "max_abs_diff": max(stats_check.max_abs_diff, health_check.max_abs_diff),
+        "daily_stats": stats_check.as_dict(),
+        "health_features": health_check.as_dict(),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# History
+
+
+def build_history(cfg: BenchConfig, growth_groups: tuple[str, ...], progress) -> dict[str, Any]:
+    """Build the benchmark warehouse up to the day before D, measuring growth on the way."""
+    from gridassets import runner
+    from gridassets.definitions import defs
+
+    instance = runner.instance()
+    forecasting = daily_assets(defs, ("forecasting",))
+    built_until = cfg.start - timedelta(days=1)  # raw and features exist up to here
+    forecasts: set[date] = set()
+
+    def step(label: str, select, **kw) -> None:
+        t0 = time.monotonic()
+        try:
+            runner.materialize(defs, select, dagster_instance=instance, log_level="ERROR", **kw)
+        except Exception as exc:
+            raise BenchError(f"building history, {label}: {exc}") from exc
+        progress(f"  {label:<58} {time.monotonic() - t0:7.1f} s")
+
+    def history_to(last: date) -> None:
+        nonlocal built_until
+        if last <= built_until:
+            return
+        for group, select in (("raw", runner.RAW), ("features", runner.FEATURES)):
+            for a, b in runner.chunks(built_until + timedelta(days=1), last, runner.CHUNK_DAYS):
+                step(f"{group} {a}..{b}", select, start=a.isoformat(), end=b.isoformat())
+        built_until = last
+
+    def forecasts_before(day: date) -> None:
+        days = [d for d in (day - timedelta(days=i) for i in range(cfg.forecast_warmup_days, 0, -1))
+                if d >= cfg.start and d not in forecasts]
+        if not forecasting or not days:
+            return
+        step(f"forecasting {days[0]}..{days[-1]}", forecasting,
+             start=days[0].isoformat(), end=days[-1].isoformat())
+        forecasts.update(days)
+
+    step("fleet registry", runner.FLEET)
+    # The short history is kept as a copy (warehouse and instance) taken when it was complete, so
+    # that both partitions can be measured turn about, under the same load on the machine.
+    short_n, long_n = cfg.growth_days
+    short_day, long_day = (cfg.start + timedelta(days=n) for n in cfg.growth_days)
+    history_to(short_day - timedelta(days=1))
+    forecasts_before(short_day)
+    snapshot = cfg.root / f"history-{short_n}d"
+    shutil.copytree(cfg.data_dir, snapshot / "data")
+    shutil.copytree(cfg.dagster_home, snapshot / "dagster_home")
+    history_to(long_day - timedelta(days=1))
+    forecasts_before(long_day)
+    growth: dict[int, list[Measurement]] = {short_n: [], long_n: []}
+    for i in range(cfg.growth_repeat):
+        for n, day, env in ((short_n, short_day, cfg.env(snapshot / "data", snapshot / "dagster_home")),
+                            (long_n, long_day, None)):
+            m = measure_partition(cfg, f"growth-{n}d-{i + 1}", day, growth_groups, env)
+            progress(f"  {f'partition {day} after {n} days of history, run {i + 1}':<58} "
+                     f"{m.seconds:7.1f} s")
+            growth[n].append(m)
+    built_until = max(built_until, long_day)
+    forecasts.add(long_day)
+    history_to(cfg.day - timedelta(days=1))
+    forecasts_before(cfg.day)
+    if cfg.models:
+        week = runner.monday(cfg.day)
+        step(f"models, week {week}", runner.MODELS, partition=week.isoformat())
+    return _growth(growth, cfg.growth_days)
+
+
+def _growth(growth: dict[int, list[Measurement]], days: tuple[int, int]) -> dict[str, Any]:
+    """Step seconds of the two partitions: the fastest of the repeated runs, step by step."""
+    short, long = growth[days[0]], growth[days[1]]
+
+    def best(runs: list[Measurement]) -> dict[str, float]:
+        steps = [r.step_seconds() for r in runs]
+        return {k: min(s[k] for s in steps if k in s) for k in steps[0]}
+
+    a, b = best(short), best(long)
+    common = [k for k in a if k in b]
+    s_short = sum(a[k] for k in common)
+    s_long = sum(b[k] for k in common)
+    return {
+        "compared": (f"partition {short[0].day} with exactly {days[0]} days of history before it "
+                     f"(a copy of the warehouse and instance taken then) against partition "
+                     f"{long[0].day} with exactly {days[1]}: the sum over the steps of the daily "
+                     "raw, features and forecasting assets of each step's fastest time in "
+                     f"{len(short)} run(s), run turn about (scores need the weekly models, which "
+                     "need ~200 days of history)"),
+        "history_days": list(days),
+        "days": [short[0].day, long[0].day],
+        "seconds": [round(s_short, 3), round(s_long, 3)],
+        "runs": len(short),
+        "run_seconds": [[round(m.seconds, 3) for m in short], [round(m.seconds, 3) for m in long]],
+        "peak_rss_mb": [round(max(m.peak_rss_mb for m in short), 1),
+                        round(max(m.peak_rss_mb for m in long), 1)],
+        "ratio": round(s_long / s_short, 3) if s_short else None,
+        "steps": {k: {"seconds": [round(a[k], 3), round(b[k], 3)],
+                      "ratio": round(b[k] / a[k], 2) if a[k] else None} for k in common},
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole benchmark
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {"cpus": os.cpu_count(), "platform": platform.platform(),
+                            "python": platform.python_version()}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu_model"] = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                info["memory_gib"] = round(int(line.split()[1]) / 1024 ** 2, 1)
+                break
+    except OSError:
+        pass
+    try:
+        import dagster
+        import duckdb
+        import pandas
+
+        info["versions"] = {"dagster": dagster.__version__, "duckdb": duckdb.__version__,
+                            "pandas": pandas.__version__}
+    except ImportError:
+        pass
+    return info
+
+
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def _prepare_root(cfg: BenchConfig) -> bool:
+    """Make the benchmark folder ready; True when a matching built history can be reused."""
+    state = cfg.root / "state.json"
+    if cfg.reuse and state.is_file():
+        saved = json.loads(state.read_text())
+        if saved.get("identity") == cfg.identity():
+            return True
+        raise BenchError(f"--reuse: {cfg.root} was built for {saved.get('identity')}, "
+                         f"not {cfg.identity()}; run without --reuse")
+    if cfg.root.exists() and any(cfg.root.iterdir()) and not (cfg.root / MARKER).exists():
+        raise BenchError(f"{cfg.root} exists and was not made by the benchmark; choose another "
+                         "--root or remove it")
+    for path in [cfg.root / sub for sub in ("data", "dagster_home", "logs", "state.json")] + list(
+            cfg.root.glob("history-*")):
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    cfg.root.mkdir(parents=True, exist_ok=True)
+    (cfg.root / MARKER).write_text("made by `python -m gridassets bench`; safe to delete\n")
+    cfg.dagster_home.mkdir()
+    shutil.copy(REPO_ROOT / ".dagster_home" / "dagster.yaml", cfg.dagster_home / "dagster.yaml")
+    return False
+
+
+def run_bench(cfg: BenchConfig, progress=print) -> dict[str, Any]:
+    """Build history, measure, compare, and write bench.json; returns what was written."""
+    # Every run of the benchmark, in this process and its children, uses its own folder.
+    env = cfg.env()
+    os.environ.clear()
+    os.environ.update(env)
+    started = datetime.now(timezone.utc)
+    load_start = _load()
+    reused = _prepare_root(cfg)
+    from gridassets.definitions import defs
+
+    daily_groups = DAILY_GROUPS if cfg.models else tuple(g for g in DAILY_GROUPS if g != "scores")
+    assets = daily_assets(defs, daily_groups)
+    growth_groups = tuple(g for g in GROWTH_GROUPS if g in daily_groups)
+    state_path = cfg.root / "state.json"
+    progress(f"gridassets bench: {cfg.scale} scale ({cfg.circuits:,} circuits, "
+             f"{cfg.transformers:,} transformers), partition {cfg.day}, history from {cfg.start}")
+    progress(f"  folder {cfg.root}   load average {load_start}")
+    t0 = time.monotonic()
+    if reused:
+        growth = json.loads(state_path.read_text())["growth"]
+        progress("  reusing the history built earlier (and its growth figures)")
+    else:
+        growth = build_history(cfg, growth_groups, progress)
+        _write_json_atomic(state_path, {"identity": cfg.identity(), "growth": growth})
+    history_seconds = time.monotonic() - t0
+
+    progress(f"  measuring partition {cfg.day} in-process ...")
+    main = measure_partition(cfg, "daily-in-process", cfg.day, daily_groups)
+    cli = None
+    if cfg.cli:
+        progress(f"  measuring partition {cfg.day} through the CLI ...")
+        cli = measure_cli(cfg, "daily-cli", cfg.day, assets)
+    progress("  transformer health features: DuckDB SQL against pandas ...")
+    versus = sql_vs_pandas(Settings.from_env().warehouse, cfg.day)
+    load_end = _load()
+
+    per_asset = main.assets()
+    if cli is not None:
+        for name, row in cli.assets().items():
+            if name in per_asset:
+                per_asset[name]["cli_seconds"] = row["seconds"]
+    groups = _group_of(defs)
+    for name, row in per_asset.items():
+        row["group"] = groups.get(name)
+    result: dict[str, Any] = {
+        "scale": cfg.scale,
+        "assets": per_asset,
+        "daily_graph_seconds": round(main.seconds, 3),
+        "peak_rss_mb": round(main.peak_rss_mb, 1),
+        "incremental_ratio": growth["ratio"],
+        "fleet": {"circuits": cfg.circuits, "transformers": cfg.transformers, "seed": cfg.seed},
+        "day": cfg.day.isoformat(),
+        "history": {"start": cfg.start.isoformat(), "days": (cfg.day - cfg.start).days,
+                    "models": cfg.models, "forecast_warmup_days": cfg.forecast_warmup_days,
+                    "build_seconds": round(history_seconds, 1), "reused": reused},
+        "daily_graph": {"groups": list(daily_groups), "assets": assets,
+                        "run_seconds": round(main.seconds, 3),
+                        "step_seconds": round(sum(main.step_seconds().values()), 3),
+                        "process_seconds": round(main.process_seconds, 3),
+                        "peak_rss_mb": round(main.peak_rss_mb, 1),
+                        "peak_rss_in_steps_mb": main.peak_in_steps_mb(),
+                        "rss_before_run_mb": main.rss_before_run_mb},
+        "cli": None if cli is None else {
+            "command": f"dagster asset materialize -m gridassets.definitions --select "
+                       f"<the {len(assets)} assets> --partition {cfg.day}",
+            "seconds": round(cli.seconds, 3), "peak_rss_mb": round(cli.peak_rss_mb, 1),
+            "step_seconds": round(sum(cli.step_seconds().values()), 3)},
+        "growth": growth,
+        "sql_vs_pandas": versus,
+        "targets": _targets(main, growth),
+        "machine": {**machine(), "load_average_start": load_start, "load_average_end": load_end},
+        "measured_at": started.isoformat(timespec="seconds"),
+    }
+    _write_json_atomic(cfg.out, result)
+    progress("")
+    progress(format_table(result))
+    progress(f"\nwrote {cfg.out}")
+    return result
+
+
+def _group_of(defs) -> dict[str, str]:
+    graph = defs.get_repository_def().asset_graph
+    return {k.to_user_string(): graph.get(k).group_name for k in graph.get_all_asset_keys()}
+
+
+def _targets(main: Measurement, growth: dict[str, Any]) -> dict[str, Any]:
+    values = {"daily_graph_seconds": main.seconds, "peak_rss_mb": main.peak_rss_mb,
+              "incremental_ratio": growth["ratio"]}
+    return {k: {"target": f"<= {TARGETS[k]:g}", "value": round(v, 3) if v is not None else None,
+                "met": v is not None and v <= TARGETS[k]} for k, v in values.items()}
+
+
+def format_table(r: dict[str, Any]) -> str:
+    """The printed summary of a bench.json."""
+    m = r["machine"]
+    lines = [
+        f"gridassets bench, {r['scale']} scale: {r['fleet']['circuits']:,} circuits, "
+        f"{r['fleet']['transformers']:,} transformers; partition {r['day']} after "
+        f"{r['history']['days']} days of history",
+        f"machine: {m.get('cpus')} CPUs ({m.get('cpu_model', '?')}), {m.get('memory_gib', '?')} GiB; "
+        f"load average {m['load_average_start'][0]} at start, {m['load_average_end'][0]} at end",
+        "",
+        f"{'asset':<30} {'group':<12} {'seconds':>8} {'rows':>11} {'peak RSS':>9} {'+RSS':>7} "
+        f"{'CLI s':>7}",
+    ]
+    shared = False
+    for name, a in r["assets"].items():
+        rows = f"{a['rows']:,}" if a["rows"] is not None else "-"
+        cli = f"{a['cli_seconds']:.2f}" if a.get("cli_seconds") is not None else "-"
+        mark = "*" if a.get("step_makes") else " "
+        shared = shared or bool(a.get("step_makes"))
+        lines.append(f"{name:<30} {a.get('group') or '':<12} {a['seconds']:>8.2f}{mark}{rows:>10} "
+                     f"{_mb(a['peak_memory_mb']):>9} {_mb(a['memory_increase_mb']):>7} {cli:>7}")
+    if shared:
+        lines.append("* made by one step together with another asset: the step's time and memory")
+    t = r["targets"]
+    g = r["growth"]
+    d = r["daily_graph"]
+    lines += [
+        "",
+        f"whole daily partition, in-process   {d['run_seconds']:8.1f} s   peak RSS "
+        f"{r['peak_rss_mb']:,.0f} MB   (steps {d['step_seconds']:.1f} s; the process with "
+        f"imports {d['process_seconds']:.1f} s)",
+    ]
+    if r["cli"]:
+        lines.append(f"whole daily partition, CLI          {r['cli']['seconds']:8.1f} s   peak RSS "
+                     f"{r['cli']['peak_rss_mb']:,.0f} MB   (steps {r['cli']['step_seconds']:.1f} s)")
+    lines += [
+        f"growth: {g['history_days'][0]} days of history {g['seconds'][0]:.2f} s, "
+        f"{g['history_days'][1]} days {g['seconds'][1]:.2f} s -> incremental_ratio "
+        f"{r['incremental_ratio']}",
+    ]
+    v = r["sql_vs_pandas"]
+    lines += [
+        f"health features ({v['telemetry_rows']:,} telemetry rows): DuckDB SQL "
+        f"{v['duckdb_seconds']:.2f} s, pandas {v['pandas_seconds']:.2f} s (+{v['pandas_read_seconds']:.2f} s "
+        f"to read) -> pandas/DuckDB {v['pandas_over_duckdb']}x; "
+        f"{'equal' if v['equal'] else 'NOT EQUAL'} (max abs diff {v['max_abs_diff']:.2g})",
+        "",
+        "targets (utility scale, 2 cores): " + "; ".join(
+            f"{k} {x['value']} {x['target']} {'met' if x['met'] else 'MISSED'}"
+            for k, x in t.items()),
+    ]
+    return "\n".join(lines)
+
+
+def _mb(value) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(payload, f, indent=2, default=str)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def config_from_args(args: argparse.Namespace) -> BenchConfig:
+    """A BenchConfig from the `bench` command's arguments and the user's settings."""
+    from gridassets.defs.partitions import HISTORY_START
+
+    user = Settings.from_env()
+    circuits, transformers = SCALES[args.scale]
+    start = args.history_start or date.fromisoformat(HISTORY_START)
+    day = args.day or default_day(start)
+    growth = tuple(args.growth)
+    if len(growth) != 2 or not 0 < growth[0] < growth[1]:
+        raise BenchError(f"--growth needs two history lengths, shorter first; got {args.growth}")
+    if (day - start).days <= growth[1]:
+        raise BenchError(f"--day {day} must come more than {growth[1]} days after {start}")
+    return BenchConfig(
+        scale=args.scale, circuits=args.circuits or circuits,
+        transformers=args.transformers or transformers, seed=user.seed,
+        root=(args.root or user.data_dir / "bench" / args.scale).resolve(),
+        out=(args.out or user.outputs_dir / "bench.json").resolve(),
+        start=start, day=day, models=not args.no_models, growth_days=growth,
+        growth_repeat=max(1, args.repeat),
+        forecast_warmup_days=args.forecast_warmup, cli=not args.no_cli, reuse=args.reuse,
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `python -m gridassets bench`."""
+    def day(text: str) -> date:
+        return date.fromisoformat(text)
+
+    def pair(text: str) -> tuple[int, ...]:
+        return tuple(int(x) for x in text.split(","))
+
+    parser.add_argument("--scale", choices=sorted(SCALES), default="demo",
+                        help="demo: 40 circuits, 2,000 transformers; utility: 500, 20,000")
+    parser.add_argument("--circuits", type=int, help="override the scale's circuits")
+    parser.add_argument("--transformers", type=int, help="override the scale's transformers")
+    # Not --start: `python -m gridassets` pairs a --start with an --end.
+    parser.add_argument("--history-start", type=day, help="first day of history (default: the "
+                        "first daily partition)")
+    parser.add_argument("--day", type=day, help="the measured partition (default: the first "
+                        "Wednesday whose week's models get a full training window)")
+    parser.add_argument("--growth", type=pair, default=GROWTH_DAYS,
+                        help="the two history lengths compared, e.g. 7,90 (default)")
+    parser.add_argument("--repeat", type=int, default=GROWTH_REPEAT,
+                        help="runs of each growth partition (each step counts its fastest)")
+    parser.add_argument("--forecast-warmup", type=int, default=FORECAST_WARMUP_DAYS,
+                        help="days of load forecasts built before each measured day")
+    parser.add_argument("--no-models", action="store_true",
+                        help="no models and no scores (a quick run on a short history)")
+    parser.add_argument("--no-cli", action="store_true", help="skip the CLI measurement")
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse the history built by an earlier run with the same options")
+    parser.add_argument("--root", type=Path, help="the benchmark's folder "
+                        "(default: <data dir>/bench/<scale>)")
+    parser.add_argument("--out", type=Path, help="where bench.json goes "
+                        "(default: <data dir>/outputs/bench.json)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry of a measuring child process (`python -m gridassets.bench --measure DAY ...`)."""
+    parser = argparse.ArgumentParser(prog="python -m gridassets.bench")
+    parser.add_argument("--measure", required=True, help="the partition to run")
+    parser.add_argument("--groups", required=True)
+    parser.add_argument("--result", type=Path, required=True)
+    args = parser.parse_args(argv)
+    measure_in_process(args.measure, tuple(args.groups.split(",")), args.result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,84 @@
+"""`python -m gridassets bench` (behind `make bench`) on a tiny fleet and a short history.
+
+Timing targets belong to the benchmark itself; here we check that it runs end to end in its own
+folder and writes a bench.json with the contract keys and sane values.
+"""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gridassets import bench_pandas
+from gridassets_tests.conftest import REPO_ROOT, SMALL_FLEET, subprocess_env
+
+RAW = ["transformer_telemetry", "feeder_load", "weather_observations", "outage_events",
+       "transformer_failures"]
+FEATURES = ["transformer_daily_stats", "transformer_health_features", "circuit_exposure_features"]
+
+
+@pytest.mark.e2e
+def test_bench_writes_the_contract_keys(tmp_path):
+    data = tmp_path / "data"
+    env = subprocess_env(data)
+    out = subprocess.run(
+        [sys.executable, "-m", "gridassets", "bench", "--scale", "demo",
+         "--circuits", str(SMALL_FLEET["n_circuits"]),
+         "--transformers", str(SMALL_FLEET["n_transformers"]),
+         # No models (they need ~200 days): raw, features and forecasts of a short history.
+         "--no-models", "--growth", "2,4", "--day", "2024-01-06", "--repeat", "1",
+         "--forecast-warmup", "1"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 0, f"{out.stdout[-3000:]}\n{out.stderr[-5000:]}"
+
+    # The benchmark works in its own folder and writes bench.json under the data folder.
+    result = json.loads((data / "outputs" / "bench.json").read_text())
+    assert (data / "bench" / "demo" / "data" / "warehouse.duckdb").is_file()
+    assert not (data / "warehouse.duckdb").exists()
+
+    for key in ("scale", "assets", "daily_graph_seconds", "peak_rss_mb", "incremental_ratio"):
+        assert key in result, key
+    assert result["scale"] == "demo"
+    assets = result["assets"]
+    assert set(RAW + FEATURES) <= set(assets)
+    assert not any(a.get("group") == "scores" for a in assets.values())
+    for name, a in assets.items():
+        assert a["seconds"] > 0, name
+        assert a["peak_memory_mb"] is None or 30 < a["peak_memory_mb"] <= result["peak_rss_mb"] + 1
+    n = SMALL_FLEET["n_transformers"]
+    assert assets["transformer_telemetry"]["rows"] == 24 * n
+    assert assets["transformer_daily_stats"]["rows"] == n
+    assert assets["transformer_health_features"]["rows"] == n
+
+    steps = result["daily_graph"]["step_seconds"]
+    assert 0 < steps <= result["daily_graph_seconds"] <= result["daily_graph"]["process_seconds"]
+    assert 50 < result["peak_rss_mb"] < 8192
+    assert result["incremental_ratio"] > 0
+    assert result["growth"]["history_days"] == [2, 4]
+    assert result["cli"]["seconds"] > 0 and result["cli"]["peak_rss_mb"] > 50
+
+    versus = result["sql_vs_pandas"]
+    assert versus["equal"], versus
+    assert versus["max_abs_diff"] < 1e-6
+    assert versus["health_features"]["rows"] == n
+    assert versus["duckdb_seconds"] > 0 and versus["pandas_seconds"] > 0
+
+    assert "incremental_ratio" in out.stdout and "transformer_telemetry" in out.stdout
+
+
+def test_compare_reports_a_difference():
+    left = pd.DataFrame({"k": ["a", "b"], "x": [1.0, np.nan], "y": ["u", "v"]})
+    assert bench_pandas.compare(left, left.copy(), ["k"]).equal
+
+    moved = left.assign(x=[1.5, np.nan])
+    result = bench_pandas.compare(moved, left, ["k"])
+    assert not result.equal and result.max_abs_diff == pytest.approx(0.5)
+    assert any(p.startswith("x:") for p in result.problems)
+
+    missing = left.assign(x=[1.0, 2.0])
+    assert "x: missing in 1 row(s) on one side only" in bench_pandas.compare(missing, left, ["k"]).problems
+    assert not bench_pandas.compare(left.iloc[:1], left, ["k"]).equal
