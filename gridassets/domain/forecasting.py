@@ -71,6 +71,9 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
+# Imported here, not lazily: statsmodels sets its warning filters on first import, which inside
+# a catch_warnings block would let convergence warnings through on the first call.
+from statsmodels.tsa.statespace.sarimax import SARIMAX
 from threadpoolctl import threadpool_limits
 
 INTERVAL_LEVEL = 0.90  # central prediction interval: 5 % and 95 % conformal quantiles
@@ -95,7 +98,8 @@ _HOUR = pd.Timedelta(hours=1)
 class ForecastConfig:
     """Knobs of the day-ahead forecast. Defaults were chosen on 2024 data (see the module doc)."""
 
-    history_days: int = 91  # regression window; the seasonal terms need more than four weeks
+    history_days: int = 365  # regression window (a year of regimes steadies the lag weights)
+    arma_fit_days: int = 91  # the ARMA errors are estimated on the most recent part only
     min_history_days: int = 14  # less complete history than this: no model, fall back
     interval_level: float = INTERVAL_LEVEL
     refit_every_days: int = 7
@@ -115,6 +119,7 @@ class ForecastConfig:
     outlier_z: float = 6.0
     plausible_margin: float = 0.5  # forecast must stay within [lo - m*range, hi + m*range]
     temperature_base_c: float = 18.0  # balance point of heating and cooling degrees
+    naive_blend: bool = True  # combine with the previous-day profile, weights per horizon
 
     def __post_init__(self) -> None:
         if not 0.0 < self.interval_level < 1.0:
@@ -140,6 +145,8 @@ class ForecastConfig:
             "weekly_harmonics": self.weekly_harmonics,
             "lag_hours": list(self.lag_hours),
             "arma_order": list(self.arma_order),
+            "arma_fit_days": self.arma_fit_days,
+            "naive_blend": self.naive_blend,
             "temperature_base_c": self.temperature_base_c,
         }
 
@@ -504,15 +511,17 @@ class _ModelError(Exception):
     """A fit or filter that cannot be used; the message becomes the row's note."""
 
 
-def _sarimax(endog: np.ndarray, exog: np.ndarray | None, spec: dict):
-    from statsmodels.tsa.statespace.sarimax import SARIMAX
-
+def _sarimax(endog: np.ndarray, exog: np.ndarray | None, spec: dict) -> SARIMAX:
     p, q = spec["arma_order"]
     return SARIMAX(endog, exog=exog, order=(p, 0, q), trend="n")
 
 
-def _fit(z: np.ndarray, X: np.ndarray, rows: slice, spec: dict) -> list[float]:
-    """Two-stage estimate on the grid rows `rows`; raises _ModelError if unusable."""
+def _fit(z: np.ndarray, X: np.ndarray, rows: slice, spec: dict, arma_hours: int) -> list[float]:
+    """Two-stage estimate on the grid rows `rows`; raises _ModelError if unusable.
+
+    Least squares over all rows for the regression; the ARMA part on the last `arma_hours` of its
+    residuals (short-term dynamics need months, not a year, and the fit cost grows with length).
+    """
     zz, XX = z[rows], X[rows]
     ok = np.isfinite(zz) & np.isfinite(XX).all(axis=1)
     if ok.sum() < max(7 * 24, 5 * XX.shape[1]):
@@ -524,11 +533,15 @@ def _fit(z: np.ndarray, X: np.ndarray, rows: slice, spec: dict) -> list[float]:
     if not np.isfinite(beta).all():
         raise _ModelError("regression coefficients are not finite")
     resid = zz - np.where(np.isfinite(XX).all(axis=1), XX @ np.nan_to_num(beta), np.nan)
+    p, q = spec["arma_order"]
     try:
-        res = _sarimax(resid, None, spec).fit(disp=False, maxiter=100)
+        # The innovation variance is concentrated out of the likelihood: one parameter fewer
+        # for the optimizer, the same estimate.
+        model = SARIMAX(resid[-arma_hours:], order=(p, 0, q), trend="n", concentrate_scale=True)
+        res = model.fit(disp=False, maxiter=100, cov_type="none")
     except Exception as exc:  # statsmodels raises many types (LinAlgError, ValueError, ...)
         raise _ModelError(f"ARMA fit failed: {type(exc).__name__}: {exc}") from None
-    arma = np.asarray(res.params, float)
+    arma = np.r_[np.asarray(res.params, float), float(res.scale)]
     params = [float(v) for v in np.concatenate([beta, arma])]
     _check_stable(params, spec)
     return params
@@ -545,8 +558,8 @@ def _check_stable(params: list[float], spec: dict) -> None:
     sigma2 = arr[-1]
     if not sigma2 > 0:
         raise _ModelError("innovation variance is not positive")
-    if p and np.max(np.abs(np.roots(np.r_[1.0, -ar][::-1]) ** -1.0), initial=0) >= 0.999:
-        raise _ModelError("AR part is (near) non-stationary")
+    if p and np.max(np.abs(np.roots(np.r_[1.0, -ar][::-1]) ** -1.0), initial=0) >= 1.0:
+        raise _ModelError("AR part is non-stationary")
     if q and np.max(np.abs(np.roots(np.r_[1.0, ma][::-1]) ** -1.0), initial=0) >= 1.0:
         raise _ModelError("MA part is not invertible")
 
@@ -567,7 +580,7 @@ def _rolling(prep: _Prepared, params: list[float], n_hist: int, origins: np.ndar
     The SARIMAX state holds the ARMA errors only (the regression enters as an observation
     intercept), so the h-step prediction from origin t is x_{t+h}' beta + Z T^h a_{t|t}.
     """
-    X, first, spec = prep.X, prep.first, prep.spec
+    X, first, spec = prep.X, prep.filter_start, prep.spec
     k = X.shape[1]
     if len(params) != k + sum(spec["arma_order"]) + 1:
         raise _ModelError("parameters do not match the model specification")
@@ -578,7 +591,7 @@ def _rolling(prep: _Prepared, params: list[float], n_hist: int, origins: np.ndar
         raise _ModelError("regressors are missing inside the filter window")
     model = _sarimax(prep.z[rows], Xh, spec)
     try:
-        res = model.filter(np.asarray(params))
+        res = model.filter(np.asarray(params), cov_type="none")
     except Exception as exc:  # statsmodels raises many types (LinAlgError, ValueError, ...)
         raise _ModelError(f"filter failed: {type(exc).__name__}: {exc}") from None
     state = res.filtered_state
@@ -653,7 +666,9 @@ def _describe(spec: dict) -> str:
     lags = "/".join(str(lag) for lag in spec["lags_h"])
     return (f"SARIMAX({p},0,{q}) regression with ARMA errors on {scale}: "
             f"Fourier daily K={spec['daily_harmonics']}, weekly K={spec['weekly_harmonics']}, "
-            f"lags {lags} h{temp}; {spec['history_days']} d window")
+            f"lags {lags} h{temp}; {spec['history_days']} d window"
+            + ("; combined per horizon with the previous-day profile"
+               if spec["config"].get("naive_blend") else ""))
 
 
 def _params_text(model: FittedModel) -> str:
@@ -661,11 +676,14 @@ def _params_text(model: FittedModel) -> str:
     p, q = model.spec["arma_order"]
     names += [f"ar.L{i}" for i in range(1, p + 1)] + [f"ma.L{i}" for i in range(1, q + 1)]
     names += ["sigma2"]
+    rq = model.residual_quantiles
     return json.dumps({
         "coef": {n: round(v, 8) for n, v in zip(names, model.params)},
         "transform": model.spec["transform"],
         "scale": model.spec.get("scale"),
         "train_end": model.train_end.isoformat(),
+        "blend_weight_by_horizon": rq.get("blend_weight"),
+        "calibration_errors": rq.get("n"),
     }, sort_keys=True)
 
 
@@ -774,14 +792,21 @@ class _Prepared:
     spec: dict
     z: np.ndarray
     zvalid: np.ndarray
+    zlag: np.ndarray
     X: np.ndarray
-    first: int
+    first: int  # first regression row
+    filter_start: int  # the Kalman filter runs from here to the cutoff
 
 
-def _prepare(c: _Clean, spec: dict, cal: _Calendar, temp_terms, win: _Window) -> _Prepared:
+def _prepare(c: _Clean, spec: dict, cal: _Calendar, temp_terms, win: _Window,
+             cfg: ForecastConfig) -> _Prepared:
     z, zlag, zvalid = _transform(c, spec)
     X = _design(spec, zlag, cal, temp_terms)
-    return _Prepared(spec, z, zvalid, X, win.first_row(spec))
+    first = win.first_row(spec)
+    # Forecasts and calibration need the filtered state over the calibration days only; a week
+    # before them is ample burn-in for the ARMA state, and filtering a year daily would not be.
+    filter_start = max(first, win.n_hist - 24 * (cfg.calibration_days + 8))
+    return _Prepared(spec, z, zvalid, zlag, X, first, filter_start)
 
 
 def _run_sarimax(cid, c: _Clean, temp, cal, issue_day, serving, cfg, win: _Window, notes):
@@ -796,8 +821,8 @@ def _run_sarimax(cid, c: _Clean, temp, cal, issue_day, serving, cfg, win: _Windo
         model = _refit(cid, c, temp_terms, cal, issue_day, serving, cfg, win, reason, notes)
     day_origins = np.arange(n_hist - 1 - 24 * cfg.calibration_days, n_hist - 1, 24)
     try:
-        prep = _prepare(c, model.spec, cal, temp_terms, win)
-        roll = _rolling(prep, model.params, n_hist, day_origins[day_origins >= prep.first + 24])
+        prep = _prepare(c, model.spec, cal, temp_terms, win, cfg)
+        roll = _rolling(prep, model.params, n_hist, day_origins[day_origins >= prep.filter_start + 24])
     except _ModelError:
         if reason is not None:
             raise
@@ -805,11 +830,22 @@ def _run_sarimax(cid, c: _Clean, temp, cal, issue_day, serving, cfg, win: _Windo
         notes.append("stored parameters failed on today's data")
         model = _refit(cid, c, temp_terms, cal, issue_day, None, cfg, win,
                        "stored model failed", notes)
-        prep = _prepare(c, model.spec, cal, temp_terms, win)
-        roll = _rolling(prep, model.params, n_hist, day_origins[day_origins >= prep.first + 24])
+        prep = _prepare(c, model.spec, cal, temp_terms, win, cfg)
+        roll = _rolling(prep, model.params, n_hist, day_origins[day_origins >= prep.filter_start + 24])
     spec = model.spec
     idx = roll.origins[:, None] + np.arange(1, HORIZON_H + 1)[None, :]
     actual = prep.zvalid[idx] if len(roll.origins) else np.empty((0, HORIZON_H))
+    final, pred = roll.final, roll.pred
+    model_final = roll.final
+    extra = {}
+    if cfg.naive_blend and len(roll.origins):
+        naive = prep.zlag[idx - 24]
+        naive_final = prep.zlag[n_hist - 24:n_hist]
+        w = _blend_weights(pred, naive, actual, cfg.horizon_pool)
+        pred = w * pred + (1 - w) * naive
+        final = w * final + (1 - w) * naive_final
+        extra["blend_weight"] = [round(float(v), 4) for v in w]
+    roll = _Rolling(roll.origins, pred, final)
     lo, hi, n_resid = _conformal(actual - roll.pred, cfg.interval_level, cfg.horizon_pool)
     if n_resid < 20 or not (np.isfinite(lo).all() and np.isfinite(hi).all()):
         # Too few errors of its own yet: a normal band from the ARMA variance, widened by half.
@@ -824,6 +860,7 @@ def _run_sarimax(cid, c: _Clean, temp, cal, issue_day, serving, cfg, win: _Windo
         "upper": [round(float(v), 8) for v in hi],
         "n": int(n_resid),
         "as_of": issue_day.isoformat(),
+        **extra,
     }
     point = _inverse(roll.final, spec)
     lower = _inverse(roll.final + lo, spec)
@@ -831,13 +868,31 @@ def _run_sarimax(cid, c: _Clean, temp, cal, issue_day, serving, cfg, win: _Windo
     hist = c.valid[win.fit_start:]
     lo_h, hi_h = float(np.nanmin(hist)), float(np.nanmax(hist))
     margin = cfg.plausible_margin * (hi_h - lo_h)
-    if not np.isfinite(point).all():
-        raise _ModelError("forecast is not finite")
-    if point.min() < lo_h - margin or point.max() > hi_h + margin:
-        raise _ModelError(
-            f"forecast {point.min():.4g}..{point.max():.4g} MW outside the plausible range "
-            f"{lo_h - margin:.4g}..{hi_h + margin:.4g} MW")
+    # The model's own forecast is judged before the blend: a blend weight of zero must not
+    # pass off a broken model as a working one.
+    for what, values in (("forecast", point), ("model forecast", _inverse(model_final, spec))):
+        if not np.isfinite(values).all():
+            raise _ModelError(f"{what} is not finite")
+        if values.min() < lo_h - margin or values.max() > hi_h + margin:
+            raise _ModelError(
+                f"{what} {values.min():.4g}..{values.max():.4g} MW outside the plausible range "
+                f"{lo_h - margin:.4g}..{hi_h + margin:.4g} MW")
     return point, lower, upper, model
+
+
+def _blend_weights(model: np.ndarray, naive: np.ndarray, actual: np.ndarray, pool: int
+                   ) -> np.ndarray:
+    """Per-horizon least-squares weight of the model against the previous-day profile, in [0, 1]."""
+    w = np.ones(HORIZON_H)
+    for h in range(HORIZON_H):
+        sl = slice(max(0, h - pool), h + pool + 1)
+        m, n, a = model[:, sl].ravel(), naive[:, sl].ravel(), actual[:, sl].ravel()
+        ok = np.isfinite(m) & np.isfinite(n) & np.isfinite(a)
+        d = m[ok] - n[ok]
+        den = float(d @ d)
+        if ok.sum() >= 20 and den > 0:
+            w[h] = float(np.clip((a[ok] - n[ok]) @ d / den, 0.0, 1.0))
+    return w
 
 
 def _normal_quantile(p: float) -> float:
@@ -851,7 +906,7 @@ def _refit(cid, c: _Clean, temp_terms, cal, issue_day, serving, cfg, win: _Windo
     """Fit a candidate and decide, out of sample, whether it replaces the serving model."""
     n_hist = win.n_hist
     spec = _new_spec(c, cfg, win, temp_terms is not None)
-    prep = _prepare(c, spec, cal, temp_terms, win)
+    prep = _prepare(c, spec, cal, temp_terms, win, cfg)
     hold = 24 * cfg.holdout_days
     # The candidate is trained up to D - holdout so that the holdout is out of sample for it;
     # with too short a history it is trained on everything and the guard has nothing to score.
@@ -860,7 +915,7 @@ def _refit(cid, c: _Clean, temp_terms, cal, issue_day, serving, cfg, win: _Windo
     train_end = issue_day - timedelta(days=cfg.holdout_days if guarded else 0)
     comparable = serving is not None and reason == "scheduled refit"
     try:
-        params = _fit(prep.z, prep.X, slice(prep.first, train_stop), spec)
+        params = _fit(prep.z, prep.X, slice(prep.first, train_stop), spec, 24 * cfg.arma_fit_days)
     except _ModelError as exc:
         if comparable:
             notes.append(f"refit failed ({exc}); kept parameters fitted on {serving.fitted_on}")
@@ -883,7 +938,7 @@ def _refit(cid, c: _Clean, temp_terms, cal, issue_day, serving, cfg, win: _Windo
     # Score the serving model only on days after its own training data.
     s_origins = origins[origins >= n_hist - 1 - 24 * (issue_day - serving.train_end).days]
     try:
-        s_prep = _prepare(c, serving.spec, cal, temp_terms, win)
+        s_prep = _prepare(c, serving.spec, cal, temp_terms, win, cfg)
         serv_err = _holdout_wape(s_prep, serving.params, n_hist, s_origins)
     except _ModelError as exc:
         serv_err = math.nan
@@ -911,7 +966,7 @@ def _r(v: float) -> float | None:
 
 def _holdout_wape(prep: _Prepared, params, n_hist: int, origins: np.ndarray) -> float:
     """Weighted absolute percentage error (MW scale) of day-ahead forecasts from `origins`."""
-    origins = origins[origins >= prep.first + 24]
+    origins = origins[origins >= prep.filter_start + 24]
     if len(origins) == 0:
         return math.nan
     roll = _rolling(prep, params, n_hist, origins)
