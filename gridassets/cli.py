@@ -101,6 +101,14 @@ def bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def evaluate(args: argparse.Namespace) -> int:
+    """Model quality on held-out time, the integration lift, and EIA-930 load forecasts."""
+    from gridassets.evaluation import report
+
+    report.evaluate(args.start, args.end, eia=not args.skip_eia, eia_origins=args.eia_origins)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gridassets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -118,6 +126,14 @@ def main(argv: list[str] | None = None) -> int:
     p_exp.add_argument("--circuits", type=int, default=None)
     p_exp.add_argument("--transformers", type=int, default=None)
     p_exp.set_defaults(func=export_landing)
+    p_eval = sub.add_parser("evaluate", help="model quality, integration lift, EIA-930 forecasts")
+    p_eval.add_argument("--start", type=_day, required=True,
+                        help="history start, used when the warehouse is empty")
+    p_eval.add_argument("--end", type=_day, required=True)
+    p_eval.add_argument("--skip-eia", action="store_true", help="leave out the EIA-930 part")
+    p_eval.add_argument("--eia-origins", type=int, default=None,
+                        help="use only the first N day-ahead origins of 2025 (default: all)")
+    p_eval.set_defaults(func=evaluate)
     p_bench = sub.add_parser("bench", help="speed and memory of one daily partition (bench.json)")
     from gridassets.bench import add_arguments as bench_arguments
 

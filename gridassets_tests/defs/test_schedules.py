@@ -11,10 +11,11 @@ from gridassets.definitions import defs
 
 def tick(name: str, when: datetime) -> list[dg.RunRequest]:
     schedule = defs.resolve_schedule_def(name)
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when)
-        result = schedule.evaluate_tick(context)
-    return list(result.run_requests or [])
+    # An ephemeral instance: a disposed test instance would stay behind in Dagster's definitions
+    # load context and break later tests that load definitions.
+    context = dg.build_schedule_context(instance=dg.DagsterInstance.ephemeral(),
+                                        scheduled_execution_time=when)
+    return list(schedule.evaluate_tick(context).run_requests or [])
 
 
 @pytest.mark.parametrize(

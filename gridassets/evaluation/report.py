@@ -1,0 +1,103 @@
+"""`make evaluate`: the project's figures of merit, measured on held-out time.
+
+1. Extends the daily lists of the warehouse back to the first week both models can be trained
+   (building the warehouse first if it is empty), so that the figures rest on as many days as the
+   history allows;
+2. model quality and the integration lift (`gridassets.evaluation.integration`);
+3. load forecasts: the stored day-ahead forecasts against what happened, and against seasonal-naive
+   baselines; then real EIA-930 demand for ERCO and CISO against the grid operator's own day-ahead
+   forecast (`gridassets.evaluation.eia`).
+Writes `data/outputs/evaluation.json` and prints the figures.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import pandas as pd
+
+from gridassets import runner, warehouse
+from gridassets.domain import models
+from gridassets.domain.export import write_atomic_text
+from gridassets.evaluation import integration
+from gridassets.settings import Settings
+
+# Days of features a week needs before both models can train (see models.training_window).
+FIRST_TRAINABLE_DAYS = (models.MAINTENANCE.min_train_days + models.MAINTENANCE.purge_days
+                        + models.HOLDOUT_DAYS + models.MAINTENANCE.label_lag_days + 1)
+
+
+def first_list_day(history_start: date) -> date:
+    """The first Monday whose models have enough history behind them."""
+    return runner.monday(history_start + timedelta(days=FIRST_TRAINABLE_DAYS + 6))
+
+
+def data_span(db: Path) -> tuple[date, date] | None:
+    if not Path(db).exists():
+        return None
+    with warehouse.connect(db) as con:
+        if not warehouse.table_exists(con, "circuit_exposure_features"):
+            return None
+        lo, hi = con.execute(
+            f"select min(date), max(date) from {warehouse.qualified('circuit_exposure_features')}"
+        ).fetchall()[0]
+    return None if lo is None else (pd.Timestamp(lo).date(), pd.Timestamp(hi).date())
+
+
+def evaluate(start: date, end: date, eia: bool = True, eia_origins: int | None = None,
+             progress=print) -> dict:
+    from gridassets.definitions import defs
+
+    settings = Settings.from_env()
+    instance = runner.instance()
+    span = data_span(settings.warehouse)
+    log = lambda label, seconds: progress(f"  {label:<48} {seconds:6.1f} s")  # noqa: E731
+    if span is None:
+        progress(f"building the warehouse {start}..{end} first")
+        runner.build_daily_graph(defs, start, end, first_list_day(start), instance, on_step=log)
+    else:
+        start, end = span
+        lists_from = first_list_day(start)
+        progress(f"daily lists {lists_from}..{end} (models of the weeks in between)")
+        for label, select, first, last in (
+            ("models", runner.MODELS, lists_from, runner.monday(end)),
+            ("scores", runner.SCORES, lists_from, end),
+        ):
+            t0 = time.monotonic()
+            runner.materialize(defs, select, start=first.isoformat(), end=last.isoformat(),
+                               dagster_instance=instance, log_level="WARNING")
+            log(f"{label} {first}..{last}", time.monotonic() - t0)
+
+    ev = integration.evaluate(settings.warehouse, settings.models_dir)
+    result = {
+        "window": [str(start), str(end)],
+        "scale": {"circuits": settings.n_circuits, "transformers": settings.n_transformers,
+                  "seed": settings.seed, "source": settings.source},
+        "maintenance": ev.maintenance,
+        "outage": ev.outage,
+        "integration_lift": ev.lift.to_dict(orient="records"),
+        "lift_days": ev.lift_days,
+    }
+    best, share = ev.best_single()
+    integrated = float(ev.lift.loc[ev.lift["ranking"] == "integrated list", "captured"].iloc[0])
+    result["integrated_vs_best_single"] = {"best_single": best, "ratio": integrated / share}
+    progress("")
+    progress(integration.format_report(ev))
+
+    if eia:
+        from gridassets.evaluation import eia as eia_eval
+
+        progress("\nLoad forecasts on EIA-930 (real demand) against the grid operator's "
+                 "day-ahead forecast")
+        kwargs = {"origins": eia_eval.default_origins()[:eia_origins]} if eia_origins else {}
+        table = eia_eval.evaluate_eia(**kwargs)
+        progress(eia_eval.format_table(table))
+        result["eia"] = table.to_dict(orient="records")
+
+    out = settings.outputs_dir / "evaluation.json"
+    write_atomic_text(json.dumps(result, indent=2, default=str), out)
+    progress(f"\nwritten to {out}")
+    return result
