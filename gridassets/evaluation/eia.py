@@ -12,11 +12,11 @@ treats them as gaps); zeros and spikes in `D` are landed as they are, so the for
 cleaning has to deal with them; timestamps are UTC, so there is no daylight-saving jump.
 
 Origins (issue days, each forecasting the next UTC day): every 5th day of 2025 from 2025-01-03,
-72 days that cycle through every weekday and every month. They were fixed before looking at any
+73 days that cycle through every weekday and every month. They were fixed before looking at any
 2025 result; the model's settings were chosen on 2024. Use only ERCO and CISO while developing; the
 other six BAs in the package are kept for independent evaluation.
 
-    python -m gridassets.evaluation.eia                 # ERCO and CISO, the 72 origins
+    python -m gridassets.evaluation.eia                 # ERCO and CISO, the 73 origins
     python -m gridassets.evaluation.eia --every 1       # every day of 2025
 """
 

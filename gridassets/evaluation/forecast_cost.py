@@ -22,6 +22,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from datetime import date, timedelta
@@ -87,8 +88,30 @@ def _rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+class _RssSampler:
+    """Highest resident set size seen while active (the process peak would include the data
+    generation before the call, so it is sampled instead)."""
+
+    def __init__(self, every_s: float = 0.005):
+        self.every_s = every_s
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _rss_mb())
+            time.sleep(self.every_s)
+
+    def __enter__(self) -> _RssSampler:
+        self.peak = _rss_mb()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_mb())
 
 
 def _worker(n: int, mode: str, state_path: Path) -> dict:
@@ -106,10 +129,12 @@ def _worker(n: int, mode: str, state_path: Path) -> dict:
         if mode == "extend":
             config = replace(config, stagger_refits=False)
     baseline = _rss_mb()
-    t0 = time.perf_counter()
-    out, models = forecast_day_ahead(load, day, temperature=temp, fitted=fitted, config=config)
-    seconds = time.perf_counter() - t0
-    peak = _peak_rss_mb()
+    with _RssSampler() as rss:
+        t0 = time.perf_counter()
+        out, models = forecast_day_ahead(load, day, temperature=temp, fitted=fitted,
+                                         config=config)
+        seconds = time.perf_counter() - t0
+    peak = rss.peak
     if mode == "refit":
         state_path.write_text(json.dumps({k: m.to_json() for k, m in models.items()}))
     refitted = sum(1 for m in models.values() if m.checked_on == day)
@@ -118,8 +143,10 @@ def _worker(n: int, mode: str, state_path: Path) -> dict:
         "per_circuit_ms": round(1000 * seconds / n, 1),
         "refitted": refitted, "rows": len(out),
         "substituted": int(out.groupby("circuit_id")["substituted"].first().sum()),
-        "input_rows": len(load), "baseline_rss_mb": round(baseline, 1),
-        "peak_rss_mb": round(peak, 1), "call_rss_increase_mb": round(max(peak - baseline, 0), 1),
+        "input_rows": len(load), "rss_before_mb": round(baseline, 1),
+        "peak_rss_in_call_mb": round(peak, 1),
+        "call_increase_mb": round(max(peak - baseline, 0), 1),
+        "process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
 
 
