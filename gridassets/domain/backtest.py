@@ -96,6 +96,10 @@ def backtest(
         if c not in load.columns:
             raise ValueError(f"load frame lacks column {c}")
     observed = _observed(load)
+    tts = None
+    if temperature is not None:
+        tts = pd.to_datetime(temperature["timestamp"], errors="coerce", utc=True)
+        tts = tts.dt.tz_localize(None)
     state = dict(fitted or {})
     parts = []
     for day in days:
@@ -105,7 +109,6 @@ def backtest(
         window = load[(observed["ts"] >= lo) & (observed["ts"] < hi)]
         temp = None
         if temperature is not None:
-            tts = pd.to_datetime(temperature["timestamp"], utc=True).dt.tz_localize(None)
             temp = temperature[(tts >= lo) & (tts < hi)]
         out, state = forecast_day_ahead(window, day, temperature=temp, fitted=state,
                                         config=config, circuits=circuits)
