@@ -277,12 +277,11 @@ def forecast_day_ahead(
     for rows in frames:
         for c in FORECAST_COLUMNS:
             columns[c].extend(rows[c])
-    out = pd.DataFrame(columns, columns=FORECAST_COLUMNS)
-    out["target_ts"] = pd.to_datetime(out["target_ts"]).astype("datetime64[ns]")
-    out["horizon_h"] = out["horizon_h"].astype("int64")
-    for c in ("load_mw", "lower_mw", "upper_mw", "interval_level"):
-        out[c] = out[c].astype("float64")
-    out["substituted"] = out["substituted"].astype(bool)
+    dtypes = {"target_ts": "datetime64[ns]", "horizon_h": "int64", "load_mw": "float64",
+              "lower_mw": "float64", "upper_mw": "float64", "interval_level": "float64",
+              "substituted": "bool"}
+    out = pd.DataFrame({c: pd.Series(columns[c], dtype=dtypes.get(c, object))
+                        for c in FORECAST_COLUMNS})
     return out, out_models
 
 

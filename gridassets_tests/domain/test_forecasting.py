@@ -79,6 +79,15 @@ def test_every_circuit_gets_every_hour_of_the_next_day():
         assert "no valid load" in by.loc[cid, "note"]
 
 
+def test_no_rows_at_all_still_gives_a_typed_frame():
+    empty = _load(("A",), days=1).iloc[0:0]
+    out, models = forecast_day_ahead(empty, DAY, config=CFG)
+    assert list(out.columns) == FORECAST_COLUMNS and out.empty and models == {}
+    assert out["load_mw"].dtype == float and out["circuit_id"].dtype == object
+    out, _ = forecast_day_ahead(empty, DAY, config=CFG, circuits=["X"])
+    assert len(out) == 24 and (out["method"] == "no_data").all()
+
+
 def test_data_after_the_cutoff_cannot_change_the_forecast():
     load = _load(days=58)
     cutoff = pd.Timestamp(DAY) + pd.Timedelta(hours=23)
