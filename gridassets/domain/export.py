@@ -35,7 +35,7 @@ def write_atomic_csv(frame: pd.DataFrame, path: Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", newline="") as fh:
-            frame.to_csv(fh, index=False, float_format="%.6g")
+            frame.to_csv(fh, index=False, float_format="%.10g")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

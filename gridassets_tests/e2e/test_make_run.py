@@ -21,8 +21,9 @@ def test_run_prints_the_list_and_where_outputs_went(demo_data):
     assert list(csv["rank"]) == list(range(1, TEST_FLEET["n_circuits"] + 1))
     assert csv["priority_score"].is_monotonic_decreasing
     assert csv["reason"].str.len().min() > 20
+    # the components add up to the score (each rounded to a tenth of a customer-minute)
     assert (csv["priority_score"] - csv[["outage_score", "transformer_score", "loading_score"]]
-            .sum(axis=1)).abs().max() < 1e-6 * csv["priority_score"].max()
+            .sum(axis=1)).abs().max() <= 0.2
     # The list printed first is the CSV's first row.
     first = csv.iloc[0]
     assert f"   1  {first['circuit_id']}" in stdout

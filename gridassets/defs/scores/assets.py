@@ -280,4 +280,7 @@ CSV_COLUMNS = ["date", "rank", "circuit_id", "zone", "priority_score", "outage_s
 def _csv_columns(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame[CSV_COLUMNS].copy()
     out["date"] = out["date"].dt.strftime("%Y-%m-%d")
+    # customer-minutes: a tenth is more than any of these estimates can claim
+    scores = [c for c in CSV_COLUMNS if c.endswith("_score") or c.startswith("expected_")]
+    out[scores] = out[scores].round(1)
     return out
