@@ -78,8 +78,8 @@ FLEET = "circuits,transformers"
 RAW = "transformer_telemetry,feeder_load,weather_observations,outage_events,transformer_failures"
 FEATURES = "transformer_daily_stats,transformer_health_features,circuit_exposure_features"
 MODELS = "maintenance_model,outage_model"
-SCORES = ("load_forecast,load_forecast_models,transformer_risk,circuit_outage_risk,vegetation_risk,"
-          "prioritized_circuits")
+SCORES = ("load_forecast,load_forecast_models,load_forecast_backtest,transformer_risk,"
+          "circuit_outage_risk,vegetation_risk,prioritized_circuits")
 # History is built in chunks so that memory stays bounded whatever the window.
 CHUNK_DAYS = 31
 

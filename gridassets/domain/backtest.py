@@ -113,16 +113,29 @@ def backtest(
         out, state = forecast_day_ahead(window, day, temperature=temp, fitted=state,
                                         config=config, circuits=circuits)
         parts.append(out)
-    fc = pd.concat(parts, ignore_index=True)
-    fc = _attach_actuals(fc, observed)
+    return score(pd.concat(parts, ignore_index=True), load, float(config.interval_level),
+                 fitted=state)
+
+
+def score(forecasts: pd.DataFrame, load: pd.DataFrame, interval_level: float,
+          fitted: Mapping[str, FittedModel] | None = None) -> BacktestResult:
+    """Score day-ahead forecasts already made (FORECAST_COLUMNS rows, e.g. the stored
+    load_forecast table) against the observed `load` and the seasonal-naive baselines.
+
+    `load` must cover the target hours and the week before them (for the baselines).
+    """
+    fc = forecasts.copy()
+    fc["target_ts"] = pd.to_datetime(fc["target_ts"])
+    fc = _attach_actuals(fc, _observed(load))
     per = pd.DataFrame([_metrics(g, cid) for cid, g in fc.groupby("circuit_id", sort=True)],
                        columns=METRIC_COLUMNS)
     overall = _metrics(fc, None)
     overall.pop("circuit_id")
     overall["circuits"] = int(fc["circuit_id"].nunique())
-    overall["interval_level"] = float(config.interval_level)
+    overall["interval_level"] = float(interval_level)
     overall["methods"] = {k: int(v) for k, v in fc["method"].value_counts().sort_index().items()}
-    return BacktestResult(fc, per, overall, float(config.interval_level), days, state)
+    days = sorted({_as_date(d) for d in fc["issue_date"]})
+    return BacktestResult(fc, per, overall, float(interval_level), days, dict(fitted or {}))
 
 
 def _observed(load: pd.DataFrame) -> pd.DataFrame:

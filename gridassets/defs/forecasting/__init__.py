@@ -2,6 +2,6 @@
 
 import dagster as dg
 
-from gridassets.defs.forecasting.assets import load_forecast
+from gridassets.defs.forecasting.assets import load_forecast, load_forecast_backtest
 
-defs = dg.Definitions(assets=[load_forecast])
+defs = dg.Definitions(assets=[load_forecast, load_forecast_backtest])

@@ -6,13 +6,20 @@ import dagster as dg
 import pandas as pd
 
 from gridassets import warehouse as wh
-from gridassets.defs.metadata import frame_schema, markdown_table, partition_days, preview
+from gridassets.defs.metadata import (
+    frame_schema,
+    markdown_table,
+    partition_days,
+    png_markdown,
+    preview,
+)
 from gridassets.defs.partitions import daily_partitions
 from gridassets.defs.policies import DAILY_FRESHNESS, DUCKDB_POOL, OWNERS, TRANSIENT_RETRY
 from gridassets.defs.resources import Warehouse
-from gridassets.domain import forecasting
+from gridassets.domain import backtest, forecasting
 
 CONFIG = forecasting.ForecastConfig()
+BACKTEST_DAYS = 28
 # A forecast issued on D reads the load and temperature of the window before D (lags included).
 HISTORY = dg.TimeWindowPartitionMapping(start_offset=-(CONFIG.window_days - 1),
                                         allow_nonexistent_upstream_partitions=True)
@@ -106,3 +113,66 @@ def _state_rows(fitted: dict[str, forecasting.FittedModel], day) -> pd.DataFrame
         for cid, m in sorted(fitted.items())
     ], columns=["circuit_id", "issue_date", "method", "fitted_on", "train_end", "checked_on",
                 "guard", "model_json"])
+
+
+@dg.asset(
+    ins={"load_forecast": dg.AssetIn(
+        partition_mapping=dg.TimeWindowPartitionMapping(
+            start_offset=-BACKTEST_DAYS, end_offset=-1, allow_nonexistent_upstream_partitions=True),
+        dagster_type=dg.Nothing)},
+    deps=["feeder_load"],
+    group_name="forecasting", owners=OWNERS, kinds={"duckdb", "pandas"},
+    partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=DUCKDB_POOL, retry_policy=TRANSIENT_RETRY, code_version="1",
+    metadata={"partition_expr": "date", "schema": "scores"},
+)
+def load_forecast_backtest(context: dg.AssetExecutionContext, warehouse: Warehouse):
+    """How good the day-ahead forecasts of the last four weeks were, per circuit and overall:
+    MAPE, RMSE and interval coverage against the previous-day and previous-week naive forecasts."""
+    rows, last = [], None
+    with warehouse.connect() as con:
+        for day in partition_days(context):
+            # Forecasts issued on D-28 .. D-1 target D-27 .. D: every target is known by D's end.
+            first_issue = pd.Timestamp(day) - pd.Timedelta(days=BACKTEST_DAYS)
+            forecasts = con.execute(
+                f"select * from {wh.qualified('load_forecast')} "
+                "where issue_date >= ? and issue_date < ?",
+                [first_issue.date(), day]).fetchdf()
+            if forecasts.empty:
+                continue
+            load = con.execute(
+                f"select circuit_id, timestamp, load_mw from {wh.qualified('feeder_load')} "
+                "where timestamp >= ? and timestamp < ?",
+                [first_issue - pd.Timedelta(days=8), pd.Timestamp(day) + pd.Timedelta(days=1)]
+            ).fetchdf()
+            last = backtest.score(forecasts, load, CONFIG.interval_level)
+            per = last.per_circuit.copy()
+            overall = {k: v for k, v in last.overall.items() if k in per.columns}
+            per = pd.concat([per, pd.DataFrame([{**overall, "circuit_id": "ALL"}])],
+                            ignore_index=True)
+            per.insert(0, "date", pd.Timestamp(day))
+            rows.append(per)
+    if last is None:
+        raise dg.Failure("no stored day-ahead forecasts in the four weeks before "
+                         f"{partition_days(context)[-1]}: materialize load_forecast first",
+                         allow_retries=False)
+    frame = pd.concat(rows, ignore_index=True)
+    biggest = last.forecasts.groupby("circuit_id")["actual_mw"].mean().idxmax()
+    recent = last.forecasts[last.forecasts["target_ts"]
+                            >= last.forecasts["target_ts"].max() - pd.Timedelta(days=7)]
+    actuals = recent[["circuit_id", "target_ts", "actual_mw"]].rename(
+        columns={"target_ts": "timestamp", "actual_mw": "load_mw"})
+    o = last.overall
+    return dg.Output(frame, metadata={
+        "dagster/column_schema": frame_schema(frame),
+        "mape_pct": o["mape"], "mape_prev_day_pct": o["mape_prev_day"],
+        "mape_prev_week_pct": o["mape_prev_week"], "rmse_mw": o["rmse"],
+        "coverage_pct": o["coverage"], "interval_level": CONFIG.interval_level,
+        "skill_vs_prev_day": o["skill_prev_day"], "origins": len(last.origins),
+        "forecast_vs_actual": png_markdown(
+            backtest.plot_forecast(recent, actuals, biggest),
+            f"{biggest}: forecast, 90% interval and actual, last 7 days"),
+        "per_circuit": dg.MetadataValue.md(markdown_table(
+            last.per_circuit[["circuit_id", "mape", "mape_prev_day", "mape_prev_week",
+                              "coverage", "skill_prev_day"]], max_rows=15)),
+    })
