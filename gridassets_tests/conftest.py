@@ -12,10 +12,8 @@ import pytest
 from gridassets.defs.resources import GridSettings, build_resources
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = next(
-    (p / "shared" / "data" for p in [REPO_ROOT, *REPO_ROOT.parents] if (p / "shared" / "data").is_dir()),
-    None,
-)
+# Real data kept unchanged in the repository (see gridassets_tests/data/README.md).
+TEST_DATA = Path(__file__).resolve().parent / "data"
 # Small enough to be fast, big enough for every table to have rows.
 SMALL_FLEET = {"seed": 11, "n_circuits": 6, "n_transformers": 120}
 RAW = ["transformer_telemetry", "feeder_load", "weather_observations", "outage_events",

@@ -1,4 +1,4 @@
-"""The real NWS alert collections of shared/data/nws, with their time placeholders made real.
+"""The real NWS alert collections of gridassets_tests/data/nws, with their time placeholders made real.
 
 The files come from the weather.gov front-end's test data, where every time was replaced by a
 placeholder relative to the moment the test runs: ``"date:now +2165 minutes"``,
@@ -30,13 +30,9 @@ _UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
 
 def nws_data_dir() -> Path | None:
-    """The shared nws/ folder: `shared/` beside the repository (as on CI) or above it."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent / "shared" / "data" / "nws"
-        if candidate.is_dir():
-            return candidate
-    return None
+    """The NWS collections, kept unchanged in gridassets_tests/data/nws/."""
+    folder = Path(__file__).resolve().parent / "data" / "nws"
+    return folder if folder.is_dir() else None
 
 
 def resolve_placeholder(placeholder: str, now: datetime = TEST_NOW) -> str:
@@ -61,10 +57,10 @@ def with_real_times(raw: bytes, now: datetime = TEST_NOW) -> bytes:
 
 
 def load_nws_file(name: str, now: datetime = TEST_NOW) -> bytes:
-    """The bytes of one shared NWS collection with real times; FileNotFoundError if absent."""
+    """The bytes of one NWS collection with real times; FileNotFoundError if absent."""
     folder = nws_data_dir()
     if folder is None or not (folder / name).is_file():
-        raise FileNotFoundError(f"shared/data/nws/{name} not found above {Path(__file__).parent}")
+        raise FileNotFoundError(f"gridassets_tests/data/nws/{name} not found")
     return with_real_times((folder / name).read_bytes(), now)
 
 

@@ -3,7 +3,7 @@ the landing path.
 
 ETTh1 gives hourly loads in MW (useful = active, useless = reactive, at three voltage levels) and
 top-oil temperature for 2016-07 .. 2018-06 in China Standard Time. The test converts a week at run
-time, leaving the shared file untouched:
+time, leaving the file (kept unchanged in gridassets_tests/data/ett) untouched:
 - timestamps from UTC+8 to UTC, then forward by a whole number of weeks (weekdays and hours kept),
   because the graph's daily partitions start in 2024;
 - load_pct = apparent power at the high-voltage side, sqrt(HUFL^2 + HULL^2), as a share of a
@@ -23,10 +23,9 @@ from gridassets.defs.raw.assets import raw_assets
 from gridassets.defs.resources import GridSettings, build_resources
 from gridassets.domain.export import write_daily, write_registry
 from gridassets.domain.schemas import CIRCUITS, TRANSFORMER_TELEMETRY, TRANSFORMERS
-from gridassets_tests.conftest import SHARED_DATA
+from gridassets_tests.conftest import TEST_DATA
 
-ETT = SHARED_DATA / "ett" / "ETTh1.csv" if SHARED_DATA else None
-pytestmark = pytest.mark.skipif(ETT is None or not ETT.is_file(), reason="shared ETT data not found")
+ETT = TEST_DATA / "ett" / "ETTh1.csv"
 
 WEEK_START_UTC = date(2017, 1, 9)  # a Monday in winter, oil below 20 degC most of the week
 SHIFT = timedelta(weeks=417)  # 2017-01-09 + 417 weeks = 2025-01-06, also a Monday

@@ -741,7 +741,7 @@ def test_path_traversal_id_becomes_a_harmless_storm_id():
 @pytest.fixture(scope="module")
 def real_files() -> dict[str, tuple[dict, ParsedFile]]:
     if nws_data_dir() is None:
-        pytest.skip("shared/data/nws is not beside or above the repository")
+        pytest.skip("gridassets_tests/data/nws is missing")
     parsed = {}
     for name in NWS_FILES:
         data = load_nws_file(name)
@@ -811,7 +811,7 @@ def test_real_washington_gusts(real_files):
 def test_real_file_with_placeholders_left_in_is_unusable():
     folder = nws_data_dir()
     if folder is None:
-        pytest.skip("shared/data/nws is not beside or above the repository")
+        pytest.skip("gridassets_tests/data/nws is missing")
     expected = r"none of the 38 features is a usable alert: #1 .* is not an ISO 8601 time"
     with pytest.raises(AlertFileError, match=expected):
         parse_alert_bytes((folder / "washington-active-alerts.json").read_bytes())
