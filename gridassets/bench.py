@@ -4,21 +4,22 @@ The benchmark works in its own folder (`<data dir>/bench/<scale>/`: a warehouse,
 `DAGSTER_HOME` of its own), so it never touches the user's warehouse or run history. It
 
 1. builds history on the synthetic fleet: the registry, then raw data and features day after day
-   from the first daily partition, the weekly models of the measured day's week, and the last four
-   weeks of load forecasts (when the graph has them), so that every daily asset has what it reads;
-2. measures the growth of a daily partition with history: partition start+7 with exactly 7 days of
-   history before it (a copy of the warehouse and instance taken when those were built) against
-   partition start+90 with exactly 90 (raw, features and forecasting: the scores need the weekly
-   models, which need ~200 days), each in a fresh process, three times turn about;
-   `incremental_ratio` = seconds(90 days) / seconds(7 days), the sum over those steps of each
-   step's fastest run;
-3. measures the whole daily partition D (groups raw, features, forecasting and scores) end to end in
+   from the first daily partition, the weekly models of the measured day's week, and the four
+   weeks of load forecasts before each measured day (the forecast carries its state from day to
+   day, and its backtest reads four weeks), so that every daily asset has what it reads; on the
+   way it keeps a copy of the warehouse and instance with exactly 7 and exactly 90 days of history;
+2. measures the whole daily partition D (groups raw, features, forecasting and scores) end to end in
    a fresh process: wall seconds per asset from the run's event log (step start to step success,
    the write included), rows from the materialization metadata, and memory by sampling the
    process's resident set (/proc/<pid>/status) every 20 ms from outside it: the peak during each
    step, and the whole-process peak (VmHWM, the high-water mark of its resident set);
-4. runs the same partition again through the Dagster CLI (`dagster asset materialize`), measured the
+3. runs the same partition again through the Dagster CLI (`dagster asset materialize`), measured the
    same way;
+4. measures growth with history: partitions start+7, start+90 and D, each with exactly the history
+   before it (the copies), raw, features and forecasting only (the scores need the weekly models,
+   which need ~200 days), each in a fresh process, three times turn about;
+   `incremental_ratio` = seconds(90 days) / seconds(7 days), the sum over those steps of each
+   step's fastest run;
 5. computes the transformer health features of D and its 30-day window from raw telemetry twice:
    with the project's DuckDB SQL and with plain pandas (`gridassets.bench_pandas`), checks that
    they are equal, and reports both timings;
@@ -257,6 +258,8 @@ def measure_in_process(day: str, groups: tuple[str, ...], result_path: Path) -> 
     """The body of a measuring child process: materialize partition `day` of the daily assets of
     `groups` in one in-process run, and write what happened to `result_path` as JSON."""
     imported = time.time()
+    import dagster as dg
+
     from gridassets import runner
     from gridassets.definitions import defs
 
@@ -266,8 +269,10 @@ def measure_in_process(day: str, groups: tuple[str, ...], result_path: Path) -> 
     result = runner.materialize(defs, assets, partition=day, dagster_instance=instance,
                                 raise_on_error=False, log_level="WARNING")
     finished = time.time()
+    graph = defs.get_repository_def().asset_graph
     payload = {
         "vmhwm_mb": _own_hwm_mb(),
+        "groups_of": {a: graph.get(dg.AssetKey.from_user_string(a)).group_name for a in assets},
         "day": day, "groups": list(groups), "assets": assets, "run_id": result.run_id,
         "success": result.success, "load_seconds": loaded - imported,
         "run_start": loaded, "run_end": finished, "seconds": finished - loaded,
@@ -303,6 +308,7 @@ class Measurement:
     steps: list[dict[str, Any]] = field(default_factory=list)
 
     rss_before_run_mb: float | None = None
+    groups: dict[str, str] = field(default_factory=dict)
 
     def assets(self) -> dict[str, dict[str, Any]]:
         """Per asset: its step's seconds and memory (assets made by one step share them)."""
@@ -356,7 +362,8 @@ def measure_partition(cfg: BenchConfig, label: str, day: date, groups: tuple[str
     before, _ = child.sampler.window(payload["run_start"], payload["run_start"])
     return Measurement(label, day.isoformat(), payload["seconds"], child.wall_seconds,
                        max(child.max_rss_mb, payload.get("vmhwm_mb") or 0.0),
-                       _attach_memory(payload["steps"], child.sampler), before)
+                       _attach_memory(payload["steps"], child.sampler), before,
+                       payload.get("groups_of", {}))
 
 
 def measure_cli(cfg: BenchConfig, label: str, day: date, assets: list[str]) -> Measurement:
@@ -463,7 +470,7 @@ def build_history(cfg: BenchConfig, growth_groups: tuple[str, ...], progress) ->
     from gridassets.definitions import defs
 
     instance = runner.instance()
-    forecasting = daily_assets(defs, ("forecasting",))
+    forecasting = _forecast_sources(defs)
     built_until = cfg.start - timedelta(days=1)  # raw and features exist up to here
     forecasts: set[date] = set()
 
@@ -494,64 +501,92 @@ def build_history(cfg: BenchConfig, growth_groups: tuple[str, ...], progress) ->
         forecasts.update(days)
 
     step("fleet registry", runner.FLEET)
-    # The short history is kept as a copy (warehouse and instance) taken when it was complete, so
-    # that both partitions can be measured turn about, under the same load on the machine.
-    short_n, long_n = cfg.growth_days
-    short_day, long_day = (cfg.start + timedelta(days=n) for n in cfg.growth_days)
-    history_to(short_day - timedelta(days=1))
-    forecasts_before(short_day)
-    snapshot = cfg.root / f"history-{short_n}d"
-    shutil.copytree(cfg.data_dir, snapshot / "data")
-    shutil.copytree(cfg.dagster_home, snapshot / "dagster_home")
-    history_to(long_day - timedelta(days=1))
-    forecasts_before(long_day)
-    growth: dict[int, list[Measurement]] = {short_n: [], long_n: []}
-    for i in range(cfg.growth_repeat):
-        for n, day, env in ((short_n, short_day, cfg.env(snapshot / "data", snapshot / "dagster_home")),
-                            (long_n, long_day, None)):
-            m = measure_partition(cfg, f"growth-{n}d-{i + 1}", day, growth_groups, env)
-            progress(f"  {f'partition {day} after {n} days of history, run {i + 1}':<58} "
-                     f"{m.seconds:7.1f} s")
-            growth[n].append(m)
-    built_until = max(built_until, long_day)
-    forecasts.add(long_day)
+    # Each growth point's history is kept as a copy (warehouse and instance) taken when it was
+    # complete, so that all points can be measured later, turn about, under the same load.
+    for n in cfg.growth_days:
+        day = cfg.start + timedelta(days=n)
+        history_to(day - timedelta(days=1))
+        forecasts_before(day)
+        t0 = time.monotonic()
+        snapshot = cfg.root / f"history-{n}d"
+        shutil.copytree(cfg.data_dir, snapshot / "data")
+        shutil.copytree(cfg.dagster_home, snapshot / "dagster_home")
+        progress(f"  {f'copy of the {n}-day history':<58} {time.monotonic() - t0:7.1f} s")
     history_to(cfg.day - timedelta(days=1))
     forecasts_before(cfg.day)
     if cfg.models:
         week = runner.monday(cfg.day)
         step(f"models, week {week}", runner.MODELS, partition=week.isoformat())
-    return _growth(growth, cfg.growth_days)
 
 
-def _growth(growth: dict[int, list[Measurement]], days: tuple[int, int]) -> dict[str, Any]:
-    """Step seconds of the two partitions: the fastest of the repeated runs, step by step."""
-    short, long = growth[days[0]], growth[days[1]]
+def _forecast_sources(defs) -> list[str]:
+    """The daily forecasting assets that read no other forecasting asset: the forecasts that
+    later days build on (the backtest of past forecasts is not needed for history)."""
+    import dagster as dg
 
-    def best(runs: list[Measurement]) -> dict[str, float]:
-        steps = [r.step_seconds() for r in runs]
+    graph = defs.get_repository_def().asset_graph
+    names = daily_assets(defs, ("forecasting",))
+    inside = {dg.AssetKey.from_user_string(n) for n in names}
+    return [n for n in names
+            if not (graph.get(dg.AssetKey.from_user_string(n)).parent_keys & inside)]
+
+
+def measure_growth(cfg: BenchConfig, groups: tuple[str, ...], progress) -> dict[str, Any]:
+    """The daily raw, features and forecasting steps of partition start+7 (7 days of history
+    before it), start+90 and D, each in its own copy of the history, run turn about."""
+    points = [(n, cfg.start + timedelta(days=n),
+               cfg.env(cfg.root / f"history-{n}d" / "data", cfg.root / f"history-{n}d" / "dagster_home"))
+              for n in cfg.growth_days]
+    points.append(((cfg.day - cfg.start).days, cfg.day, None))
+    runs: dict[int, list[Measurement]] = {n: [] for n, _, _ in points}
+    for i in range(cfg.growth_repeat):
+        for n, day, env in points:
+            m = measure_partition(cfg, f"growth-{n}d-{i + 1}", day, groups, env)
+            progress(f"  {f'partition {day} after {n} days of history, run {i + 1}':<58} "
+                     f"{m.seconds:7.1f} s")
+            runs[n].append(m)
+    return _growth(runs, cfg.growth_days, points[-1][0])
+
+
+def _growth(runs: dict[int, list[Measurement]], days: tuple[int, int], full: int
+            ) -> dict[str, Any]:
+    """Step seconds per history length: each step's fastest run, summed over the steps that ran
+    at every point. The ratio is the contract's 90 days against 7; `ratio_full` compares the
+    measured day's history with 90 days."""
+
+    def best(ms: list[Measurement]) -> dict[str, float]:
+        steps = [m.step_seconds() for m in ms]
         return {k: min(s[k] for s in steps if k in s) for k in steps[0]}
 
-    a, b = best(short), best(long)
-    common = [k for k in a if k in b]
-    s_short = sum(a[k] for k in common)
-    s_long = sum(b[k] for k in common)
+    best_of = {n: best(ms) for n, ms in runs.items()}
+    order = list(runs)
+    common = [k for k in best_of[order[0]] if all(k in best_of[n] for n in order)]
+    total = {n: sum(best_of[n][k] for k in common) for n in order}
+    short, long = days
+
+    def ratio(a: float, b: float) -> float | None:
+        return round(b / a, 3) if a else None
+
     return {
-        "compared": (f"partition {short[0].day} with exactly {days[0]} days of history before it "
-                     f"(a copy of the warehouse and instance taken then) against partition "
-                     f"{long[0].day} with exactly {days[1]}: the sum over the steps of the daily "
-                     "raw, features and forecasting assets of each step's fastest time in "
-                     f"{len(short)} run(s), run turn about (scores need the weekly models, which "
-                     "need ~200 days of history)"),
-        "history_days": list(days),
-        "days": [short[0].day, long[0].day],
-        "seconds": [round(s_short, 3), round(s_long, 3)],
-        "runs": len(short),
-        "run_seconds": [[round(m.seconds, 3) for m in short], [round(m.seconds, 3) for m in long]],
-        "peak_rss_mb": [round(max(m.peak_rss_mb for m in short), 1),
-                        round(max(m.peak_rss_mb for m in long), 1)],
-        "ratio": round(s_long / s_short, 3) if s_short else None,
-        "steps": {k: {"seconds": [round(a[k], 3), round(b[k], 3)],
-                      "ratio": round(b[k] / a[k], 2) if a[k] else None} for k in common},
+        "compared": (f"partition start+{short} with exactly {short} days of history before it "
+                     f"against partition start+{long} with exactly {long} (and the measured day, "
+                     f"{full} days), each in a copy of the warehouse and instance taken when its "
+                     "history was complete: the sum over the steps of the daily raw, features "
+                     "and forecasting assets of each step's fastest time in "
+                     f"{len(runs[short])} run(s), run turn about; scores are left out because "
+                     "they need the weekly models, which need ~200 days of history"),
+        "history_days": order,
+        "days": [runs[n][0].day for n in order],
+        "seconds": [round(total[n], 3) for n in order],
+        "runs": len(runs[short]),
+        "run_seconds": [[round(m.seconds, 3) for m in runs[n]] for n in order],
+        "peak_rss_mb": [round(max(m.peak_rss_mb for m in runs[n]), 1) for n in order],
+        "ratio": ratio(total[short], total[long]),
+        "ratio_full": ratio(total[long], total[full]),
+        "steps": {k: {"seconds": [round(best_of[n][k], 3) for n in order],
+                      "ratio": ratio(best_of[short][k], best_of[long][k]),
+                      "ratio_full": ratio(best_of[long][k], best_of[full][k])}
+                  for k in common},
     }
 
 
@@ -623,10 +658,7 @@ def run_bench(cfg: BenchConfig, progress=print) -> dict[str, Any]:
     started = datetime.now(timezone.utc)
     load_start = _load()
     reused = _prepare_root(cfg)
-    from gridassets.definitions import defs
-
     daily_groups = DAILY_GROUPS if cfg.models else tuple(g for g in DAILY_GROUPS if g != "scores")
-    assets = daily_assets(defs, daily_groups)
     growth_groups = tuple(g for g in GROWTH_GROUPS if g in daily_groups)
     state_path = cfg.root / "state.json"
     progress(f"gridassets bench: {cfg.scale} scale ({cfg.circuits:,} circuits, "
@@ -634,19 +666,21 @@ def run_bench(cfg: BenchConfig, progress=print) -> dict[str, Any]:
     progress(f"  folder {cfg.root}   load average {load_start}")
     t0 = time.monotonic()
     if reused:
-        growth = json.loads(state_path.read_text())["growth"]
-        progress("  reusing the history built earlier (and its growth figures)")
+        progress("  reusing the history built earlier")
     else:
-        growth = build_history(cfg, growth_groups, progress)
-        _write_json_atomic(state_path, {"identity": cfg.identity(), "growth": growth})
+        build_history(cfg, growth_groups, progress)
+        _write_json_atomic(state_path, {"identity": cfg.identity()})
     history_seconds = time.monotonic() - t0
 
     progress(f"  measuring partition {cfg.day} in-process ...")
     main = measure_partition(cfg, "daily-in-process", cfg.day, daily_groups)
+    assets = list(main.assets())
     cli = None
     if cfg.cli:
         progress(f"  measuring partition {cfg.day} through the CLI ...")
         cli = measure_cli(cfg, "daily-cli", cfg.day, assets)
+    progress("  growth with history ...")
+    growth = measure_growth(cfg, growth_groups, progress)
     progress("  transformer health features: DuckDB SQL against pandas ...")
     versus = sql_vs_pandas(Settings.from_env().warehouse, cfg.day)
     load_end = _load()
@@ -656,9 +690,8 @@ def run_bench(cfg: BenchConfig, progress=print) -> dict[str, Any]:
         for name, row in cli.assets().items():
             if name in per_asset:
                 per_asset[name]["cli_seconds"] = row["seconds"]
-    groups = _group_of(defs)
     for name, row in per_asset.items():
-        row["group"] = groups.get(name)
+        row["group"] = main.groups.get(name)
     result: dict[str, Any] = {
         "scale": cfg.scale,
         "assets": per_asset,
@@ -693,11 +726,6 @@ def run_bench(cfg: BenchConfig, progress=print) -> dict[str, Any]:
     progress(format_table(result))
     progress(f"\nwrote {cfg.out}")
     return result
-
-
-def _group_of(defs) -> dict[str, str]:
-    graph = defs.get_repository_def().asset_graph
-    return {k.to_user_string(): graph.get(k).group_name for k in graph.get_all_asset_keys()}
 
 
 def _targets(main: Measurement, growth: dict[str, Any]) -> dict[str, Any]:
@@ -743,9 +771,11 @@ def format_table(r: dict[str, Any]) -> str:
         lines.append(f"whole daily partition, CLI          {r['cli']['seconds']:8.1f} s   peak RSS "
                      f"{r['cli']['peak_rss_mb']:,.0f} MB   (steps {r['cli']['step_seconds']:.1f} s)")
     lines += [
-        f"growth: {g['history_days'][0]} days of history {g['seconds'][0]:.2f} s, "
-        f"{g['history_days'][1]} days {g['seconds'][1]:.2f} s -> incremental_ratio "
-        f"{r['incremental_ratio']}",
+        "growth (raw, features, forecasting steps): " + ", ".join(
+            f"{n} days of history {sec:.2f} s" for n, sec in zip(g["history_days"], g["seconds"]))
+        + f" -> incremental_ratio {r['incremental_ratio']} ({g['history_days'][1]} against "
+        f"{g['history_days'][0]}); {g['history_days'][2]} against {g['history_days'][1]}: "
+        f"{g['ratio_full']}",
     ]
     v = r["sql_vs_pandas"]
     lines += [

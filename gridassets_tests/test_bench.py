@@ -58,7 +58,8 @@ def test_bench_writes_the_contract_keys(tmp_path):
     assert 0 < steps <= result["daily_graph_seconds"] <= result["daily_graph"]["process_seconds"]
     assert 50 < result["peak_rss_mb"] < 8192
     assert result["incremental_ratio"] > 0
-    assert result["growth"]["history_days"] == [2, 4]
+    assert result["growth"]["history_days"] == [2, 4, 5]
+    assert result["growth"]["ratio_full"] > 0
     assert result["cli"]["seconds"] > 0 and result["cli"]["peak_rss_mb"] > 50
 
     versus = result["sql_vs_pandas"]
