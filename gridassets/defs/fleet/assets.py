@@ -45,11 +45,13 @@ def _checks(spec: TableSpec) -> list[dg.AssetCheckSpec]:
     return [dg.AssetCheckSpec(name, asset=spec.name, blocking=True) for name in REGISTRY_CHECKS]
 
 
-@dg.asset(
+COMMON = dict(
     group_name="fleet", kinds={"duckdb", "pandas"}, owners=OWNERS, pool=DUCKDB_POOL,
-    retry_policy=TRANSIENT_RETRY, metadata={"schema": "fleet"}, check_specs=_checks(CIRCUITS),
-    code_version="1",
+    retry_policy=TRANSIENT_RETRY, metadata={"schema": "fleet"}, code_version="1",
 )
+
+
+@dg.asset(check_specs=_checks(CIRCUITS), **COMMON)
 def circuits(context: dg.AssetExecutionContext, fleet: FleetSource):
     """The utility's distribution circuits: zone, customers, line length, trees and capacity."""
     frame = _load(fleet, "circuits")
@@ -61,11 +63,7 @@ def circuits(context: dg.AssetExecutionContext, fleet: FleetSource):
     yield from registry_checks(CIRCUITS, frame, None)
 
 
-@dg.asset(
-    group_name="fleet", kinds={"duckdb", "pandas"}, owners=OWNERS, pool=DUCKDB_POOL,
-    retry_policy=TRANSIENT_RETRY, metadata={"schema": "fleet"}, check_specs=_checks(TRANSFORMERS),
-    code_version="1",
-)
+@dg.asset(check_specs=_checks(TRANSFORMERS), **COMMON)
 def transformers(context: dg.AssetExecutionContext, fleet: FleetSource):
     """The distribution transformers: rating, install year and the circuit each one is on."""
     frame = _load(fleet, "transformers")
