@@ -114,7 +114,6 @@ class BenchConfig:
         return {"circuits": self.circuits, "transformers": self.transformers, "seed": self.seed,
                 "start": self.start.isoformat(), "day": self.day.isoformat(),
                 "models": self.models, "growth_days": list(self.growth_days),
-                "growth_repeat": self.growth_repeat,
                 "forecast_warmup_days": self.forecast_warmup_days}
 
 
@@ -652,9 +651,17 @@ def _prepare_root(cfg: BenchConfig) -> bool:
 def run_bench(cfg: BenchConfig, progress=print) -> dict[str, Any]:
     """Build history, measure, compare, and write bench.json; returns what was written."""
     # Every run of the benchmark, in this process and its children, uses its own folder.
-    env = cfg.env()
+    saved = dict(os.environ)
     os.environ.clear()
-    os.environ.update(env)
+    os.environ.update(cfg.env())
+    try:
+        return _run_bench(cfg, progress)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _run_bench(cfg: BenchConfig, progress) -> dict[str, Any]:
     started = datetime.now(timezone.utc)
     load_start = _load()
     reused = _prepare_root(cfg)
