@@ -134,7 +134,7 @@ def score(forecasts: pd.DataFrame, load: pd.DataFrame, interval_level: float,
     overall["circuits"] = int(fc["circuit_id"].nunique())
     overall["interval_level"] = float(interval_level)
     overall["methods"] = {k: int(v) for k, v in fc["method"].value_counts().sort_index().items()}
-    days = sorted({_as_date(d) for d in fc["issue_date"]})
+    days = sorted({_as_date(d) for d in pd.unique(fc["issue_date"])})
     return BacktestResult(fc, per, overall, float(interval_level), days, dict(fitted or {}))
 
 

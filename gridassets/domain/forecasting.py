@@ -425,8 +425,17 @@ def _seasonal_median(x: np.ndarray, days_each_side: int = 7) -> np.ndarray:
             elif shift < 0 and -shift < nd:
                 s[:shift] = days[-shift:]
             stack.append(s)
-    med = np.nanmedian(np.stack(stack), axis=0)
-    return med.reshape(-1)[pad:]
+    return _nan_median_first_axis(np.stack(stack)).reshape(-1)[pad:]
+
+
+def _nan_median_first_axis(a: np.ndarray) -> np.ndarray:
+    """np.nanmedian(a, axis=0), several times faster on a short first axis: numpy's version goes
+    through a masked partition per cell. NaN where a cell has no valid value."""
+    ordered = np.sort(a, axis=0)  # NaNs sort last
+    count = np.sum(~np.isnan(a), axis=0)
+    low = np.take_along_axis(ordered, np.maximum((count - 1) // 2, 0)[None], axis=0)[0]
+    high = np.take_along_axis(ordered, np.maximum(count // 2, 0)[None], axis=0)[0]
+    return np.where(count > 0, 0.5 * (low + high), np.nan)
 
 
 def _interpolate_short(x: np.ndarray, max_gap: int) -> np.ndarray:

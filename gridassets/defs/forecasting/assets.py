@@ -56,14 +56,15 @@ def load_forecast(context: dg.AssetExecutionContext, warehouse: Warehouse):
     since = first - pd.Timedelta(days=CONFIG.window_days)
     with warehouse.connect() as con:
         circuits = con.execute(f"select circuit_id, zone from {wh.qualified('circuits')}").fetchdf()
-        load = con.execute(
-            f"select circuit_id, timestamp, load_mw from {wh.qualified('feeder_load')} "
-            "where timestamp >= ? and timestamp < ?", [since, last + pd.Timedelta(days=1)]).fetchdf()
-        temperature = con.execute(
-            f"select c.circuit_id, w.timestamp, w.temp_c from {wh.qualified('weather_observations')} w "
-            f"join {wh.qualified('circuits')} c on c.zone = w.zone "
-            "where w.timestamp >= ? and w.timestamp < ?",
-            [since, last + pd.Timedelta(days=1)]).fetchdf()
+        window = [since, last + pd.Timedelta(days=1)]
+        load = wh.fetch_compact(
+            con, f"select circuit_id, timestamp, load_mw from {wh.qualified('feeder_load')} "
+                 "where timestamp >= ? and timestamp < ?", window)
+        temperature = wh.fetch_compact(
+            con, f"select c.circuit_id, w.timestamp, w.temp_c "
+                 f"from {wh.qualified('weather_observations')} w "
+                 f"join {wh.qualified('circuits')} c on c.zone = w.zone "
+                 "where w.timestamp >= ? and w.timestamp < ?", window)
         fitted = _state_before(con, first)
     ids = sorted(circuits["circuit_id"].astype(str))
     forecasts, states = [], []
@@ -134,8 +135,10 @@ def load_forecast_backtest(context: dg.AssetExecutionContext, warehouse: Warehou
         for day in partition_days(context):
             # Forecasts issued on D-28 .. D-1 target D-27 .. D: every target is known by D's end.
             first_issue = pd.Timestamp(day) - pd.Timedelta(days=BACKTEST_DAYS)
+            # only what scoring reads: the model text and notes would make it ten times bigger
             forecasts = con.execute(
-                f"select * from {wh.qualified('load_forecast')} "
+                f"select circuit_id, issue_date, target_ts, horizon_h, load_mw, lower_mw, "
+                f"upper_mw, method, substituted from {wh.qualified('load_forecast')} "
                 "where issue_date >= ? and issue_date < ?",
                 [first_issue.date(), day]).fetchdf()
             if forecasts.empty:
