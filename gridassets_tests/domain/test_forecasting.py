@@ -183,6 +183,19 @@ def test_gaps_and_spikes_are_cleaned():
     assert rel.max() < 0.03
 
 
+@pytest.mark.parametrize("rows", [1, 2, 14, 15])
+def test_fast_nan_median_equals_numpy(rows):
+    rng = np.random.default_rng(rows)
+    a = rng.normal(size=(rows, 500))
+    a[rng.random(a.shape) < 0.3] = np.nan
+    a[:, :7] = np.nan  # cells with no valid value at all
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+        expected = np.nanmedian(a, axis=0)
+    got = fc._nan_median_first_axis(a)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12, equal_nan=True)
+
+
 def test_reverse_flow_circuit_uses_the_linear_scale():
     load = _load(("PV",))
     hour = load["timestamp"].dt.hour
