@@ -87,6 +87,11 @@ def evaluate(start: date, end: date, eia: bool = True, eia_origins: int | None =
     progress("")
     progress(integration.format_report(ev))
 
+    stored = stored_forecasts(settings.warehouse)
+    if stored is not None:
+        result["load_forecast"] = stored
+        progress("\n" + format_stored(stored))
+
     if eia:
         from gridassets.evaluation import eia as eia_eval
 
@@ -101,3 +106,47 @@ def evaluate(start: date, end: date, eia: bool = True, eia_origins: int | None =
     write_atomic_text(json.dumps(result, indent=2, default=str), out)
     progress(f"\nwritten to {out}")
     return result
+
+
+def stored_forecasts(db: Path) -> dict | None:
+    """The day-ahead forecasts the graph stored, scored against what happened (None if none)."""
+    from gridassets.defs.forecasting.assets import CONFIG
+    from gridassets.domain import backtest
+
+    with warehouse.connect(db) as con:
+        if not warehouse.table_exists(con, "load_forecast"):
+            return None
+        forecasts = con.execute(
+            f"select circuit_id, issue_date, target_ts, horizon_h, load_mw, lower_mw, upper_mw, "
+            f"method, substituted from {warehouse.qualified('load_forecast')} "
+            f"where target_ts <= (select max(timestamp) from {warehouse.qualified('feeder_load')})"
+        ).fetchdf()
+        if forecasts.empty:
+            return None
+        first = pd.Timestamp(forecasts["target_ts"].min()) - pd.Timedelta(days=8)
+        load = con.execute(
+            f"select circuit_id, timestamp, load_mw from {warehouse.qualified('feeder_load')} "
+            "where timestamp >= ?", [first]).fetchdf()
+    result = backtest.score(forecasts, load, CONFIG.interval_level)
+    per = result.per_circuit
+    return {
+        **result.overall,
+        "origins": len(result.origins),
+        "first_origin": str(result.origins[0]), "last_origin": str(result.origins[-1]),
+        "circuits_beating_prev_day": int((per["mape"] < per["mape_prev_day"]).sum()),
+        "circuits_beating_prev_week": int((per["mape"] < per["mape_prev_week"]).sum()),
+        "coverage_range": [float(per["coverage"].min()), float(per["coverage"].max())],
+    }
+
+
+def format_stored(s: dict) -> str:
+    return "\n".join([
+        f"Stored day-ahead load forecasts ({s['origins']} origins {s['first_origin']}.."
+        f"{s['last_origin']}, {s['circuits']} circuits, {s['hours']:,} target hours)",
+        f"  MAPE {s['mape']:.2f}%  (naive previous day {s['mape_prev_day']:.2f}%, previous week "
+        f"{s['mape_prev_week']:.2f}%)  RMSE {s['rmse']:.2f} MW",
+        f"  circuits better than the previous day: {s['circuits_beating_prev_day']} of "
+        f"{s['circuits']}, than the previous week: {s['circuits_beating_prev_week']}",
+        f"  {s['interval_level']:.0%} interval coverage {s['coverage']:.1f}% "
+        f"(circuits {s['coverage_range'][0]:.1f}-{s['coverage_range'][1]:.1f}%)",
+    ])
