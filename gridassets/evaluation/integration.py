@@ -30,6 +30,8 @@ from gridassets.domain.prioritization import captured_share
 
 TOP_SHARE = 0.10
 RANDOM_DRAWS = 200
+# Below this many circuits in the top share, the lift figures are mostly noise.
+SMALL_TOP = 10
 
 
 @dataclass
@@ -39,6 +41,7 @@ class Evaluation:
     lift: pd.DataFrame  # ranking, captured share (mean over days), days
     lift_days: int
     registry: pd.DataFrame
+    circuits: int = 0  # circuits per daily list
 
     def best_single(self) -> tuple[str, float]:
         singles = self.lift[~self.lift["ranking"].isin(["integrated list", "random"])]
@@ -166,7 +169,7 @@ def _lift(con, last_day: pd.Timestamp) -> dict:
         {"ranking": name, "captured": float(np.mean(v)) if v else float("nan"), "days": len(v)}
         for name, v in shares.items()
     ])
-    return {"lift": lift, "lift_days": used}
+    return {"lift": lift, "lift_days": used, "circuits": int(frame["circuit_id"].nunique())}
 
 
 def _registry(con) -> pd.DataFrame:
@@ -199,4 +202,9 @@ def format_report(ev: Evaluation) -> str:
     best, share = ev.best_single()
     integrated = float(ev.lift.loc[ev.lift["ranking"] == "integrated list", "captured"].iloc[0])
     lines.append(f"  integrated / best single ({best}): {integrated / share:.2f}x")
+    top = max(1, int(round(TOP_SHARE * ev.circuits)))
+    if top < SMALL_TOP:
+        lines.append(f"  note: the top {TOP_SHARE:.0%} is {top} circuit(s) of {ev.circuits}, so a few "
+                     "storms decide these shares; `make evaluate-large` (200 circuits) measures "
+                     "them with far less noise")
     return "\n".join(lines)

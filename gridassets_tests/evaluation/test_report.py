@@ -4,6 +4,7 @@ import duckdb
 import pytest
 
 from gridassets.evaluation import integration, report
+from gridassets_tests.conftest import TEST_FLEET
 
 pytestmark = pytest.mark.e2e
 
@@ -43,3 +44,7 @@ def test_integration_lift_ranks_every_model_and_random(demo_data):
     assert 0.03 < lift.loc["random", "captured"] < 0.25
     assert ev.outage["rows"] > 0 and set(ev.registry["model_name"]) == {"maintenance_model",
                                                                          "outage_model"}
+    # a fleet this small gets told that its top 10 % is a handful of circuits
+    assert ev.circuits == TEST_FLEET["n_circuits"]
+    top = max(1, round(0.1 * ev.circuits))
+    assert f"the top 10% is {top} circuit(s) of {ev.circuits}" in integration.format_report(ev)
