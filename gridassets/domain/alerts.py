@@ -23,8 +23,9 @@ Decisions, so that the sensor and the storm assets agree on them:
   not CAN, EXP or UPG is used (those three describe an event that ends, while the others describe
   the event the message is about); if all of them end an event, the first one. The year is that of
   the VTEC begin time; events already in effect carry ``000000T0000Z`` there, and then the year of
-  ``onset``, else of ``sent``, is used. Near New Year an event issued in December and continued in
-  January can therefore get two storm ids; the ``references`` still link the messages.
+  ``onset``, else of ``sent``, is used (``storm_year_guessed``). Near New Year an event issued in
+  December and continued in January would then get a second storm id; the sensor gives such a
+  message the storm of a message it references when that is the same event of another year.
   Without VTEC (the minimal form, or NWS products that have none) the storm is the sanitized message
   id, except that an Update or Cancel with references belongs to the storm of its first reference
   (writers of the minimal form list the original alert first).
@@ -172,6 +173,9 @@ class Alert:
     references: tuple[str, ...]  # message ids this one updates or cancels
     headline: str | None
     grid_relevant: bool
+    # The VTEC begin time was 000000T0000Z (event already in effect), so the year in storm_id was
+    # taken from onset or sent and may be the wrong one near New Year (see the module docstring).
+    storm_year_guessed: bool = False
 
     @property
     def is_cancel(self) -> bool:
@@ -518,6 +522,7 @@ def _parse_nws(p: Mapping[str, Any]) -> Alert:
         references=references,
         headline=_text(p.get("headline"), MAX_HEADLINE_CHARS),
         grid_relevant=is_grid_relevant(event),
+        storm_year_guessed=chosen is not None and chosen["begin"] == "000000T0000Z",
     )
 
 

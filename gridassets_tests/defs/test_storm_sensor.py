@@ -242,6 +242,32 @@ def test_nws_update_and_cancel_follow_their_vtec_event(box):
     assert len(box.listing(f"storms/{NWS_STORM}")) == 3
 
 
+def test_an_event_continued_into_a_new_year_keeps_its_storm(box):
+    # Issued with a begin time last year; the continuation carries 000000T0000Z (already in
+    # effect), so by its own fields its year would be this year's: the reference decides.
+    new = nws_feature("urn:oid:9.1")
+    new["properties"]["parameters"]["VTEC"] = ["/O.NEW.KTFX.WS.W.0007.251231T2000Z-270101T1200Z/"]
+    box.drop("new.json", new)
+    storm = box.tick().run_requests[0].partition_key
+    assert storm == "ktfx-ws-w-0007-2025"
+
+    con = nws_feature("urn:oid:9.2", message_type="Update", vtec_action="CON",
+                      references=["urn:oid:9.1"])
+    con["properties"]["parameters"]["VTEC"] = ["/O.CON.KTFX.WS.W.0007.000000T0000Z-270101T1800Z/"]
+    other = nws_feature("urn:oid:9.3", message_type="Update", vtec_action="CON",
+                        references=["urn:oid:1.1"])  # references a message we never stored
+    other["properties"]["parameters"]["VTEC"] = [
+        "/O.CON.KTFX.WS.W.0008.000000T0000Z-270101T1800Z/"]
+    box.drop("con.json", con, age=40)
+    box.drop("other.json", other, age=30)
+    result = box.tick()
+
+    this_year = datetime.now(UTC).year
+    assert [r.partition_key for r in result.run_requests] == [storm, f"ktfx-ws-w-0008-{this_year}"]
+    assert box.listing(f"storms/{storm}") == [f"{sanitize_key(m)}.json"
+                                              for m in ("urn:oid:9.1", "urn:oid:9.2")]
+
+
 def test_an_update_without_vtec_is_resolved_to_the_storm_of_its_reference(box):
     # The second update names only the first update: by its own fields it would be storm "u-1",
     # so the sensor looks the reference up in the message store.

@@ -367,8 +367,15 @@ def _free_name(folder: Path, name: str, companion_suffix: str) -> Path:
 # Storm resolution
 
 
+def _without_year(storm_id: str) -> str:
+    """A VTEC storm id without its year: `ktfx-hw-w-0033-2025` -> `ktfx-hw-w-0033`."""
+    return storm_id.rsplit("-", 1)[0]
+
+
 class _StormResolver:
-    """Resolves an Update or Cancel without VTEC to the storm of the message it references.
+    """Resolves an Update or Cancel without VTEC to the storm of the message it references, and a
+    VTEC message whose storm year was guessed to the same event's storm of another year when it
+    references a message of it (an event issued in December and continued in January).
 
     The message store is the map (a message's file sits in its storm's folder), so the mapping
     survives restarts and never needs trimming; messages stored in this tick are remembered here.
@@ -384,6 +391,12 @@ class _StormResolver:
             for reference in alert.references:
                 storm_id = self._lookup(reference)
                 if storm_id is not None:
+                    return storm_id
+        elif alert.storm_year_guessed:
+            event = _without_year(alert.storm_id)
+            for reference in alert.references:
+                storm_id = self._lookup(reference)
+                if storm_id is not None and _without_year(storm_id) == event:
                     return storm_id
         return alert.storm_id
 
