@@ -50,6 +50,8 @@ class Evaluation:
 
 
 def evaluate(db: Path, models_dir: Path) -> Evaluation:
+    if not Path(db).is_file():
+        raise ValueError(f"{db} does not exist: build it first (make run)")
     with warehouse.connect(db) as con:
         last_day = con.execute(
             f"select max(timestamp) from {warehouse.qualified('feeder_load')}").fetchall()[0][0]

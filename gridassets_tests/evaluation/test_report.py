@@ -48,3 +48,10 @@ def test_integration_lift_ranks_every_model_and_random(demo_data):
     assert ev.circuits == TEST_FLEET["n_circuits"]
     top = max(1, round(0.1 * ev.circuits))
     assert f"the top 10% is {top} circuit(s) of {ev.circuits}" in integration.format_report(ev)
+
+
+def test_evaluating_a_missing_warehouse_says_so_and_creates_nothing(tmp_path):
+    db = tmp_path / "warehouse.duckdb"
+    with pytest.raises(ValueError, match="does not exist: build it first"):
+        integration.evaluate(db, tmp_path / "models")
+    assert not db.exists()
