@@ -34,6 +34,11 @@ from gridassets.domain.forecasting import (
     forecast_day_ahead,
 )
 
+# The columns of stored forecasts that `score` reads (the model text and notes would make a read
+# of the load_forecast table ten times bigger).
+SCORED_COLUMNS = ["circuit_id", "issue_date", "target_ts", "horizon_h", "load_mw", "lower_mw",
+                  "upper_mw", "method", "substituted"]
+
 METRIC_COLUMNS = [
     "circuit_id", "hours", "origins", "mape", "rmse", "wape", "coverage",
     "mape_prev_day", "rmse_prev_day", "mape_prev_week", "rmse_prev_week",

@@ -110,15 +110,14 @@ def evaluate(start: date, end: date, eia: bool = True, eia_origins: int | None =
 
 def stored_forecasts(db: Path) -> dict | None:
     """The day-ahead forecasts the graph stored, scored against what happened (None if none)."""
-    from gridassets.defs.forecasting.assets import CONFIG
-    from gridassets.domain import backtest
+    from gridassets.domain import backtest, forecasting
 
     with warehouse.connect(db) as con:
         if not warehouse.table_exists(con, "load_forecast"):
             return None
         forecasts = con.execute(
-            f"select circuit_id, issue_date, target_ts, horizon_h, load_mw, lower_mw, upper_mw, "
-            f"method, substituted from {warehouse.qualified('load_forecast')} "
+            f"select {', '.join(backtest.SCORED_COLUMNS)} "
+            f"from {warehouse.qualified('load_forecast')} "
             f"where target_ts <= (select max(timestamp) from {warehouse.qualified('feeder_load')})"
         ).fetchdf()
         if forecasts.empty:
@@ -127,7 +126,7 @@ def stored_forecasts(db: Path) -> dict | None:
         load = con.execute(
             f"select circuit_id, timestamp, load_mw from {warehouse.qualified('feeder_load')} "
             "where timestamp >= ?", [first]).fetchdf()
-    result = backtest.score(forecasts, load, CONFIG.interval_level)
+    result = backtest.score(forecasts, load, forecasting.INTERVAL_LEVEL)
     per = result.per_circuit
     return {
         **result.overall,

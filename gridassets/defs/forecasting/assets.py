@@ -135,10 +135,8 @@ def load_forecast_backtest(context: dg.AssetExecutionContext, warehouse: Warehou
         for day in partition_days(context):
             # Forecasts issued on D-28 .. D-1 target D-27 .. D: every target is known by D's end.
             first_issue = pd.Timestamp(day) - pd.Timedelta(days=BACKTEST_DAYS)
-            # only what scoring reads: the model text and notes would make it ten times bigger
             forecasts = con.execute(
-                f"select circuit_id, issue_date, target_ts, horizon_h, load_mw, lower_mw, "
-                f"upper_mw, method, substituted from {wh.qualified('load_forecast')} "
+                f"select {', '.join(backtest.SCORED_COLUMNS)} from {wh.qualified('load_forecast')} "
                 "where issue_date >= ? and issue_date < ?",
                 [first_issue.date(), day]).fetchdf()
             if forecasts.empty:
