@@ -24,6 +24,7 @@ ENV_VARS: dict[str, str] = {
     "GRIDASSETS_TRANSFORMERS": "n_transformers",
     "GRIDASSETS_ALERTS_DIR": "alerts_dir",
     "GRIDASSETS_ALERT_WEBHOOK": "alert_webhook",
+    "GRIDASSETS_STORM_STATE_MAX_AGE_DAYS": "storm_state_max_age_days",
 }
 
 
@@ -43,6 +44,9 @@ class Settings:
     n_transformers: int = 2000
     alerts_dir: Path | None = None
     alert_webhook: str | None = None
+    # How many days older than a storm's latest alert the circuit state may be before the storm
+    # list says it is stale (it is still produced: planners need it either way).
+    storm_state_max_age_days: int = 2
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -56,6 +60,9 @@ class Settings:
                 "GRIDASSETS_TRANSFORMERS must be at least GRIDASSETS_CIRCUITS "
                 f"({self.n_circuits}); got {self.n_transformers}"
             )
+        if self.storm_state_max_age_days < 0:
+            raise SettingsError("GRIDASSETS_STORM_STATE_MAX_AGE_DAYS must be 0 or more (days); "
+                                f"got {self.storm_state_max_age_days}")
 
     @property
     def warehouse(self) -> Path:
@@ -107,7 +114,7 @@ class Settings:
 
 
 def _parse(var: str, field: str, raw: str) -> Any:
-    if field in ("seed", "n_circuits", "n_transformers"):
+    if field in ("seed", "n_circuits", "n_transformers", "storm_state_max_age_days"):
         try:
             return int(raw)
         except ValueError:

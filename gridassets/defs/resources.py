@@ -32,12 +32,14 @@ class GridSettings(dg.ConfigurableResource):
     n_transformers: int | None = None
     alerts_dir: str | None = None
     alert_webhook: str | None = None
+    storm_state_max_age_days: int | None = None
 
     def resolve(self) -> Settings:
         return Settings.from_env(
             source=self.source, data_dir=self.data_dir, duckdb_path=self.duckdb_path,
             seed=self.seed, n_circuits=self.n_circuits, n_transformers=self.n_transformers,
             alerts_dir=self.alerts_dir, alert_webhook=self.alert_webhook,
+            storm_state_max_age_days=self.storm_state_max_age_days,
         )
 
 
@@ -97,11 +99,14 @@ class FleetSource(dg.ConfigurableResource):
         sim = _simulator(self._config(s))
         return sim.circuits() if table == "circuits" else sim.transformers()
 
-    def raw(self, spec: TableSpec, day: date) -> pd.DataFrame:
-        """One UTC day of a raw table. Raises LandingError for a missing or malformed file."""
+    def raw(self, spec: TableSpec, day: date, entities: int | None = None) -> pd.DataFrame:
+        """One UTC day of a raw table. Raises LandingError for a missing or malformed file, or
+        for a landing file with far more rows than `entities` (the registry's count of what the
+        table covers) can produce in a day: it is refused before it is read whole."""
         s = self.settings.resolve()
         if s.source == "landing":
-            return landing.read_daily(spec, s.landing_dir, day)
+            limit = None if entities is None else landing.row_limit(spec, entities)
+            return landing.read_daily(spec, s.landing_dir, day, max_rows=limit)
         return _synthetic_day(self._config(s), day)[spec.name].copy()
 
     def zones(self) -> set[str]:
