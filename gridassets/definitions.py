@@ -7,6 +7,7 @@ them and adds what they share: the resources and the executor.
 import dagster as dg
 
 from gridassets.defs import features, fleet, forecasting, models, ops, raw, scores, storms
+from gridassets.defs.ops.recovery import run_worker_executor
 from gridassets.defs.resources import build_resources
 
 AREAS = (fleet, raw, features, models, forecasting, scores, storms, ops)
@@ -16,6 +17,9 @@ defs = dg.Definitions.merge(
     dg.Definitions(
         resources=build_resources(),
         # DuckDB has one writer anyway, and a process per step costs ~1.5 s on small machines.
-        executor=dg.in_process_executor,
+        # Dagster's in-process executor, plus: the run is tagged with its process, dead runs are
+        # reaped and their pool slots freed, and a wait for a slot stops on Ctrl-C
+        # (gridassets/defs/ops/recovery.py).
+        executor=run_worker_executor,
     ),
 )

@@ -14,6 +14,8 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from gridassets.defs.ops import recovery
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -53,7 +55,10 @@ def materialize(
     tags: dict[str, str] = {}
     if start is not None:
         tags = {ASSET_PARTITION_RANGE_START_TAG: start, ASSET_PARTITION_RANGE_END_TAG: end or start}
-    return job.execute_in_process(
+    # Like job.execute_in_process, but with the graph's run worker executor (which Dagster's
+    # execute_in_process would replace): the run is tagged with this process, dead runs are reaped.
+    return recovery.execute_in_process(
+        job,
         instance=dagster_instance or instance(),
         asset_selection=list(keys),
         partition_key=partition,

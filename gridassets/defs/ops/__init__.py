@@ -1,4 +1,4 @@
-"""Operations: schedules and run-failure alerts."""
+"""Operations: schedules, run-failure alerts, and recovery from runs whose process died."""
 
 import dagster as dg
 
@@ -10,10 +10,11 @@ from gridassets.defs.ops.schedules import (
     weekly_models_job,
     weekly_schedule,
 )
+from gridassets.defs.ops.recovery import dead_run_reaper
 from gridassets.defs.ops.sensors import run_failure_alerts
 
 defs = dg.Definitions(
-    sensors=[run_failure_alerts],
+    sensors=[run_failure_alerts, dead_run_reaper],
     schedules=[fleet_schedule, daily_schedule, weekly_schedule],
     jobs=[fleet_job, daily_job, weekly_models_job],
 )
