@@ -290,10 +290,11 @@ def classify(alert: Alert, our_zones: Collection[str], now: datetime) -> str | N
 
     Takes the alert, the UGC zones of our circuits, and the current time (timezone-aware).
     Returns None if the alert is for us, otherwise the reason it is ignored, checked in this
-    order: not a grid-relevant event; no zone of ours (its zones are named); expired (the later of
-    ``ends`` and ``expires`` is not after `now`). A cancel of a grid-relevant event that touches
-    our zones is always for us, even when it has expired, because it marks its storm cancelled.
-    Raises ValueError if `now` is naive.
+    order: not a grid-relevant event; no zone of ours (its zones are named); expired (the later
+    of ``ends`` and ``expires`` is not after `now`); a window that ends before it starts
+    (``onset`` not before that end: nothing can be scored over it). A cancel of a grid-relevant event that touches our zones is always
+    for us, whatever its times say, because it marks its storm cancelled (the sensor still
+    ignores a cancel of a storm it never received). Raises ValueError if `now` is naive.
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("classify needs a timezone-aware `now`")
@@ -311,7 +312,29 @@ def classify(alert: Alert, our_zones: Collection[str], now: datetime) -> str | N
         return (
             f"expired at {end.isoformat()} (now is {now.astimezone(timezone.utc).isoformat()})"
         )
+    if end is not None and alert.onset is not None and alert.onset >= end:
+        return (
+            f"onset {alert.onset.isoformat()} is not before its end {end.isoformat()} (the later "
+            "of ends and expires): the alert's window ends before it starts"
+        )
     return None
+
+
+def printable(text: str) -> str:
+    """`text` safe to write into a log line, a note or an error file: control characters (newline,
+    carriage return, escape, ...) and other unprintable characters become their backslash escapes
+    (``\\n``, ``\\x1b``), and characters that are not valid Unicode (a file name's undecodable
+    bytes) become ``\\udcXX``; printable text, accented letters included, is unchanged.
+
+    File names and alert text are untrusted: written raw, a name like "a\\nFORGED line.json" would
+    start a forged line of the sensor's log. Non-text values are formatted with `str` first.
+    """
+    if not isinstance(text, str):
+        text = str(text)
+    if text.isprintable():
+        return text
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def is_grid_relevant(event: str) -> bool:
@@ -587,7 +610,7 @@ def _message_id(value: Any) -> str:
 def _event(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise _Unusable("missing event name")
-    return _clip(" ".join(value.split()), MAX_EVENT_CHARS)
+    return _clip(printable(" ".join(value.split())), MAX_EVENT_CHARS)
 
 
 def _check_status(value: Any) -> None:
@@ -748,7 +771,7 @@ def _label(value: Any) -> str | None:
 def _text(value: Any, limit: int) -> str | None:
     if not isinstance(value, str):
         return None
-    value = value.strip()
+    value = printable(" ".join(value.split()))
     return _clip(value, limit) if value else None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import os
 import time
@@ -72,6 +73,7 @@ class Inbox:
         self.inbox.mkdir(parents=True)
         self.instance = dg.DagsterInstance.ephemeral()
         self.cursor: str | None = None
+        self.log: list[str] = []  # every message the sensor logged, as written
 
     def drop(self, name: str, content: bytes | dict | list | str, *, age: float = 30.0) -> Path:
         """Put a file in the inbox, last modified `age` seconds ago (0: just written)."""
@@ -89,6 +91,7 @@ class Inbox:
                      "fleet": fleet or FleetSource(settings=self.settings)}
         with dg.build_sensor_context(cursor=self.cursor, instance=self.instance,
                                      resources=resources) as context:
+            context.log.addHandler(_Collect(self.log))
             result = weather_alert_sensor(context)
         self.cursor = result.cursor
         return result
@@ -101,6 +104,15 @@ class Inbox:
 
     def listing(self, folder: str) -> list[str]:
         return sorted(os.listdir(self.root / folder))
+
+
+class _Collect(logging.Handler):
+    def __init__(self, into: list[str]):
+        super().__init__()
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.into.append(record.getMessage())
 
 
 def set_age(path: Path, age: float) -> None:
@@ -325,6 +337,48 @@ def test_alerts_that_are_not_for_us_are_noted_and_start_nothing(box, fields, rea
     assert not any((box.root / "storms").iterdir())
 
 
+def test_an_alert_whose_window_ends_before_it_starts_is_noted_and_starts_nothing(box):
+    box.drop("backwards.json", minimal(onset=iso(600), expires=iso(60)))
+    box.drop("nws.json", nws_feature("urn:oid:backwards"), age=20)
+    nws = json.loads((box.inbox / "nws.json").read_text())
+    nws["properties"].update(onset=iso(900), ends=iso(300), expires=iso(120))
+    box.drop("nws.json", nws, age=20)
+    result = box.tick()
+
+    assert result.run_requests == [] and result.dynamic_partitions_requests == []
+    for name in ("backwards.json", "nws.json"):
+        [entry] = box.note(name)["entries"]
+        assert entry["outcome"] == "ignored"
+        assert entry["reason"].startswith("onset ")
+        assert entry["reason"].endswith("the alert's window ends before it starts")
+    assert not any((box.root / "storms").iterdir())
+
+
+def test_a_cancel_of_a_storm_never_received_is_noted_and_starts_nothing(box):
+    box.drop("cancel.json", minimal(id="acme-wind-9", messageType="Cancel",
+                                    references=["acme-wind-1"]))
+    box.drop("can.json", nws_feature("urn:oid:2.3", message_type="Cancel", vtec_action="CAN",
+                                     references=["urn:oid:2.1"]), age=20)
+    result = box.tick()
+
+    assert result.run_requests == [] and result.dynamic_partitions_requests == []
+    assert result.skip_reason is not None
+    [minimal_entry] = box.note("cancel.json")["entries"]
+    [nws_entry] = box.note("can.json")["entries"]
+    assert (minimal_entry["outcome"], minimal_entry["storm_id"]) == ("ignored", "acme-wind-1")
+    assert (nws_entry["outcome"], nws_entry["storm_id"]) == ("ignored", NWS_STORM)
+    assert minimal_entry["reason"] == (
+        "a cancel of storm acme-wind-1, which was never received: no message of it is stored, "
+        "so there is nothing to call off")
+    assert not any((box.root / "storms").iterdir())
+
+    # Once its storm has been received, the same cancel does call it off.
+    box.drop("alert.json", minimal(), age=40)
+    box.drop("cancel.json", minimal(id="acme-wind-9", messageType="Cancel",
+                                    references=["acme-wind-1"]), age=30)
+    assert run_keys(box.tick()) == ["acme-wind-1:acme-wind-1", "acme-wind-1:acme-wind-9"]
+
+
 def test_a_collection_runs_only_its_relevant_alerts_and_notes_each(box):
     collection = {"type": "FeatureCollection", "features": [
         nws_feature("urn:oid:ours"),
@@ -547,6 +601,34 @@ def test_an_unusable_cursor_is_replaced_not_fatal(box):
     box.drop("a.json", minimal())
     assert len(box.tick().run_requests) == 1
     assert cursor_of(box) == InboxCursor()
+
+
+def test_a_file_name_with_a_newline_cannot_forge_log_lines_notes_or_error_files(box):
+    good, bad = "a\nFORGED line.json", "b\r\nFORGED\x1b[2K line.json"
+    box.drop(good, minimal(), age=40)
+    box.drop(bad, "{ not json", age=30)
+    box.drop("event.json", minimal(id="acme-wind-2", zones=["MTZ312"],
+                                   event="High Wind Warning\nFORGED line"), age=20)
+    result = box.tick()
+
+    assert run_keys(result) == ["acme-wind-1:acme-wind-1"]
+    assert box.log and all(line.isprintable() for line in box.log)
+    assert not any(line.startswith("FORGED") for line in "\n".join(box.log).splitlines())
+    assert any(line.startswith("a\\nFORGED line.json: processed -> processed/a\\nFORGED line.json")
+               for line in box.log)
+    assert any(line.startswith("b\\r\\nFORGED\\x1b[2K line.json: rejected") for line in box.log)
+
+    note_text = (box.root / "processed" / f"{good}.note.json").read_text()
+    assert json.loads(note_text)["file"] == "a\\nFORGED line.json"
+    record = json.loads((box.root / "storms/acme-wind-1/acme-wind-1.json").read_text())
+    assert record["source_file"] == "a\\nFORGED line.json"
+    error = box.error(bad)
+    assert error.startswith("b\\r\\nFORGED\\x1b[2K line.json was rejected at ")
+    assert not any(line.startswith("FORGED") for line in error.splitlines())
+    assert all(line.isprintable() for line in error.splitlines())
+    # Alert text is untrusted too: the event is one line wherever it is written.
+    [entry] = box.note("event.json")["entries"]
+    assert entry["event"] == "High Wind Warning FORGED line" and entry["outcome"] == "ignored"
 
 
 def test_alert_content_never_becomes_a_path(box):

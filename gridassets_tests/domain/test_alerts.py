@@ -462,6 +462,18 @@ OUR_ZONES = {"MTZ309", "WAC033"}
          "no zone of ours: its zones are IDZ001"),
         # Future onset is fine: a storm run before the storm is the point.
         ({"onset": iso(3000), "expires": iso(4000)}, TEST_NOW, None),
+        # A window that ends before it starts cannot be scored, expired or not.
+        ({"onset": iso(3000), "expires": iso(2000)}, TEST_NOW,
+         "onset 2025-12-17T23:55:00+00:00 is not before its end 2025-12-17T07:15:00+00:00 (the "
+         "later of ends and expires): the alert's window ends before it starts"),
+        ({"onset": iso(600), "expires": iso(600)}, TEST_NOW,
+         "onset 2025-12-16T07:55:00+00:00 is not before its end 2025-12-16T07:55:00+00:00 (the "
+         "later of ends and expires): the alert's window ends before it starts"),
+        # ends later than onset makes the window good, even if the message expires before onset.
+        ({"onset": iso(600), "expires": iso(300), "ends": iso(1200)}, TEST_NOW, None),
+        # A cancel carries no window to score: its times do not matter.
+        ({"messageType": "Cancel", "references": ["acme-0"], "onset": iso(600),
+          "expires": iso(300)}, TEST_NOW, None),
     ],
 )
 def test_classify(alert_overrides, now, reason):
@@ -478,6 +490,29 @@ def test_classify_treats_a_vtec_cancel_sent_as_alert_as_a_cancel():
     alert = parse_one(feature)
     assert alert.message_type == "Alert" and alert.is_cancel
     assert classify(alert, OUR_ZONES, TEST_NOW) is None
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("a\nFORGED line.json", "a\\nFORGED line.json"),
+    ("cr\rlf\r\n", "cr\\rlf\\r\\n"),
+    ("tab\tesc\x1b[31mred", "tab\\tesc\\x1b[31mred"),
+    ("nul\x00 del\x7f", "nul\\x00 del\\x7f"),
+    ("line\u2028separator", "line\\u2028separator"),
+    ("bad-byte-\udcff.json", "bad-byte-\\udcff.json"),  # as os.listdir decodes a non-UTF-8 byte
+    ("Übersicht — Sturm.json", "Übersicht — Sturm.json"),
+    ("plain.json", "plain.json"),
+    (42, "42"),
+])
+def test_printable_escapes_what_could_forge_a_line(text, shown):
+    assert alerts_module.printable(text) == shown
+    assert alerts_module.printable(text).isprintable()
+
+
+def test_event_and_headline_hold_no_control_characters():
+    alert = parse_one(nws_feature(event="High Wind Warning\x1b[2J",
+                                  headline="High Wind Warning\nFORGED line"))
+    assert alert.event == "High Wind Warning\\x1b[2J"
+    assert alert.headline == "High Wind Warning FORGED line"
 
 
 def test_classify_needs_an_aware_now():

@@ -40,6 +40,7 @@ from gridassets.domain.alerts import (
     AlertFileError,
     classify,
     parse_alert_bytes,
+    printable,
 )
 
 INBOX, PROCESSED, REJECTED = "inbox", "processed", "rejected"
@@ -223,27 +224,35 @@ def _take(root: Path, item: _Listed, our_zones: Collection[str], now: datetime, 
             entries.append(_entry(alert, IGNORED, reason=reason))
             continue
         storm_id = resolver.storm_of(alert)
+        if alert.is_cancel and not store.storm_has_messages(root, storm_id):
+            # Nothing to call off: storing it would make a storm of a cancel alone, a partition
+            # and a run whose list would stand crews down from a storm nobody was told about.
+            entries.append(_entry(alert, IGNORED, storm_id=storm_id, reason=(
+                f"a cancel of storm {storm_id}, which was never received: no message of it is "
+                "stored, so there is nothing to call off")))
+            continue
         run_key = f"{storm_id}:{store.message_key(alert.message_id)}"
         stored_as = f"{store.STORMS_DIR}/{storm_id}/{store.message_key(alert.message_id)}.json"
         if run_key in tick_keys:
             entries.append(_entry(alert, DUPLICATE, storm_id=storm_id, run_key=run_key,
                                   reason="the same message appeared earlier in this tick"))
             continue
-        record = store.message_record(alert, storm_id, now, item.name)
+        record = store.message_record(alert, storm_id, now, printable(item.name))
         try:
             _, written = store.write_message(root, record)
         except OSError as e:
             # The store is unwritable (disk full, permissions): the file is fine, so it stays in
             # the inbox and is read again next tick; runs of messages already stored from it are
             # still requested.
-            tick.problems.append(f"{item.name}: cannot store message {alert.message_id}: {e}")
+            tick.problems.append(
+                f"{printable(item.name)}: cannot store message {alert.message_id}: {e}")
             tick.files.append(
                 FileReport(item.name, "retry", None, f"message store unwritable: {e}"))
             return
         resolver.remember(alert.message_id, storm_id)
         tick_keys.add(run_key)
         tick.runs.append(RunIntent(storm_id, run_key, alert.message_id, alert.message_type,
-                                   alert.event, item.name, duplicate=not written))
+                                   alert.event, printable(item.name), duplicate=not written))
         if storm_id not in tick.storms:
             tick.storms.append(storm_id)
         if written:
@@ -257,11 +266,12 @@ def _take(root: Path, item: _Listed, our_zones: Collection[str], now: datetime, 
                 reason="already received; its run key was requested before, so no new run starts",
             ))
     for ignored in parsed.ignored:
-        entries.append({"message_id": ignored.message_id, "event": ignored.event,
-                        "outcome": IGNORED, "reason": ignored.reason})
+        entries.append({"message_id": _opt_printable(ignored.message_id),
+                        "event": _opt_printable(ignored.event),
+                        "outcome": IGNORED, "reason": printable(ignored.reason)})
 
     note = {
-        "file": item.name,
+        "file": printable(item.name),
         "received_at": now.astimezone(timezone.utc).isoformat(),
         "size_bytes": len(data),
         "sha256": hashlib.sha256(data).hexdigest(),
@@ -312,8 +322,9 @@ def _read(path: Path, item: _Listed) -> bytes:
 
 
 def _reject(root: Path, item: _Listed, reason: str, now: datetime, tick: InboxTick) -> None:
+    reason = printable(reason)
     text = (
-        f"{_printable(item.name)} was rejected at {now.astimezone(timezone.utc).isoformat()}.\n"
+        f"{printable(item.name)} was rejected at {now.astimezone(timezone.utc).isoformat()}.\n"
         f"Reason: {reason}\n"
         "Nothing in it was acted on. Fix the file and drop it into the inbox again "
         "(write it elsewhere, then move it in).\n"
@@ -333,7 +344,8 @@ def _move(root: Path, item: _Listed, folder: str, companion_suffix: str,
         return
     except OSError as e:
         # Left where it is and not read again while unchanged (no file is read twice a tick).
-        tick.problems.append(f"{item.name}: read but cannot be moved to {folder}/: {e}")
+        tick.problems.append(
+            f"{printable(item.name)}: read but cannot be moved to {folder}/: {e}")
         tick.cursor.stuck[item.name] = item.key
         tick.files.append(FileReport(item.name, outcome, None, detail))
         return
@@ -344,7 +356,8 @@ def _move(root: Path, item: _Listed, folder: str, companion_suffix: str,
     try:
         store.write_atomically(destination.with_name(destination.name + companion_suffix), data)
     except OSError as e:
-        tick.problems.append(f"{destination.name}: cannot write its {companion_suffix}: {e}")
+        tick.problems.append(
+            f"{printable(destination.name)}: cannot write its {companion_suffix}: {e}")
     tick.files.append(FileReport(item.name, outcome, f"{folder}/{destination.name}", detail))
 
 
@@ -436,14 +449,18 @@ def _list_inbox(inbox: Path) -> list[_Listed]:
 
 def _entry(alert: Alert, outcome: str, **fields: Any) -> dict[str, Any]:
     entry = {
-        "message_id": alert.message_id,
-        "event": alert.event,
+        "message_id": printable(alert.message_id),
+        "event": printable(alert.event),
         "message_type": alert.message_type,
         "zones": list(alert.zones),
         "outcome": outcome,
     }
-    entry.update(fields)
+    entry.update({k: printable(v) if isinstance(v, str) else v for k, v in fields.items()})
     return entry
+
+
+def _opt_printable(text: str | None) -> str | None:
+    return None if text is None else printable(text)
 
 
 def _track(seen: dict[str, tuple[int, int]], name: str, key: tuple[int, int]) -> None:
@@ -460,8 +477,3 @@ def _file_keys(raw: Any) -> dict[str, tuple[int, int]]:
         keys[str(name)] = (int(size), int(mtime_ns))
     return keys
 
-
-def _printable(name: str) -> str:
-    """A file name as text that can be written anywhere (undecodable bytes escaped)."""
-    text = name.encode("utf-8", "backslashreplace").decode("utf-8")
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

@@ -19,6 +19,7 @@ from gridassets.defs.partitions import storm_partitions
 from gridassets.defs.resources import FleetSource, GridSettings
 from gridassets.defs.storms.inbox import InboxCursor, InboxTick, process_inbox
 from gridassets.defs.storms.jobs import storm_job
+from gridassets.domain.alerts import printable
 from gridassets.domain.landing import LandingError
 
 TAG_PREFIX = "gridassets/"
@@ -39,11 +40,12 @@ def weather_alert_sensor(
 ) -> dg.SensorResult:
     cursor, problem = InboxCursor.parse(context.cursor)
     if problem:
-        context.log.warning(problem)
+        context.log.warning(printable(problem))
     try:
         zones = fleet.zones()
     except (LandingError, OSError) as e:
-        context.log.error(f"cannot read the zones of our circuits, so no alert is taken: {e}")
+        context.log.error(printable(
+            f"cannot read the zones of our circuits, so no alert is taken: {e}"))
         return dg.SensorResult(skip_reason=f"zones of our circuits unreadable: {e}",
                                cursor=cursor.serialize())
     if not zones:
@@ -54,7 +56,7 @@ def weather_alert_sensor(
     try:
         tick = process_inbox(alerts_root, zones, cursor, utc_now())
     except OSError as e:
-        context.log.error(f"cannot use the alerts folder {alerts_root}: {e}")
+        context.log.error(printable(f"cannot use the alerts folder {alerts_root}: {e}"))
         return dg.SensorResult(skip_reason=f"alerts folder unusable: {e}",
                                cursor=cursor.serialize())
     _log(context, tick)
@@ -81,20 +83,22 @@ def weather_alert_sensor(
 
 
 def _log(context: dg.SensorEvaluationContext, tick: InboxTick) -> None:
+    # Every line goes through `printable`: file names and alert text are untrusted, and a raw
+    # newline in them would forge a line of this log.
     for report in tick.files:
         where = f" -> {report.moved_to}" if report.moved_to else ""
-        line = f"{report.name}: {report.outcome}{where}: {report.detail}"
+        line = printable(f"{report.name}: {report.outcome}{where}: {report.detail}")
         if report.outcome == "rejected":
             context.log.warning(line)
         else:
             context.log.info(line)
     for run in tick.runs:
-        context.log.info(
+        context.log.info(printable(
             f"{run.message_type} {run.message_id} ({run.event}) -> storm {run.storm_id}, "
             f"run key {run.run_key}{' (already requested before)' if run.duplicate else ''}"
-        )
+        ))
     for problem in tick.problems:
-        context.log.error(problem)
+        context.log.error(printable(problem))
 
 
 def _skip_reason(tick: InboxTick) -> str:

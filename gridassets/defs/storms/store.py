@@ -169,6 +169,15 @@ def find_message(alerts_root: Path, message_id: str, storm_ids: Iterable[str] | 
     return None
 
 
+def storm_has_messages(alerts_root: Path, storm_id: str) -> bool:
+    """True if the store holds at least one message of `storm_id` (a storm the sensor received)."""
+    try:
+        names = os.listdir(storm_folder(alerts_root, storm_id))
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return any(n.endswith(".json") and not n.startswith(".") for n in names)
+
+
 def list_storms(alerts_root: Path) -> list[str]:
     """The storm ids with a folder in the store, sorted; [] when there is no store yet."""
     root = storms_root(alerts_root)
