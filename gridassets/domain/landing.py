@@ -4,22 +4,31 @@ Layout (contract):
     landing/circuits.csv, landing/transformers.csv            (or .parquet)
     landing/<table>/<YYYY-MM-DD>.csv                          (or .parquet), one file per UTC day
 
-A file is read whole, checked against its `TableSpec` (columns present, values of the right type,
-timestamps inside the file's day and on the hour for hourly tables, no duplicate keys) and returned
-as a clean frame with exactly the spec's columns. Anything wrong raises `LandingError` naming the
-file, the row and the column, so the partition fails before anything is written. Value ranges are not
+A file is read whole, checked against its `TableSpec` and returned as a clean frame with exactly the
+spec's columns. The checks: every CSV row has as many fields as the header; required columns are
+present, none twice; every value has the column's type (a CSV's text must parse as it; a Parquet
+file's values arrive typed and must already be of it, except that whole numbers are accepted as text
+ids); text is printable and matches its column's pattern (zones are NWS UGC codes); timestamps lie
+inside the file's day, on the hour for hourly tables; no key appears twice. A daily file can also be
+refused for holding far more rows than its day can (`row_limit`), before it is read whole.
+
+Anything wrong raises `LandingError` naming the file, the row and the column, and showing the value
+as Python writes it (so a newline or a quote is visible), so the partition fails before anything is
+written. Rows are counted from 1 after the header; blank lines are not counted. Value ranges are not
 judged here: the raw asset checks do that on the stored data, where a person can inspect it.
 """
 
 from __future__ import annotations
 
+import csv
+import decimal
 import math
-import re
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from gridassets.domain.schemas import Column, TableSpec
 
@@ -27,6 +36,32 @@ SUFFIXES = (".csv", ".parquet")
 NULL_TOKENS = {"", "na", "nan", "null", "none"}
 TRUE_TOKENS = {"true", "t", "yes", "y", "1"}
 FALSE_TOKENS = {"false", "f", "no", "n", "0"}
+
+# The kinds of typed (Parquet) value each column type accepts. Whole numbers are accepted as text
+# because a numbering system's ids (circuit 1042) are often stored as integers; a fractional
+# number, a true/false or a timestamp where an id is due is a column mix-up.
+ACCEPTED_KINDS = {
+    "str": {"text", "int"},
+    "int": {"int", "float"},  # a float must still be whole; see _convert
+    "float": {"int", "float"},
+    "bool": {"bool"},
+    "date": {"date", "timestamp"},
+    "timestamp": {"timestamp"},
+}
+KIND_NAMES = {"text": "text", "bool": "true/false", "int": "a number", "float": "a number",
+              "date": "a date", "timestamp": "a timestamp"}
+DUE_NAMES = {"str": "text", "int": "a number", "float": "a number", "bool": "true/false",
+             "date": "a date", "timestamp": "a timestamp"}
+
+# Row limits of one day's file (`row_limit`). Hourly tables: twice the 24 rows per registry entity,
+# plus room for ten entities the registry does not list (weather for neighbouring zones, units
+# added since the registry was loaded): those rows are judged by the checks, not refused here.
+# Event tables: an event every hour on every entity, plus a storm's worth, which no real day
+# reaches. Either way a file of a wrong table or a runaway export is stopped before it fills memory.
+HOURLY_MARGIN = 2
+SPARE_HOURLY_ROWS = 24 * 10
+EVENTS_PER_ENTITY = 24
+SPARE_EVENT_ROWS = 1000
 
 
 class LandingError(ValueError):
@@ -46,6 +81,42 @@ class LandingError(ValueError):
         super().__init__(f"{', '.join(where)}: {problem}")
 
 
+class RowLimit(int):
+    """A row limit that says where it comes from: `read_daily` quotes `reason` when it refuses."""
+
+    reason: str
+
+    def __new__(cls, value: int, reason: str = "") -> RowLimit:
+        limit = super().__new__(cls, value)
+        limit.reason = reason
+        return limit
+
+
+def row_limit(spec: TableSpec, entities: int) -> int:
+    """The most rows one day's file of `spec` can reasonably hold, for a registry with `entities`
+    of the spec's entity (transformers, circuits or zones).
+
+    Hourly tables: HOURLY_MARGIN x 24 rows per entity, plus SPARE_HOURLY_ROWS; event tables:
+    EVENTS_PER_ENTITY per entity plus SPARE_EVENT_ROWS. Returns a `RowLimit`, an int whose reason
+    `read_daily` quotes. Raises ValueError for a table without entities or a negative count.
+    """
+    if spec.entity_column is None:
+        raise ValueError(f"{spec.name} has no entity column to count")
+    n = int(entities)
+    if n < 0:
+        raise ValueError(f"entities must not be negative; got {entities!r}")
+    noun = spec.entity_column.removesuffix("_id")
+    if spec.hourly:
+        limit = HOURLY_MARGIN * 24 * n + SPARE_HOURLY_ROWS
+        basis = f"{HOURLY_MARGIN} x 24 hourly rows per {noun} + {SPARE_HOURLY_ROWS}"
+    else:
+        limit = EVENTS_PER_ENTITY * n + SPARE_EVENT_ROWS
+        basis = f"{EVENTS_PER_ENTITY} events per {noun} + {SPARE_EVENT_ROWS}"
+    plural = "" if n == 1 else "s"
+    return RowLimit(limit, f"the registry has {n} {noun}{plural}: "
+                           f"at most {limit} rows for one day ({basis})")
+
+
 def registry_file(landing_dir: Path, spec: TableSpec) -> Path:
     """The registry file of `spec` (e.g. landing/circuits.csv); raises LandingError if absent."""
     return _one_file(Path(landing_dir) / spec.name, f"the {spec.name} registry")
@@ -62,21 +133,37 @@ def read_registry(spec: TableSpec, landing_dir: Path) -> pd.DataFrame:
     return parse_frame(spec, _read_raw(path), path)
 
 
-def read_daily(spec: TableSpec, landing_dir: Path, day: date) -> pd.DataFrame:
+def read_daily(spec: TableSpec, landing_dir: Path, day: date,
+               max_rows: int | None = None) -> pd.DataFrame:
     """Read and check the file of `spec` for one UTC day.
 
+    `max_rows` (usually `row_limit(spec, <registry count>)`) refuses a file with more rows before
+    it is read whole: a CSV is read no further than one row past it, a Parquet file's row count is
+    taken from its metadata. None reads any size.
+
     Returns a frame with exactly the spec's columns. Raises LandingError when the file is missing,
-    unreadable, lacks a required column, has a value of the wrong type, a timestamp outside `day`
-    (or, for hourly tables, not on the hour), or a duplicate key.
+    unreadable, has more rows than `max_rows`, a CSV row with more or fewer fields than the header,
+    lacks a required column, has a value of the wrong type or text of the wrong form, a timestamp
+    outside `day` (or, for hourly tables, not on the hour), or a duplicate key.
     """
     path = daily_file(landing_dir, spec, day)
-    return parse_frame(spec, _read_raw(path), path, day=day)
+    return parse_frame(spec, _read_raw(path, max_rows), path, day=day)
 
 
 def parse_frame(spec: TableSpec, raw: pd.DataFrame, path: Path | str,
-                day: date | None = None) -> pd.DataFrame:
-    """Check and convert a raw frame (as read from `path`) to the spec's columns and types."""
+                day: date | None = None, *, typed: bool | None = None) -> pd.DataFrame:
+    """Check and convert a raw frame (as read from `path`) to the spec's columns and types.
+
+    `typed` says whether the values arrived typed (Parquet), so that each must already be of its
+    column's type, rather than as text to be parsed (CSV); by default it is judged from the suffix
+    of `path`. Raises LandingError as `read_daily` describes.
+    """
+    if typed is None:
+        typed = Path(path).suffix.lower() != ".csv"
     raw = raw.rename(columns=lambda c: str(c).strip())
+    twice = sorted(set(raw.columns[raw.columns.duplicated()]))
+    if twice:
+        raise LandingError(path, f"column {twice[0]!r} appears twice; keep one")
     missing = [c.source_name for c in spec.columns if c.required and c.source_name not in raw]
     if missing:
         found = ", ".join(map(str, raw.columns)) or "none"
@@ -86,7 +173,7 @@ def parse_frame(spec: TableSpec, raw: pd.DataFrame, path: Path | str,
     out: dict[str, pd.Series] = {}
     for col in spec.columns:
         if col.source_name in raw:
-            out[col.name] = _convert(col, raw[col.source_name], path)
+            out[col.name] = _convert(col, raw[col.source_name], path, typed)
         else:
             out[col.name] = _default_series(col, len(raw))
     frame = pd.DataFrame(out, index=range(len(raw)))
@@ -107,24 +194,65 @@ def _one_file(stem: Path, what: str) -> Path:
     return found[0]
 
 
-def _read_raw(path: Path) -> pd.DataFrame:
+def _read_raw(path: Path, max_rows: int | None = None) -> pd.DataFrame:
     try:
         if path.suffix == ".parquet":
+            if max_rows is not None:
+                rows = pq.ParquetFile(path).metadata.num_rows
+                if rows > max_rows:
+                    raise _too_many(path, f"has {rows} rows", max_rows)
             return pd.read_parquet(path)
-        # Everything as text, so that each value is judged (and reported) by our own rules.
-        return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except pd.errors.EmptyDataError:
-        raise LandingError(path, "the file is empty (no header row)") from None
-    except pd.errors.ParserError as exc:
-        shape = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
-        if shape:
-            expected, line, saw = map(int, shape.groups())
-            # Line 1 is the header, so data row n is line n + 1.
-            raise LandingError(path, f"has {saw} fields where the header has {expected} "
-                               "(a stray comma or quote?)", row=line - 1) from None
+        return _read_csv(path, max_rows)
+    except LandingError:
+        raise
+    except UnicodeDecodeError as exc:
+        raise LandingError(path, f"cannot be read: not UTF-8 text ({exc})") from None
+    except (csv.Error, OSError, ValueError) as exc:
         raise LandingError(path, f"cannot be read: {exc}") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
-        raise LandingError(path, f"cannot be read: {exc}") from None
+
+
+def _read_csv(path: Path, max_rows: int | None) -> pd.DataFrame:
+    """Every field as text, so that each value is judged (and reported) by our own rules.
+
+    Read with the csv module rather than pandas, which silently pads a row with too few fields and,
+    when the first row has one field too many, takes the first column as the index and shifts every
+    value one column left.
+    """
+    limit = math.inf if max_rows is None else max_rows
+    rows: list[list[str]] = []
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        # Blank lines carry nothing; they are skipped and not counted as rows.
+        records = csv.reader(fh, skipinitialspace=True)
+        header = next((record for record in records if record), None)
+        if header is None:
+            raise LandingError(path, "the file is empty (no header row)")
+        width = len(header)
+        for record in records:
+            if len(record) != width:
+                if not record:
+                    continue
+                raise LandingError(path, _field_count_problem(len(record), width),
+                                   row=len(rows) + 1)
+            if len(rows) >= limit:
+                raise _too_many(path, f"has more than {max_rows} rows", max_rows)
+            rows.append(record)
+    return pd.DataFrame(rows, columns=_column_names(header), dtype=object)
+
+
+def _field_count_problem(fields: int, expected: int) -> str:
+    hint = ("a stray comma, or a value with a comma that is not quoted?" if fields > expected
+            else "a missing value? an empty value still needs its comma")
+    return f"has {fields} field{'s' if fields != 1 else ''} where the header has {expected} ({hint})"
+
+
+def _column_names(header: list[str]) -> list[str]:
+    # A trailing comma on the header line makes a nameless column; named, it is ignored as an extra.
+    return [name.strip() or f"(unnamed column {i + 1})" for i, name in enumerate(header)]
+
+
+def _too_many(path: Path, count: str, max_rows: int) -> LandingError:
+    reason = getattr(max_rows, "reason", None) or f"at most {int(max_rows)} rows for one day"
+    return LandingError(path, f"{count}; {reason}")
 
 
 def _row(index: int) -> int:
@@ -142,18 +270,24 @@ def _is_null(series: pd.Series) -> pd.Series:
 def _fail_first(path: Path | str, col: Column, bad: pd.Series, raw: pd.Series, problem: str) -> None:
     if bad.any():
         idx = bad[bad].index[0]
-        raise LandingError(path, f"{problem} ({raw.loc[idx]!r}); {int(bad.sum())} such row(s)",
+        raise LandingError(path, f"{problem} ({_shown(raw.loc[idx])!r}); {int(bad.sum())} such row(s)",
                            row=_row(idx), column=col.source_name)
 
 
-def _convert(col: Column, raw: pd.Series, path: Path | str) -> pd.Series:
+def _shown(value: object) -> object:
+    # numpy scalars print as np.float64(1.0); the engineer wants to see 1.0.
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _convert(col: Column, raw: pd.Series, path: Path | str, typed: bool = False) -> pd.Series:
     raw = raw.reset_index(drop=True)
     nulls = _is_null(raw)
     if not col.nullable:
         _fail_first(path, col, nulls, raw, "empty value in a column that must be filled")
+    if typed:
+        _check_kinds(col, raw, nulls, path)
     if col.dtype == "str":
-        values = raw.astype(object).where(~nulls, None)
-        return values.map(lambda v: None if v is None else str(v).strip()).astype(object)
+        return _text(col, raw, nulls, path)
     if col.dtype in ("int", "float"):
         values = pd.to_numeric(raw.where(~nulls, None), errors="coerce")
         _fail_first(path, col, values.isna() & ~nulls, raw, "not a number")
@@ -177,6 +311,60 @@ def _convert(col: Column, raw: pd.Series, path: Path | str) -> pd.Series:
             return values.dt.date.where(values.notna(), None).astype(object)
         return values.astype("datetime64[ns]")
     raise TypeError(f"unknown dtype {col.dtype!r} for column {col.name}")
+
+
+def _check_kinds(col: Column, raw: pd.Series, nulls: pd.Series, path: Path | str) -> None:
+    """Typed values must be of the column's type: a Parquet boolean is not 0/1 MW."""
+    kinds = _kinds(raw)
+    wrong = ~nulls & ~kinds.isin(ACCEPTED_KINDS[col.dtype])
+    if wrong.any():
+        kind = kinds[wrong].iloc[0]
+        same = wrong & (kinds == kind)
+        _fail_first(path, col, same, raw,
+                    f"{KIND_NAMES.get(kind, kind)} where {DUE_NAMES[col.dtype]} is due")
+
+
+def _kinds(values: pd.Series) -> pd.Series:
+    """The kind of each value: text, bool, int, float, date, timestamp, or its type's name."""
+    types = pd.api.types
+    for test, kind in ((types.is_bool_dtype, "bool"), (types.is_integer_dtype, "int"),
+                       (types.is_float_dtype, "float"), (types.is_datetime64_any_dtype, "timestamp")):
+        if test(values.dtype):
+            return pd.Series(kind, index=values.index)
+    if values.dtype != object and types.is_string_dtype(values.dtype):
+        return pd.Series("text", index=values.index)
+    return values.map(_kind_of)
+
+
+def _kind_of(value: object) -> str:
+    # bool before int (bool is an int), datetime before date (datetime is a date).
+    if isinstance(value, (bool, np.bool_)):
+        return "bool"
+    if isinstance(value, (int, np.integer)):
+        return "int"
+    if isinstance(value, (float, np.floating, decimal.Decimal)):
+        return "float"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, (datetime, np.datetime64)):
+        return "timestamp"
+    if isinstance(value, date):
+        return "date"
+    return type(value).__name__
+
+
+def _text(col: Column, raw: pd.Series, nulls: pd.Series, path: Path | str) -> pd.Series:
+    """Text values with surrounding spaces trimmed, each checked against the column's rules."""
+    # Only spaces are trimmed: a tab or newline around an id is refused below, not dropped quietly.
+    values = raw.astype(object).where(~nulls, None).map(
+        lambda v: None if v is None else str(v).strip(" ")).astype(object)
+    # Ids repeat on every hour's row: judge each distinct value once.
+    problems = {v: col.text_problem(v) for v in pd.unique(values.dropna())}
+    found = values.map(problems)
+    if found.notna().any():
+        problem = found[found.notna()].iloc[0]
+        _fail_first(path, col, found == problem, raw, problem)
+    return values
 
 
 def _parse_times(values: pd.Series) -> pd.Series:

@@ -1,16 +1,22 @@
 """Column contracts of the fleet registry and the raw daily tables.
 
-One `TableSpec` per table says which columns exist, their types and plausible ranges, which are
-required in landing files (and the default of the optional ones), the key that must be unique, and
-the column whose timestamp must fall inside the partition's day. The landing reader, the fleet
-simulator and the raw asset checks all read these specs, so the three cannot drift apart.
+One `TableSpec` per table says which columns exist, their types and plausible ranges, the form a
+text value must have (printable; zones an NWS UGC code), which are required in landing files (and
+the default of the optional ones), the key that must be unique, and the column whose timestamp must
+fall inside the partition's day. The landing reader, the fleet simulator and the raw asset checks
+all read these specs, so the three cannot drift apart.
 
 All timestamps are naive UTC.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+# NWS UGC zone or county code: state, Z (zone) or C (county), three digits: MTZ309, WAC033.
+# [0-9], not \d, which also matches other scripts' digits.
+UGC_ZONE_PATTERN = r"[A-Z]{2}[CZ][0-9]{3}"
 
 
 @dataclass(frozen=True)
@@ -24,10 +30,26 @@ class Column:
     default: object = None  # used for an optional column absent from a landing file
     description: str = ""
     landing_name: str | None = None  # the column's name in landing files, when it differs
+    pattern: str | None = None  # a text value must match this regular expression whole
+    pattern_name: str = ""  # what the pattern stands for, in the words of an error message
 
     @property
     def source_name(self) -> str:
         return self.landing_name or self.name
+
+    def text_problem(self, value: str) -> str | None:
+        """Why `value` may not stand in this text column, or None when it may.
+
+        Every text value must be printable: a newline, tab, NUL or other control character in an
+        id breaks the CSV lists and logs it ends up in, and two ids that print alike would differ.
+        """
+        if not value.isprintable():
+            return ("not printable text (it holds a control character such as a newline, tab or NUL, "
+                    "or another character that does not print)")
+        # fullmatch, not match with "$": "$" also matches before a trailing newline.
+        if self.pattern is not None and re.fullmatch(self.pattern, value) is None:
+            return f"not {self.pattern_name or 'of the required form'} (^{self.pattern}$)"
+        return None
 
 
 @dataclass(frozen=True)
@@ -58,7 +80,8 @@ CIRCUITS = TableSpec(
     key=("circuit_id",),
     columns=(
         Column("circuit_id", "str", description="Circuit (feeder) identifier."),
-        Column("zone", "str", description="NWS forecast zone (UGC code such as MTZ309)."),
+        Column("zone", "str", description="NWS forecast zone (UGC code such as MTZ309).",
+               pattern=UGC_ZONE_PATTERN, pattern_name="an NWS UGC zone code such as MTZ309"),
         Column("customers", "int", min=0, max=1_000_000, description="Customers served."),
         Column("critical_customers", "int", required=False, default=0, min=0, max=100_000,
                description="Hospitals, water plants, life-support customers."),
@@ -136,7 +159,8 @@ WEATHER_OBSERVATIONS = TableSpec(
     entity_column="zone",
     hourly=True,
     columns=(
-        Column("zone", "str"),
+        Column("zone", "str", description="NWS forecast zone (UGC code such as MTZ309).",
+               pattern=UGC_ZONE_PATTERN, pattern_name="an NWS UGC zone code such as MTZ309"),
         Column("timestamp", "timestamp", description="Start of the UTC hour."),
         Column("wind_speed_mph", "float", min=0, max=200),
         Column("wind_gust_mph", "float", min=0, max=250),

@@ -5,7 +5,16 @@ import pandas as pd
 import pytest
 
 from gridassets.domain import landing
-from gridassets.domain.schemas import CIRCUITS, FEEDER_LOAD, OUTAGE_EVENTS, TRANSFORMER_TELEMETRY
+from gridassets.domain.fleet import FleetConfig, FleetSimulator
+from gridassets.domain.schemas import (
+    CIRCUITS,
+    FEEDER_LOAD,
+    OUTAGE_EVENTS,
+    RAW_TABLES,
+    TRANSFORMER_TELEMETRY,
+    WEATHER_OBSERVATIONS,
+)
+from gridassets_tests.conftest import SMALL_FLEET
 
 DAY = date(2025, 6, 1)
 
@@ -139,3 +148,199 @@ def test_a_row_with_an_extra_field_is_located(tmp_path):
           "circuit_id,timestamp,load_mw\nC1,2025-06-01T00:00Z,1\nC1,2025-06-01T01:00Z,12,5\n")
     with pytest.raises(landing.LandingError, match="row 2: has 4 fields where the header has 3"):
         landing.read_daily(FEEDER_LOAD, tmp_path, DAY)
+
+
+# --- strict types: Parquet values arrive typed and must have the column's type -------------------
+
+def parquet_load(tmp_path, **columns) -> Path:
+    frame = {
+        "circuit_id": ["C1", "C2"],
+        "timestamp": pd.to_datetime(["2025-06-01T00:00Z", "2025-06-01T01:00Z"]),
+        "load_mw": [1.5, 2.5],
+    }
+    frame.update(columns)
+    path = tmp_path / "feeder_load" / "2025-06-01.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(frame).to_parquet(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "columns, column, words",
+    [
+        ({"load_mw": [True, False]}, "load_mw", "true/false where a number is due (True)"),
+        ({"load_mw": ["1.5", "2.5"]}, "load_mw", "text where a number is due ('1.5')"),
+        ({"timestamp": ["2025-06-01T00:00Z", "2025-06-01T01:00Z"]}, "timestamp",
+         "text where a timestamp is due ('2025-06-01T00:00Z')"),
+        ({"circuit_id": [1.0, 2.0]}, "circuit_id", "a number where text is due (1.0)"),
+        ({"circuit_id": [True, False]}, "circuit_id", "true/false where text is due (True)"),
+    ],
+    ids=["bool-number", "text-number", "text-timestamp", "float-id", "bool-id"],
+)
+def test_parquet_value_of_the_wrong_type_is_refused(tmp_path, columns, column, words):
+    path = parquet_load(tmp_path, **columns)
+    with pytest.raises(landing.LandingError) as err:
+        landing.read_daily(FEEDER_LOAD, tmp_path, DAY)
+    assert (err.value.path, err.value.row, err.value.column) == (path, 1, column)
+    assert words in str(err.value) and str(path) in str(err.value)
+
+
+def test_parquet_integer_ids_are_taken_as_their_text(tmp_path):
+    parquet_load(tmp_path, circuit_id=[1, 2])
+    frame = landing.read_daily(FEEDER_LOAD, tmp_path, DAY)
+    assert frame["circuit_id"].tolist() == ["1", "2"]
+
+
+def test_parquet_integer_loads_are_numbers(tmp_path):
+    parquet_load(tmp_path, load_mw=[1, 2])
+    assert landing.read_daily(FEEDER_LOAD, tmp_path, DAY)["load_mw"].tolist() == [1.0, 2.0]
+
+
+def test_csv_true_in_a_number_column_is_not_a_number(tmp_path):
+    write(tmp_path, "feeder_load", "circuit_id,timestamp,load_mw\nC1,2025-06-01T00:00Z,true\n")
+    with pytest.raises(landing.LandingError,
+                       match=r"row 1, column 'load_mw': not a number \('true'\)"):
+        landing.read_daily(FEEDER_LOAD, tmp_path, DAY)
+
+
+# --- every CSV row has as many fields as the header ----------------------------------------------
+
+@pytest.mark.parametrize(
+    "rows, row, words",
+    [
+        (["C1,2025-06-01T00:00Z,5,263"], 1, "has 4 fields where the header has 3"),
+        (["C1,2025-06-01T00:00Z,1", "C1,2025-06-01T01:00Z,12,5"], 2,
+         "has 4 fields where the header has 3"),
+        (["C1,2025-06-01T00:00Z"], 1, "has 2 fields where the header has 3"),
+        (["C1,2025-06-01T00:00Z,1", "", "C1,2025-06-01T01:00Z"], 2,
+         "has 2 fields where the header has 3"),
+    ],
+    ids=["first-row-longer", "later-row-longer", "first-row-shorter", "row-after-blank-shorter"],
+)
+def test_a_row_with_more_or_fewer_fields_than_the_header_is_refused(tmp_path, rows, row, words):
+    path = write(tmp_path, "feeder_load", "circuit_id,timestamp,load_mw\n" + "\n".join(rows) + "\n")
+    with pytest.raises(landing.LandingError) as err:
+        landing.read_daily(FEEDER_LOAD, tmp_path, DAY)
+    assert (err.value.path, err.value.row, err.value.column) == (path, row, None)
+    assert f"{path}, row {row}: {words}" in str(err.value)
+
+
+def test_a_trailing_empty_field_counts_as_a_field(tmp_path):
+    write(tmp_path, "transformer_telemetry",
+          "transformer_id,timestamp,load_pct,oil_temp_c,ambient_temp_c\n"
+          "T1,2025-06-01T00:00Z,55,40,\n")
+    frame = landing.read_daily(TRANSFORMER_TELEMETRY, tmp_path, DAY)
+    assert frame["ambient_temp_c"].isna().all()
+
+
+def test_a_column_named_twice_is_refused(tmp_path):
+    write(tmp_path, "feeder_load",
+          "circuit_id,timestamp,load_mw,load_mw\nC1,2025-06-01T00:00Z,1,2\n")
+    with pytest.raises(landing.LandingError, match="column 'load_mw' appears twice; keep one"):
+        landing.read_daily(FEEDER_LOAD, tmp_path, DAY)
+
+
+# --- zones are UGC codes, ids are printable ------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "zone",
+    ["MTZ309'; drop table x; --", "mtz309", "MTZ3090", "MT309", "MTX309", "MTZ30٩"],
+    ids=["injection", "lower-case", "too-long", "too-short", "not-c-or-z", "arabic-digit"],
+)
+def test_a_zone_that_is_not_a_ugc_code_is_refused(tmp_path, zone):
+    (tmp_path / "circuits.csv").write_text(
+        f'circuit_id,zone,customers\nC1,MTZ309,10\nC2,"{zone}",10\n', encoding="utf-8")
+    with pytest.raises(landing.LandingError) as err:
+        landing.read_registry(CIRCUITS, tmp_path)
+    assert (err.value.row, err.value.column) == (2, "zone")
+    assert "not an NWS UGC zone code" in str(err.value)
+    assert repr(zone) in str(err.value)
+
+
+def test_weather_zones_are_ugc_codes(tmp_path):
+    rows = [f"MTZ309,2025-06-01T{h:02d}:00Z,5,9,0,12" for h in range(23)] + [
+        "MTZ309 X,2025-06-01T23:00Z,5,9,0,12"]
+    write(tmp_path, "weather_observations",
+          "zone,timestamp,wind_speed_mph,wind_gust_mph,precip_mm,temp_c\n" + "\n".join(rows))
+    with pytest.raises(landing.LandingError,
+                       match=r"row 24, column 'zone': not an NWS UGC zone code .*'MTZ309 X'"):
+        landing.read_daily(WEATHER_OBSERVATIONS, tmp_path, DAY)
+
+
+@pytest.mark.parametrize(
+    "field, shown",
+    [('"C1\nX"', r"'C1\nX'"), ("C\t1", r"'C\t1'"), ('"C1\n"', r"'C1\n'"), ("C1\x7f", r"'C1\x7f'")],
+    ids=["newline", "tab", "trailing-newline", "delete"],
+)
+def test_an_id_with_a_control_character_is_refused(tmp_path, field, shown):
+    write(tmp_path, "feeder_load", f"circuit_id,timestamp,load_mw\n{field},2025-06-01T00:00Z,1\n")
+    with pytest.raises(landing.LandingError) as err:
+        landing.read_daily(FEEDER_LOAD, tmp_path, DAY)
+    assert (err.value.row, err.value.column) == (1, "circuit_id")
+    assert "control character" in str(err.value) and shown in str(err.value)
+
+
+def test_a_nul_in_a_parquet_id_is_refused(tmp_path):
+    parquet_load(tmp_path, circuit_id=["C1", "C2\x00"])
+    with pytest.raises(landing.LandingError,
+                       match=r"row 2, column 'circuit_id': .*control character.*'C2\\x00'"):
+        landing.read_daily(FEEDER_LOAD, tmp_path, DAY)
+
+
+def test_spaces_around_ids_are_trimmed(tmp_path):
+    (tmp_path / "circuits.csv").write_text("circuit_id,zone,customers\n C1 , MTZ309 ,10\n")
+    frame = landing.read_registry(CIRCUITS, tmp_path)
+    assert (frame.loc[0, "circuit_id"], frame.loc[0, "zone"]) == ("C1", "MTZ309")
+
+
+# --- a daily file far too large for its day is refused before it is read whole -------------------
+
+def test_row_limit_follows_the_registry():
+    assert landing.row_limit(FEEDER_LOAD, 4) == 2 * 24 * 4 + landing.SPARE_HOURLY_ROWS
+    assert landing.row_limit(FEEDER_LOAD, 40) > landing.row_limit(FEEDER_LOAD, 4)
+    assert landing.row_limit(OUTAGE_EVENTS, 4) >= 24 * 4
+    assert "the registry has 4 circuits" in landing.row_limit(FEEDER_LOAD, 4).reason
+    assert "the registry has 1 zone:" in landing.row_limit(WEATHER_OBSERVATIONS, 1).reason
+
+
+def test_a_synthetic_day_is_inside_the_row_limit():
+    sim = FleetSimulator(FleetConfig(**SMALL_FLEET))
+    counts = {"circuit_id": len(sim.circuits()), "transformer_id": len(sim.transformers()),
+              "zone": sim.circuits()["zone"].nunique()}
+    for spec in RAW_TABLES:
+        frame = getattr(sim, spec.name)(DAY)
+        assert len(frame) <= landing.row_limit(spec, counts[spec.entity_column]), spec.name
+
+
+def huge_load(n: int) -> str:
+    rows = [f"X{i},2025-06-01T{i % 24:02d}:00Z,1" for i in range(n)]
+    return "circuit_id,timestamp,load_mw\n" + "\n".join(rows) + "\n"
+
+
+def test_a_csv_far_too_large_for_its_day_is_refused_unread(tmp_path):
+    path = write(tmp_path, "feeder_load", huge_load(20_000))
+    limit = landing.row_limit(FEEDER_LOAD, 4)
+    with pytest.raises(landing.LandingError) as err:
+        landing.read_daily(FEEDER_LOAD, tmp_path, DAY, max_rows=limit)
+    assert err.value.path == path
+    # "more than": reading stopped one row past the limit instead of counting all 20,000.
+    assert f"more than {int(limit)} rows" in str(err.value)
+    assert f"the registry has 4 circuits: at most {int(limit)} rows for one day" in str(err.value)
+
+
+def test_a_parquet_far_too_large_for_its_day_is_refused_by_its_metadata(tmp_path, monkeypatch):
+    n = 20_000
+    parquet_load(tmp_path, circuit_id=[f"X{i}" for i in range(n)],
+                 timestamp=pd.Timestamp("2025-06-01", tz="UTC"), load_mw=1.0)
+    # The rows must not be read at all.
+    monkeypatch.setattr(pd, "read_parquet", lambda *a, **k: pytest.fail("the file was read"))
+    with pytest.raises(landing.LandingError, match=f"has {n} rows; the registry has 4 circuits"):
+        landing.read_daily(FEEDER_LOAD, tmp_path, DAY, max_rows=landing.row_limit(FEEDER_LOAD, 4))
+
+
+def test_a_plain_number_as_the_limit_works_too(tmp_path):
+    write(tmp_path, "feeder_load", good_load())
+    with pytest.raises(landing.LandingError, match="more than 10 rows; at most 10 rows for one day"):
+        landing.read_daily(FEEDER_LOAD, tmp_path, DAY, max_rows=10)
+    assert len(landing.read_daily(FEEDER_LOAD, tmp_path, DAY, max_rows=24)) == 24
+    assert len(landing.read_daily(FEEDER_LOAD, tmp_path, DAY)) == 24
