@@ -14,7 +14,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from gridassets.domain.schemas import TableSpec
+from gridassets.domain.schemas import Column, TableSpec
 
 # Share of the registry's entities (transformers, circuits, zones) that must report each day.
 MIN_COVERAGE = 0.95
@@ -38,7 +38,9 @@ class CheckOutcome:
 
 
 def check_schema(frame: pd.DataFrame, spec: TableSpec) -> CheckOutcome:
-    """The frame has the spec's columns, of the right types, and no empty required values."""
+    """The frame has the spec's columns, of the right types, no empty required values, and text
+    of the form its column requires (printable; zones NWS UGC codes), as the landing reader does
+    for files: frames from elsewhere (the simulator, a warehouse) are held to the same contract."""
     problems: list[str] = []
     missing = [c for c in spec.names if c not in frame.columns]
     extra = [c for c in frame.columns if c not in spec.names]
@@ -56,9 +58,27 @@ def check_schema(frame: pd.DataFrame, spec: TableSpec) -> CheckOutcome:
             nulls = int(series.isna().sum())
             if nulls:
                 problems.append(f"{col.name} has {nulls} empty value(s)")
+        if col.dtype == "str":
+            problems.extend(_text_problems(series, col))
     if problems:
         return CheckOutcome(False, "; ".join(problems), {"problems": problems})
     return CheckOutcome(True, f"{len(spec.names)} columns as specified", {"rows": len(frame)})
+
+
+def _text_problems(series: pd.Series, col: Column) -> list[str]:
+    """One line per kind of bad text in `series`: count and the first offending value (repr)."""
+    values = series.dropna()
+    # Ids repeat on every hour's row: judge each distinct value once.
+    judged = {v: (col.text_problem(v) if isinstance(v, str) else "not text") for v in values.unique()}
+    found = values.map(judged)
+    lines = []
+    for problem in found.dropna().unique():
+        bad = (found == problem).to_numpy()
+        first = values.to_numpy()[bad][0]
+        # numpy scalars print as np.int64(2); show the value as it is.
+        first = first.item() if isinstance(first, np.generic) else first
+        lines.append(f"{col.name}: {int(bad.sum())} value(s) {problem}, e.g. {first!r}")
+    return lines
 
 
 def check_ranges(frame: pd.DataFrame, spec: TableSpec) -> CheckOutcome:

@@ -5,7 +5,16 @@ import pandas as pd
 import pytest
 
 from gridassets.domain import quality
-from gridassets.domain.schemas import FEEDER_LOAD, OUTAGE_EVENTS, TRANSFORMER_TELEMETRY
+from gridassets.domain.fleet import FleetConfig, FleetSimulator
+from gridassets.domain.schemas import (
+    CIRCUITS,
+    FEEDER_LOAD,
+    OUTAGE_EVENTS,
+    SPECS,
+    TRANSFORMER_TELEMETRY,
+    WEATHER_OBSERVATIONS,
+)
+from gridassets_tests.conftest import SMALL_FLEET
 
 DAY = date(2025, 6, 1)
 
@@ -92,3 +101,45 @@ def test_all_nan_optional_gas_columns_pass_schema():
         "c2h2_ppm": np.nan, "c2h4_ppm": np.nan,
     })
     assert quality.check_schema(frame, TRANSFORMER_TELEMETRY).passed
+
+
+def circuits_frame(zones=("MTZ309", "MTZ310"), ids=("C1", "C2")) -> pd.DataFrame:
+    return pd.DataFrame({
+        "circuit_id": list(ids), "zone": list(zones), "customers": [10, 20],
+        "critical_customers": [0, 0], "length_km": [15.0, 15.0], "tree_canopy_pct": [30.0, 30.0],
+        "last_trim_date": [None, None], "latitude": [47.0, 47.0], "longitude": [-110.0, -110.0],
+        "capacity_mw": [5.0, 5.0],
+    })
+
+
+@pytest.mark.parametrize(
+    "frame, words",
+    [
+        (circuits_frame(zones=("MTZ309", "MTZ309'; drop table x; --")),
+         "zone: 1 value(s) not an NWS UGC zone code"),
+        (circuits_frame(ids=("C1", "C\n2")), "circuit_id: 1 value(s) not printable text"),
+        (circuits_frame(ids=("C1", 2)), "circuit_id: 1 value(s) not text"),
+    ],
+    ids=["zone", "control-character", "not-text"],
+)
+def test_schema_flags_text_that_breaks_its_column_rule(frame, words):
+    out = quality.check_schema(frame, CIRCUITS)
+    assert not out.passed and words in out.summary
+    assert repr(frame.iloc[1][out.summary.split(":")[0]]) in out.summary
+
+
+def test_schema_flags_a_bad_weather_zone():
+    frame = pd.DataFrame({
+        "zone": ["MTZ309", "MTZ 309"], "timestamp": pd.to_datetime(["2025-06-01"] * 2),
+        "wind_speed_mph": 5.0, "wind_gust_mph": 9.0, "precip_mm": 0.0, "temp_c": 12.0,
+    })
+    out = quality.check_schema(frame, WEATHER_OBSERVATIONS)
+    assert not out.passed and "'MTZ 309'" in out.summary
+
+
+def test_a_synthetic_day_passes_the_schema_rules():
+    sim = FleetSimulator(FleetConfig(**SMALL_FLEET))
+    frames = {"circuits": sim.circuits(), "transformers": sim.transformers(), **sim.raw_day(DAY)}
+    for name, frame in frames.items():
+        out = quality.check_schema(frame, SPECS[name])
+        assert out.passed, (name, out.summary)
