@@ -4,7 +4,7 @@ Layout (contract):
     landing/circuits.csv, landing/transformers.csv            (or .parquet)
     landing/<table>/<YYYY-MM-DD>.csv                          (or .parquet), one file per UTC day
 
-A file is read whole, checked against its `TableSpec` and returned as a clean frame with exactly the
+A file is read, checked whole against its `TableSpec` and returned as a clean frame with exactly the
 spec's columns. The checks: every CSV row has as many fields as the header; required columns are
 present, none twice; every value has the column's type (a CSV's text must parse as it; a Parquet
 file's values arrive typed and must already be of it, except that whole numbers are accepted as text
@@ -133,7 +133,7 @@ def read_registry(spec: TableSpec, landing_dir: Path) -> pd.DataFrame:
     return parse_frame(spec, _read_raw(path), path)
 
 
-def read_daily(spec: TableSpec, landing_dir: Path, day: date,
+def read_daily(spec: TableSpec, landing_dir: Path, day: date, *,
                max_rows: int | None = None) -> pd.DataFrame:
     """Read and check the file of `spec` for one UTC day.
 

@@ -344,3 +344,13 @@ def test_a_plain_number_as_the_limit_works_too(tmp_path):
         landing.read_daily(FEEDER_LOAD, tmp_path, DAY, max_rows=10)
     assert len(landing.read_daily(FEEDER_LOAD, tmp_path, DAY, max_rows=24)) == 24
     assert len(landing.read_daily(FEEDER_LOAD, tmp_path, DAY)) == 24
+
+
+def test_a_parquet_registry_with_typed_dates_and_integer_counts_is_read(tmp_path):
+    pd.DataFrame({
+        "circuit_id": ["C1", "C2"], "zone": ["MTZ309", "WAC033"], "customers": [10, 20],
+        "last_trim_date": [date(2023, 4, 1), None],
+    }).to_parquet(tmp_path / "circuits.parquet")
+    frame = landing.read_registry(CIRCUITS, tmp_path)
+    assert frame["last_trim_date"].tolist() == [date(2023, 4, 1), None]
+    assert frame["customers"].tolist() == [10, 20]
