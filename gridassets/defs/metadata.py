@@ -71,12 +71,14 @@ def partition_days(context: dg.AssetExecutionContext) -> list[date]:
     return [first + timedelta(days=i) for i in range(n)]
 
 
-def check_result(name: str, outcome, asset_key: str | None = None) -> dg.AssetCheckResult:
+def check_result(name: str, outcome, asset_key: str | None = None,
+                 severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR
+                 ) -> dg.AssetCheckResult:
     """An AssetCheckResult from a domain CheckOutcome (summary as description, details as metadata)."""
     metadata = {"summary": outcome.summary}
     for key, value in outcome.details.items():
         metadata[key] = dg.MetadataValue.json(value) if isinstance(value, (dict, list)) else value
     return dg.AssetCheckResult(
         check_name=name, passed=outcome.passed, description=outcome.summary, metadata=metadata,
-        asset_key=asset_key,
+        asset_key=asset_key, severity=severity,
     )

@@ -4,7 +4,8 @@
 import dagster as dg
 import pandas as pd
 
-from gridassets.defs.metadata import check_result, preview, spec_schema
+from gridassets.defs.audit import audited_output
+from gridassets.defs.metadata import preview, spec_schema
 from gridassets.defs.policies import DUCKDB_POOL, OWNERS, TRANSIENT_RETRY
 from gridassets.defs.resources import FleetSource
 from gridassets.domain import quality
@@ -14,8 +15,9 @@ from gridassets.domain.schemas import CIRCUITS, TRANSFORMERS, TableSpec
 REGISTRY_CHECKS = ("schema", "ranges", "duplicates", "references")
 
 
-def registry_checks(spec: TableSpec, frame: pd.DataFrame, known_circuits: set[str] | None
-                    ) -> list[dg.AssetCheckResult]:
+def registry_audit(spec: TableSpec, frame: pd.DataFrame, known_circuits: set[str] | None
+                   ) -> dict[str, quality.CheckOutcome]:
+    """The outcome of each blocking check on a registry's staged rows."""
     outcomes = {
         "schema": quality.check_schema(frame, spec),
         "ranges": quality.check_ranges(frame, spec),
@@ -31,7 +33,7 @@ def registry_checks(spec: TableSpec, frame: pd.DataFrame, known_circuits: set[st
         )
     else:
         outcomes["references"] = quality.CheckOutcome(True, "circuits reference nothing")
-    return [check_result(name, o) for name, o in outcomes.items()]
+    return outcomes
 
 
 def _load(fleet: FleetSource, table: str) -> pd.DataFrame:
@@ -55,12 +57,13 @@ COMMON = dict(
 def circuits(context: dg.AssetExecutionContext, fleet: FleetSource):
     """The utility's distribution circuits: zone, customers, line length, trees and capacity."""
     frame = _load(fleet, "circuits")
-    yield dg.Output(frame, metadata={
+    yield from audited_output("circuits", frame, registry_audit(CIRCUITS, frame, None),
+                              scope="registry", metadata={
         "dagster/column_schema": spec_schema(CIRCUITS), "source": fleet.describe(),
-        "customers": int(frame["customers"].sum()), "zones": ", ".join(sorted(frame["zone"].unique())),
+        "customers": int(frame["customers"].sum()),
+        "zones": ", ".join(sorted(frame["zone"].astype(str).unique())),
         "preview": preview(frame),
     })
-    yield from registry_checks(CIRCUITS, frame, None)
 
 
 @dg.asset(check_specs=_checks(TRANSFORMERS), **COMMON)
@@ -68,8 +71,8 @@ def transformers(context: dg.AssetExecutionContext, fleet: FleetSource):
     """The distribution transformers: rating, install year and the circuit each one is on."""
     frame = _load(fleet, "transformers")
     known = set(_load(fleet, "circuits")["circuit_id"].astype(str))
-    yield dg.Output(frame, metadata={
+    yield from audited_output("transformers", frame, registry_audit(TRANSFORMERS, frame, known),
+                              scope="registry", metadata={
         "dagster/column_schema": spec_schema(TRANSFORMERS), "source": fleet.describe(),
         "preview": preview(frame),
     })
-    yield from registry_checks(TRANSFORMERS, frame, known)

@@ -1,15 +1,18 @@
 """Raw daily tables, from the simulator or the landing folder, with blocking quality checks.
 
 The five raw assets differ only in their table contract, so one builder makes them. A partition (or a
-single-run range of partitions) is read whole before anything is written: one bad landing file fails
-the run with its file, row and column named, and the stored partitions stay as they were.
+single-run range of partitions) is read whole and audited before anything is written
+(write-audit-publish, `gridassets/defs/audit.py`): one bad landing file, or rows that fail a
+blocking check, fail the run with the file, row, column or check named, and the stored partitions
+stay as they were.
 """
 
 
 import dagster as dg
 import pandas as pd
 
-from gridassets.defs.metadata import check_result, partition_days, preview, spec_schema
+from gridassets.defs.audit import audited_output, scope_of
+from gridassets.defs.metadata import partition_days, preview, spec_schema
 from gridassets.defs.partitions import daily_partitions
 from gridassets.defs.policies import DUCKDB_POOL, OWNERS, TRANSIENT_RETRY
 from gridassets.defs.resources import FleetSource
@@ -35,15 +38,15 @@ EXPECTED_ENTITIES = {
 }
 
 
-def run_checks(spec: TableSpec, frame: pd.DataFrame, days, expected) -> list[dg.AssetCheckResult]:
-    outcomes = {
+def audit(spec: TableSpec, frame: pd.DataFrame, days, expected) -> dict[str, quality.CheckOutcome]:
+    """The outcome of each blocking check on a raw table's staged rows."""
+    return {
         "schema": quality.check_schema(frame, spec),
         "ranges": quality.check_ranges(frame, spec),
         "completeness": quality.check_completeness(
             frame, spec, days, expected, allow_unknown=spec.name == "weather_observations"),
         "duplicates": quality.check_duplicates(frame, spec),
     }
-    return [check_result(name, o) for name, o in outcomes.items()]
 
 
 def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
@@ -70,8 +73,8 @@ def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
     def _raw(context: dg.AssetExecutionContext, fleet: FleetSource):
         days = partition_days(context)
         try:
-            frames = [fleet.raw(spec, day) for day in days]
             expected = set(fleet.registry(registry)[entity_column].astype(str))
+            frames = [fleet.raw(spec, day, entities=len(expected)) for day in days]
         except LandingError as exc:
             raise dg.Failure(
                 description=str(exc), allow_retries=False,
@@ -80,11 +83,10 @@ def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
         frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=spec.names)
         context.log.info(f"{spec.name}: {len(frame):,} rows for {days[0]}..{days[-1]} "
                          f"from {fleet.describe()}")
-        yield dg.Output(frame, metadata={
-            "days": len(days), "source": fleet.describe(), "preview": preview(frame),
-            "rows_per_day": round(len(frame) / max(len(days), 1), 1),
-        })
-        yield from run_checks(spec, frame, days, expected)
+        yield from audited_output(
+            spec.name, frame, audit(spec, frame, days, expected), scope=scope_of(days),
+            metadata={"days": len(days), "source": fleet.describe(), "preview": preview(frame),
+                      "rows_per_day": round(len(frame) / max(len(days), 1), 1)})
 
     return _raw
 

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from gridassets import warehouse as wh
+from gridassets.defs.audit import audited_output, require_inputs, scope_of
 from gridassets.defs.metadata import (
     frame_schema,
     markdown_table,
@@ -17,7 +18,7 @@ from gridassets.defs.metadata import (
 from gridassets.defs.partitions import daily_partitions
 from gridassets.defs.policies import DAILY_FRESHNESS, DUCKDB_POOL, OWNERS, TRANSIENT_RETRY
 from gridassets.defs.resources import GridSettings, Warehouse
-from gridassets.domain import models, plots, prioritization, risk, training
+from gridassets.domain import audits, models, plots, prioritization, risk, training
 from gridassets.domain.export import write_atomic_csv
 from gridassets.domain.registry import NoServingModelError
 
@@ -38,6 +39,10 @@ CLIMATE = dg.TimeWindowPartitionMapping(start_offset=-(risk.CLIMATE_DAYS - 1),
 STATE_COLUMNS = ["length_km", "tree_canopy_pct", "years_since_trim", "transformer_mean_age_years",
                  "transformer_share_over_40y", "transformer_max_thermal_ratio",
                  "transformers_with_warnings", "peak_loading"]
+
+
+def _scored(asset: str, description: str, name: str = "scored") -> list[dg.AssetCheckSpec]:
+    return [dg.AssetCheckSpec(name, asset=asset, blocking=True, description=description)]
 
 
 def _range(context):
@@ -70,6 +75,8 @@ def _serving(con, spec: models.ModelSpec, day, cache: dict, models_dir):
     deps=["transformers", "circuits"],
     kinds={"duckdb", "scikitlearn"},
     metadata={"partition_expr": "date", "schema": "scores"},
+    check_specs=_scored("transformer_risk", "One row per transformer and day, probabilities in "
+                        "[0, 1], risk a number >= 0, the model version named."),
     **COMMON,
 )
 def transformer_risk(context: dg.AssetExecutionContext, warehouse: Warehouse,
@@ -79,6 +86,8 @@ def transformer_risk(context: dg.AssetExecutionContext, warehouse: Warehouse,
     days, start, end = _range(context)
     cache: dict = {}
     with warehouse.connect() as con:
+        require_inputs(con, "transformer_risk", days, {
+            "transformers": None, "circuits": None, "transformer_health_features": "date"})
         feats = _read(con, "transformer_health_features", start, end)
         served = risk.customers_served(
             con.execute(f"select * from {wh.qualified('transformers')}").fetchdf(),
@@ -93,7 +102,10 @@ def transformer_risk(context: dg.AssetExecutionContext, warehouse: Warehouse,
         raise dg.Failure(f"no transformer health features for {days[0]}..{days[-1]}: "
                          "materialize transformer_health_features first", allow_retries=False)
     last = frame[frame["date"] == frame["date"].max()]
-    return dg.Output(frame, metadata={
+    yield from audited_output("transformer_risk", frame, {"scored": audits.check_rows(
+        frame, ["transformer_id", "date"], days, probabilities=["p_fail_30d", "p_fail_7d"],
+        nonnegative=["risk_customer_minutes_7d"], filled=["model_version", "health_index"])},
+        scope=scope_of(days), metadata={
         "dagster/column_schema": frame_schema(frame),
         "model_versions": ", ".join(sorted(frame["model_version"].unique())),
         "health_index_counts": dg.MetadataValue.json(
@@ -113,6 +125,8 @@ def transformer_risk(context: dg.AssetExecutionContext, warehouse: Warehouse,
     deps=["outage_events", "circuits"],
     kinds={"duckdb", "scikitlearn"},
     metadata={"partition_expr": "date", "schema": "scores"},
+    check_specs=_scored("circuit_outage_risk", "One row per circuit and day, expected outages "
+                        "and risk numbers >= 0, the model version named."),
     **COMMON,
 )
 def circuit_outage_risk(context: dg.AssetExecutionContext, warehouse: Warehouse,
@@ -122,6 +136,8 @@ def circuit_outage_risk(context: dg.AssetExecutionContext, warehouse: Warehouse,
     days, start, end = _range(context)
     cache: dict = {}
     with warehouse.connect() as con:
+        require_inputs(con, "circuit_outage_risk", days, {
+            "circuits": None, "circuit_exposure_features": "date"})
         exposure = _read(con, "circuit_exposure_features",
                          start - pd.Timedelta(days=risk.CLIMATE_DAYS - 1), end)
         circuits = con.execute(f"select * from {wh.qualified('circuits')}").fetchdf()
@@ -147,7 +163,10 @@ def circuit_outage_risk(context: dg.AssetExecutionContext, warehouse: Warehouse,
         raise dg.Failure(f"no circuit exposure features for {days[0]}..{days[-1]}: materialize "
                          "circuit_exposure_features first", allow_retries=False)
     frame = pd.concat(parts, ignore_index=True)
-    return dg.Output(frame, metadata={
+    yield from audited_output("circuit_outage_risk", frame, {"scored": audits.check_rows(
+        frame, ["circuit_id", "date"], days, probabilities=["p_outage_7d"],
+        nonnegative=["expected_outages_7d", "risk_customer_minutes_7d"],
+        filled=["model_version"])}, scope=scope_of(days), metadata={
         "dagster/column_schema": frame_schema(frame),
         "model_versions": ", ".join(sorted(frame["model_version"].unique())),
         "expected_outages_7d_total": float(frame[frame["date"] == frame["date"].max()]
@@ -161,6 +180,8 @@ def circuit_outage_risk(context: dg.AssetExecutionContext, warehouse: Warehouse,
     deps=["circuits"],
     kinds={"duckdb"},
     metadata={"partition_expr": "date", "schema": "scores"},
+    check_specs=_scored("vegetation_risk",
+                        "One row per circuit and day, the trim score a number >= 0."),
     **COMMON,
 )
 def vegetation_risk(context: dg.AssetExecutionContext, warehouse: Warehouse):
@@ -168,6 +189,8 @@ def vegetation_risk(context: dg.AssetExecutionContext, warehouse: Warehouse):
     today would avoid this week."""
     days, start, end = _range(context)
     with warehouse.connect() as con:
+        require_inputs(con, "vegetation_risk", days, {
+            "circuits": None, "circuit_outage_risk": "date"})
         outage = _read(con, "circuit_outage_risk", start, end)
         circuits = con.execute(
             f"select circuit_id, length_km from {wh.qualified('circuits')}").fetchdf()
@@ -180,7 +203,9 @@ def vegetation_risk(context: dg.AssetExecutionContext, warehouse: Warehouse):
         frame["vegetation_score"] / frame["risk_customer_minutes_7d"], 0.0)
     frame = frame.drop(columns="risk_customer_minutes_7d")
     last = frame[frame["date"] == frame["date"].max()]
-    return dg.Output(frame, metadata={
+    yield from audited_output("vegetation_risk", frame, {"scored": audits.check_rows(
+        frame, ["circuit_id", "date"], days, nonnegative=["vegetation_score"])},
+        scope=scope_of(days), metadata={
         "dagster/column_schema": frame_schema(frame),
         "top_10": dg.MetadataValue.md(markdown_table(last.nlargest(10, "vegetation_score"))),
     })
@@ -194,6 +219,13 @@ def vegetation_risk(context: dg.AssetExecutionContext, warehouse: Warehouse):
     deps=["circuits"],
     kinds={"duckdb", "csv"},
     metadata={"partition_expr": "date", "schema": "scores"},
+    check_specs=[
+        dg.AssetCheckSpec("ranked", asset="prioritized_circuits", blocking=True,
+                          description="Each day ranks every registry circuit once, 1..N by "
+                                      "priority score."),
+        *_scored("prioritized_circuits", "Every score and component a number >= 0, every row "
+                 "with a reason.", name="scores"),
+    ],
     **COMMON,
 )
 def prioritized_circuits(context: dg.AssetExecutionContext, warehouse: Warehouse,
@@ -202,6 +234,9 @@ def prioritized_circuits(context: dg.AssetExecutionContext, warehouse: Warehouse
     outage, transformer, vegetation and loading risk, each row with its components and reason."""
     days, start, end = _range(context)
     with warehouse.connect() as con:
+        require_inputs(con, "prioritized_circuits", days, {
+            "circuits": None, "circuit_outage_risk": "date", "vegetation_risk": "date",
+            "transformer_risk": "date", "load_forecast": "issue_date"})
         circuits = con.execute(f"select * from {wh.qualified('circuits')}").fetchdf()
         outage = _read(con, "circuit_outage_risk", start, end)
         vegetation = _read(con, "vegetation_risk", start, end)
@@ -218,7 +253,7 @@ def prioritized_circuits(context: dg.AssetExecutionContext, warehouse: Warehouse
         first_day = con.execute(
             f"select min(timestamp) from {wh.qualified('feeder_load')}").fetchall()[0][0]
     outputs = settings.resolve().outputs_dir / "prioritized_circuits"
-    parts, files = [], []
+    parts = []
     for day in days:
         ts = pd.Timestamp(day)
         since, until = ts - pd.Timedelta(days=365), ts + pd.Timedelta(days=1)
@@ -232,12 +267,17 @@ def prioritized_circuits(context: dg.AssetExecutionContext, warehouse: Warehouse
             prioritization.transformer_by_circuit(transformers[transformers["date"] == ts], other),
             loading[loading["date"] == ts] if not loading.empty else loading)
         parts.append(ranked)
-        files.append(write_atomic_csv(_csv_columns(ranked), outputs / f"{day.isoformat()}.csv"))
     frame = pd.concat(parts, ignore_index=True)
     last = parts[-1]
-    return dg.Output(frame, metadata={
+    components = ["priority_score", "outage_score", "transformer_score", "vegetation_score",
+                  "loading_score"]
+    yield from audited_output("prioritized_circuits", frame, {
+        "ranked": audits.check_ranking(frame, circuits["circuit_id"]),
+        "scores": audits.check_rows(frame, ["circuit_id", "date"], days, nonnegative=components,
+                                    filled=["reason"]),
+    }, scope=scope_of(days), metadata={
         "dagster/column_schema": frame_schema(frame),
-        "csv": dg.MetadataValue.path(str(files[-1])),
+        "csv": dg.MetadataValue.path(str(outputs / f"{days[-1].isoformat()}.csv")),
         "top_10": dg.MetadataValue.md(markdown_table(last[
             ["rank", "circuit_id", "priority_score", "outage_score", "transformer_score",
              "vegetation_score", "loading_score", "customers", "reason"]], max_rows=10)),
@@ -248,6 +288,9 @@ def prioritized_circuits(context: dg.AssetExecutionContext, warehouse: Warehouse
             {c: round(float(last[c].sum()), 1) for c in
              ("outage_score", "transformer_score", "vegetation_score", "loading_score")}),
     })
+    # Exported only once the list is published: a refused list leaves the last CSV in place.
+    for day, ranked in zip(days, parts):
+        write_atomic_csv(_csv_columns(ranked), outputs / f"{day.isoformat()}.csv")
 
 
 def _loading(con, circuits: pd.DataFrame, start, end) -> pd.DataFrame:
