@@ -33,6 +33,7 @@ from gridassets.domain.forecasting import (
     _as_date,
     forecast_day_ahead,
 )
+from gridassets.domain.quality import MAX_EXAMPLES, CheckOutcome
 
 # The columns of stored forecasts that `score` reads (the model text and notes would make a read
 # of the load_forecast table ten times bigger).
@@ -141,6 +142,42 @@ def score(forecasts: pd.DataFrame, load: pd.DataFrame, interval_level: float,
     overall["methods"] = {k: int(v) for k, v in fc["method"].value_counts().sort_index().items()}
     days = sorted({_as_date(d) for d in pd.unique(fc["issue_date"])})
     return BacktestResult(fc, per, overall, float(interval_level), days, dict(fitted or {}))
+
+
+# Blocking check of the stored backtest rows, by name (the asset check's name).
+BACKTEST_CHECKS = {
+    "scored_days": "Every day with stored forecasts to look back on has its overall row (ALL) "
+                   "with scored hours and finite MAPE, RMSE and coverage.",
+}
+
+
+def audit_backtest(frame: pd.DataFrame, days: Iterable[date]) -> dict[str, CheckOutcome]:
+    """BACKTEST_CHECKS on backtest rows (date, circuit_id and METRIC_COLUMNS, one overall row per
+    day with circuit_id "ALL") that must score each of `days`. Returns one CheckOutcome per check."""
+    days = sorted({_as_date(d) for d in days})
+    problems = []
+    overall = frame[frame["circuit_id"] == "ALL"] if len(frame) else frame
+    by_day = {_as_date(d): row for d, row in zip(overall.get("date", []), overall.itertuples())}
+    for day in days:
+        row = by_day.get(day)
+        if row is None:
+            problems.append(f"{day}: no overall row")
+            continue
+        bad = [m for m in ("mape", "rmse", "coverage")
+               if not math.isfinite(float(getattr(row, m)))]
+        if not getattr(row, "hours") > 0:
+            problems.append(f"{day}: no forecast hour could be scored against an actual")
+        elif bad:
+            problems.append(f"{day}: {', '.join(bad)} not finite")
+    if not days:
+        summary = "no day had earlier forecasts to score (the start of forecast history)"
+    elif not problems:
+        summary = f"{len(days)} day(s) scored"
+    else:
+        summary = f"{len(problems)} of {len(days)} day(s) not scored: {problems[0]}"
+    return {"scored_days": CheckOutcome(
+        not problems, summary,
+        {"days": [d.isoformat() for d in days], "examples": problems[:MAX_EXAMPLES]})}
 
 
 def _observed(load: pd.DataFrame) -> pd.DataFrame:

@@ -94,6 +94,8 @@ import pandas as pd
 from statsmodels.tsa.statespace.sarimax import SARIMAX
 from threadpoolctl import threadpool_limits
 
+from gridassets.domain.quality import MAX_EXAMPLES, CheckOutcome
+
 INTERVAL_LEVEL = 0.90  # central prediction interval: 5 % and 95 % conformal quantiles
 
 METHOD_SARIMAX = "sarimax"
@@ -103,9 +105,14 @@ METHOD_FLAT = "flat_last_value"
 METHOD_NO_DATA = "no_data"
 METHODS = (METHOD_SARIMAX, METHOD_PREV_WEEK, METHOD_PREV_DAY, METHOD_FLAT, METHOD_NO_DATA)
 
+# What a forecast row was made from (the `inputs` column): load history alone, or load history
+# and observed temperature. Only the model uses temperature; the fallbacks are profiles of load.
+INPUTS_LOAD = "load"
+INPUTS_LOAD_TEMPERATURE = "load+temperature"
+
 FORECAST_COLUMNS = [
     "circuit_id", "issue_date", "target_ts", "horizon_h", "load_mw", "lower_mw", "upper_mw",
-    "interval_level", "method", "model", "params", "fitted_on", "substituted", "note",
+    "interval_level", "method", "inputs", "model", "params", "fitted_on", "substituted", "note",
 ]
 
 HORIZON_H = 24
@@ -283,6 +290,108 @@ def forecast_day_ahead(
     out = pd.DataFrame({c: pd.Series(columns[c], dtype=dtypes.get(c, object))
                         for c in FORECAST_COLUMNS})
     return out, out_models
+
+
+# ----------------------------------------------------------------------------------------------
+# Audits of the outputs, run on the staged rows before anything is stored
+
+# Blocking checks of the forecast rows, and of the model state, by name (the asset checks' names).
+FORECAST_CHECKS = {
+    "day_ahead_complete": "Every circuit (of the registry or with load history) has one forecast "
+                          "row for each of the 24 hours of D+1, for every issue day D.",
+    "interval_valid": "Every forecast, lower and upper bound is a finite number, with "
+                      "lower <= forecast <= upper.",
+}
+MODEL_CHECKS = {
+    "model_per_circuit": "One readable model per circuit and issue day, and one for every circuit "
+                         "whose forecast that day came from the model.",
+}
+
+
+def audit_forecasts(frame: pd.DataFrame, circuits: Iterable[str], issue_days: Iterable[date]
+                    ) -> dict[str, CheckOutcome]:
+    """FORECAST_CHECKS on forecast rows (FORECAST_COLUMNS) meant to cover `circuits` for each of
+    `issue_days`. Returns one CheckOutcome per check name; never raises on bad rows."""
+    days = sorted({_as_date(d) for d in issue_days})
+    expected = sorted(set(map(str, circuits)) | set(frame["circuit_id"].astype(str)))
+    f = pd.DataFrame({"circuit_id": frame["circuit_id"].astype(str).to_numpy(),
+                      "issue_date": [_as_date(d) for d in frame["issue_date"]],
+                      "target_ts": pd.to_datetime(frame["target_ts"]).to_numpy()})
+    problems: list[str] = []
+    for day in days:
+        hours = set(pd.date_range(pd.Timestamp(day) + pd.Timedelta(days=1), periods=HORIZON_H,
+                                  freq="h"))
+        got = f[f["issue_date"] == day]
+        by = got.groupby("circuit_id")["target_ts"]
+        for cid in expected:
+            if cid not in by.groups:
+                problems.append(f"{cid} issued {day}: no forecast rows")
+                continue
+            ts = list(by.get_group(cid))
+            if len(ts) != HORIZON_H or set(ts) != hours:
+                problems.append(f"{cid} issued {day}: {len(ts)} rows, {len(set(ts) & hours)} of the "
+                                f"{HORIZON_H} hours of {day + timedelta(days=1)}")
+    stray = sorted({str(d) for d in f["issue_date"]} - {str(d) for d in days})
+    if stray:
+        problems.append(f"rows issued on days outside the partition: {', '.join(stray)}")
+    complete = CheckOutcome(
+        not problems,
+        (f"{len(expected)} circuit(s) x {len(days)} day(s), 24 hours of D+1 each" if not problems
+         else f"{len(problems)} circuit-day(s) without their 24 hours: {problems[0]}"),
+        {"circuits": len(expected), "days": len(days), "examples": problems[:MAX_EXAMPLES]})
+    values = frame[["load_mw", "lower_mw", "upper_mw"]].apply(pd.to_numeric, errors="coerce")
+    finite = np.isfinite(values.to_numpy(float)).all(axis=1)
+    with np.errstate(invalid="ignore"):
+        ordered = ((values["lower_mw"] <= values["load_mw"])
+                   & (values["load_mw"] <= values["upper_mw"])).to_numpy()
+    bad = frame.loc[~(finite & ordered), ["circuit_id", "target_ts", "load_mw", "lower_mw",
+                                           "upper_mw"]]
+    examples = [f"{r.circuit_id} {r.target_ts}: {r.lower_mw} <= {r.load_mw} <= {r.upper_mw}"
+                for r in bad.head(MAX_EXAMPLES).itertuples(index=False)]
+    interval = CheckOutcome(
+        bad.empty,
+        (f"{len(frame):,} row(s) with finite lower <= forecast <= upper" if bad.empty else
+         f"{len(bad):,} row(s) with a non-finite value or outside their own interval: "
+         f"{examples[0]}"),
+        {"rows": int(len(frame)), "bad_rows": int(len(bad)), "examples": examples})
+    return {"day_ahead_complete": complete, "interval_valid": interval}
+
+
+def audit_models(state: pd.DataFrame, forecasts: pd.DataFrame) -> dict[str, CheckOutcome]:
+    """MODEL_CHECKS on model-state rows (circuit_id, issue_date, fitted_on, model_json) against the
+    forecast rows they were issued with. Returns one CheckOutcome per check name."""
+    problems: list[str] = []
+    keys = list(zip(state["circuit_id"].astype(str), [_as_date(d) for d in state["issue_date"]]))
+    seen: dict[tuple[str, date], date] = {}
+    for (cid, day), text in zip(keys, state["model_json"]):
+        if (cid, day) in seen:
+            problems.append(f"{cid} issued {day}: more than one model")
+            continue
+        try:
+            model = FittedModel.from_json(text)
+        except (TypeError, ValueError) as exc:
+            problems.append(f"{cid} issued {day}: unreadable model ({exc})")
+            continue
+        if model.circuit_id != cid:
+            problems.append(f"{cid} issued {day}: the model is that of {model.circuit_id}")
+        seen[(cid, day)] = model.fitted_on
+    served = forecasts[forecasts["method"] == METHOD_SARIMAX].drop_duplicates(
+        ["circuit_id", "issue_date"])
+    for cid, day, fitted_on in zip(served["circuit_id"].astype(str), served["issue_date"],
+                                   served["fitted_on"]):
+        day = _as_date(day)
+        if (cid, day) not in seen:
+            problems.append(f"{cid} issued {day}: forecast by the model, but no model stored")
+        elif fitted_on is not None and not pd.isna(fitted_on) and seen[(cid, day)] != _as_date(
+                fitted_on):
+            problems.append(f"{cid} issued {day}: forecast by parameters fitted on {fitted_on}, "
+                            f"the model stored was fitted on {seen[(cid, day)]}")
+    return {"model_per_circuit": CheckOutcome(
+        not problems,
+        (f"{len(seen)} model(s), one per circuit and day, covering {len(served)} model forecast(s)"
+         if not problems else f"{len(problems)} problem(s): {problems[0]}"),
+        {"models": len(seen), "model_forecasts": int(len(served)),
+         "examples": problems[:MAX_EXAMPLES]})}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -715,7 +824,7 @@ def _conformal(resid: np.ndarray, level: float, pool: int) -> tuple[np.ndarray, 
 
 
 def _row_block(cid, issue_day, targets, point, lower, upper, cfg, method, model_text, params_text,
-               fitted_on, substituted, note) -> dict:
+               fitted_on, substituted, note, inputs=INPUTS_LOAD) -> dict:
     lower = np.minimum(lower, point)
     upper = np.maximum(upper, point)
     n = len(targets)
@@ -729,6 +838,7 @@ def _row_block(cid, issue_day, targets, point, lower, upper, cfg, method, model_
         "upper_mw": [float(v) for v in upper],
         "interval_level": [cfg.interval_level] * n,
         "method": [method] * n,
+        "inputs": [inputs] * n,
         "model": [model_text] * n,
         "params": [params_text] * n,
         "fitted_on": [fitted_on] * n,
@@ -842,7 +952,9 @@ def _forecast_circuit(cid: str, y: np.ndarray, temp: np.ndarray | None, cal: _Ca
         else:
             return _row_block(cid, issue_day, targets, point, lower, upper, cfg, METHOD_SARIMAX,
                               _describe(model.spec), _params_text(model), model.fitted_on, False,
-                              "; ".join(notes)), model
+                              "; ".join(notes),
+                              INPUTS_LOAD_TEMPERATURE if model.spec["temperature"] else INPUTS_LOAD
+                              ), model
     return _fallback(cid, c, cal, issue_day, cfg, problem, notes), None
 
 
@@ -891,7 +1003,9 @@ def _run_sarimax(cid, c: _Clean, temp, cal, issue_day, serving, cfg, win: _Windo
     n_hist = win.n_hist
     temp_terms = _temperature_terms(temp, len(cal.grid), cfg, win.fit_start)
     has_temp = temp_terms is not None
-    if temp is not None and not has_temp:
+    if temp is None:
+        notes.append("no temperature observations: model uses load history alone")
+    elif not has_temp:
         notes.append("temperature too sparse: model uses load history alone")
     reason = _refit_reason(serving, cid, issue_day, cfg, has_temp)
     model = serving

@@ -315,7 +315,8 @@ def test_backtest_metrics_on_a_hand_checkable_case(monkeypatch):
             "circuit_id": "X", "issue_date": issue_day, "target_ts": targets,
             "horizon_h": range(1, 25), "load_mw": 110.0,
             "lower_mw": [105.0] * 12 + [95.0] * 12, "upper_mw": 120.0,
-            "interval_level": 0.9, "method": "sarimax", "model": "stub", "params": "{}",
+            "interval_level": 0.9, "method": "sarimax", "inputs": "load", "model": "stub",
+            "params": "{}",
             "fitted_on": issue_day, "substituted": False, "note": ""})
         return rows[FORECAST_COLUMNS], {}
 
@@ -352,3 +353,59 @@ def test_backtest_runs_the_real_forecast_and_plots():
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError):
         plot_forecast(res.forecasts, load, "nope")
+
+
+# ------------------------------------------------------------------------------------------
+# Inputs said per row, and the audits the assets run before they store anything
+
+
+def test_each_row_says_whether_temperature_was_used():
+    load = _load(days=58)
+    temp = load[["circuit_id", "timestamp"]].copy()
+    temp["temp_c"] = 5 + 10 * np.sin(np.arange(len(temp)) / 300)
+    with_temp, _ = forecast_day_ahead(load, DAY, temperature=temp, config=CFG)
+    assert set(with_temp["inputs"]) == {fc.INPUTS_LOAD_TEMPERATURE}
+    alone, models = forecast_day_ahead(load, DAY, config=CFG)
+    assert set(alone["inputs"]) == {fc.INPUTS_LOAD}
+    assert (alone["method"] == fc.METHOD_SARIMAX).all()
+    assert alone["note"].str.contains("no temperature observations").all()
+    assert not models["A"].spec["temperature"]
+    short, _ = forecast_day_ahead(_load(("A",), days=5), date(2025, 1, 4), config=CFG)
+    assert set(short["inputs"]) == {fc.INPUTS_LOAD}  # a profile fallback: load alone
+
+
+def test_audit_forecasts_passes_good_rows_and_names_what_is_wrong():
+    out, models = forecast_day_ahead(_load(("A", "B")), DAY, config=CFG)
+    outcomes = fc.audit_forecasts(out, ["A", "B"], [DAY])
+    assert set(outcomes) == set(fc.FORECAST_CHECKS) and all(o.passed for o in outcomes.values())
+    missing = fc.audit_forecasts(out[out["horizon_h"] != 5], ["A", "B", "C"], [DAY])
+    assert not missing["day_ahead_complete"].passed
+    assert "C issued" in str(missing["day_ahead_complete"].details["examples"])
+    bad = out.copy()
+    bad.loc[bad.index[0], "upper_mw"] = bad["load_mw"].iloc[0] - 1
+    bad.loc[bad.index[1], "load_mw"] = np.nan
+    interval = fc.audit_forecasts(bad, ["A", "B"], [DAY])["interval_valid"]
+    assert not interval.passed and interval.details["bad_rows"] == 2
+
+
+def test_audit_models_wants_one_readable_model_per_model_forecast():
+    out, models = forecast_day_ahead(_load(("A", "B")), DAY, config=CFG)
+    state = pd.DataFrame([{"circuit_id": c, "issue_date": DAY, "fitted_on": m.fitted_on,
+                           "model_json": m.to_json()} for c, m in sorted(models.items())])
+    assert fc.audit_models(state, out)["model_per_circuit"].passed
+    outcome = fc.audit_models(state.iloc[:1], out)["model_per_circuit"]
+    assert not outcome.passed and "B issued" in outcome.summary
+    junk = state.assign(model_json=["{}", state["model_json"].iloc[1]])
+    assert "unreadable" in fc.audit_models(junk, out)["model_per_circuit"].summary
+
+
+def test_audit_backtest_wants_a_scored_overall_row_per_day():
+    frame = pd.DataFrame({"date": [pd.Timestamp(DAY)] * 2, "circuit_id": ["A", "ALL"],
+                          "hours": [24, 24], "mape": [3.0, 3.0], "rmse": [0.2, 0.2],
+                          "coverage": [90.0, 90.0]})
+    assert bt.audit_backtest(frame, [DAY])["scored_days"].passed
+    later = DAY + timedelta(days=1)
+    assert not bt.audit_backtest(frame, [DAY, later])["scored_days"].passed
+    unscored = frame.assign(hours=0, mape=np.nan)
+    assert "no forecast hour" in bt.audit_backtest(unscored, [DAY])["scored_days"].summary
+    assert bt.audit_backtest(frame.iloc[:0], [])["scored_days"].passed

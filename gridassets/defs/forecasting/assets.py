@@ -7,6 +7,7 @@ import pandas as pd
 
 from gridassets import warehouse as wh
 from gridassets.defs.metadata import (
+    check_result,
     frame_schema,
     markdown_table,
     partition_days,
@@ -20,9 +21,13 @@ from gridassets.domain import backtest, forecasting
 
 CONFIG = forecasting.ForecastConfig()
 BACKTEST_DAYS = 28
+FORECAST = dg.AssetKey("load_forecast")
+MODELS = dg.AssetKey("load_forecast_models")
 # A forecast issued on D reads the load and temperature of the window before D (lags included).
 HISTORY = dg.TimeWindowPartitionMapping(start_offset=-(CONFIG.window_days - 1),
                                         allow_nonexistent_upstream_partitions=True)
+# It also starts from each circuit's model as the day before left it (the latest stored
+# load_forecast_models before D); which one it read is in the metadata of both outputs.
 INPUTS = [dg.AssetDep("feeder_load", partition_mapping=HISTORY),
           dg.AssetDep("weather_observations", partition_mapping=HISTORY), "circuits"]
 
@@ -30,42 +35,61 @@ INPUTS = [dg.AssetDep("feeder_load", partition_mapping=HISTORY),
 @dg.multi_asset(
     outs={
         "load_forecast": dg.AssetOut(
-            group_name="forecasting", owners=OWNERS,
-            kinds={"statsmodels", "duckdb"}, freshness_policy=DAILY_FRESHNESS, code_version="1",
+            group_name="forecasting", owners=OWNERS, is_required=False,
+            kinds={"statsmodels", "duckdb"}, freshness_policy=DAILY_FRESHNESS, code_version="2",
             description="Tomorrow's hourly load per circuit with a 90% interval, issued at the end "
-                        "of each day, with the method and parameters that produced each row.",
+                        "of each day, with the method, inputs and parameters behind each row.",
             metadata={"partition_expr": "issue_date", "schema": "scores"},
         ),
         "load_forecast_models": dg.AssetOut(
-            group_name="forecasting", owners=OWNERS,
-            kinds={"statsmodels", "duckdb"}, code_version="1",
+            group_name="forecasting", owners=OWNERS, is_required=False,
+            kinds={"statsmodels", "duckdb"}, code_version="2",
             description="Each circuit's forecasting model after the day's forecast: parameters, "
                         "when they were fitted, the last refit decision and interval offsets.",
             metadata={"partition_expr": "issue_date", "schema": "models"},
         ),
     },
+    check_specs=[
+        *[dg.AssetCheckSpec(name, asset=FORECAST, blocking=True, description=text)
+          for name, text in forecasting.FORECAST_CHECKS.items()],
+        *[dg.AssetCheckSpec(name, asset=MODELS, blocking=True, description=text)
+          for name, text in forecasting.MODEL_CHECKS.items()],
+    ],
     deps=INPUTS,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=DUCKDB_POOL,
     retry_policy=TRANSIENT_RETRY,
+    # One computation makes both (the forecast and the model it leaves), but either may be
+    # materialized alone; an output that is not selected is not written.
+    can_subset=True,
 )
 def load_forecast(context: dg.AssetExecutionContext, warehouse: Warehouse):
     days = partition_days(context)
     first, last = pd.Timestamp(days[0]), pd.Timestamp(days[-1])
     since = first - pd.Timedelta(days=CONFIG.window_days)
+    selected = context.selected_asset_keys
     with warehouse.connect() as con:
+        _require_registry(con)
+        _require_days(con, "feeder_load", days)
+        # A utility may have no weather feed at all: then the forecast uses load alone. Where the
+        # weather is kept, a missing day of it is a missing input, not a reason to drop it.
+        has_weather = wh.table_exists(con, "weather_observations")
+        if has_weather:
+            _require_days(con, "weather_observations", days)
         circuits = con.execute(f"select circuit_id, zone from {wh.qualified('circuits')}").fetchdf()
         window = [since, last + pd.Timedelta(days=1)]
         load = wh.fetch_compact(
             con, f"select circuit_id, timestamp, load_mw from {wh.qualified('feeder_load')} "
                  "where timestamp >= ? and timestamp < ?", window)
-        temperature = wh.fetch_compact(
-            con, f"select c.circuit_id, w.timestamp, w.temp_c "
-                 f"from {wh.qualified('weather_observations')} w "
-                 f"join {wh.qualified('circuits')} c on c.zone = w.zone "
-                 "where w.timestamp >= ? and w.timestamp < ?", window)
-        fitted = _state_before(con, first)
+        temperature = None
+        if has_weather:
+            temperature = wh.fetch_compact(
+                con, f"select c.circuit_id, w.timestamp, w.temp_c "
+                     f"from {wh.qualified('weather_observations')} w "
+                     f"join {wh.qualified('circuits')} c on c.zone = w.zone "
+                     "where w.timestamp >= ? and w.timestamp < ?", window)
+        fitted, state_day = _state_before(con, first)
     ids = sorted(circuits["circuit_id"].astype(str))
     forecasts, states = [], []
     for day in days:
@@ -75,34 +99,133 @@ def load_forecast(context: dg.AssetExecutionContext, warehouse: Warehouse):
         states.append(_state_rows(fitted, day))
     frame = pd.concat(forecasts, ignore_index=True)
     state = pd.concat(states, ignore_index=True)
-    last_day = frame[frame["issue_date"] == frame["issue_date"].max()]
-    methods = last_day.groupby("method")["circuit_id"].nunique().to_dict()
-    yield dg.Output(frame, output_name="load_forecast", metadata={
-        "dagster/column_schema": frame_schema(frame),
-        "interval_level": CONFIG.interval_level,
-        "circuits_by_method": dg.MetadataValue.json(methods),
-        "substituted_circuits": int(last_day.groupby("circuit_id")["substituted"].any().sum()),
-        "notes": dg.MetadataValue.md(markdown_table(
-            last_day[last_day["substituted"]].drop_duplicates("circuit_id")[
-                ["circuit_id", "method", "note"]], max_rows=20) or "none"),
-        "preview": preview(last_day[["circuit_id", "target_ts", "load_mw", "lower_mw",
-                                     "upper_mw", "method"]]),
-    })
-    refits = int((state["fitted_on"] == state["issue_date"]).sum())
-    yield dg.Output(state, output_name="load_forecast_models", metadata={
-        "dagster/column_schema": frame_schema(state), "refits": refits,
-        "preview": preview(state.drop(columns=["model_json"])),
-    })
+    scope = _scope(days)
+
+    audits = {}
+    if FORECAST in selected:
+        audits[FORECAST] = forecasting.audit_forecasts(frame, ids, days)
+    if MODELS in selected:
+        audits[MODELS] = forecasting.audit_models(state, frame)
+    yield from _audited(context, audits, scope)
+
+    state_text = _state_text(state_day, len(fitted), first.date(), days[-1], MODELS in selected)
+    if MODELS not in selected:
+        context.log.warning(f"load_forecast {scope}: {state_text}")
+    if MODELS in selected:
+        refits = int((state["fitted_on"] == state["issue_date"]).sum())
+        yield dg.Output(state, output_name="load_forecast_models", metadata={
+            "dagster/column_schema": frame_schema(state), "refits": refits,
+            "model_state": state_text,
+            "preview": preview(state.drop(columns=["model_json"])),
+        })
+    if FORECAST in selected:
+        last_day = frame[frame["issue_date"] == frame["issue_date"].max()]
+        methods = last_day.groupby("method")["circuit_id"].nunique().to_dict()
+        inputs = last_day.groupby("inputs")["circuit_id"].nunique().to_dict()
+        yield dg.Output(frame, output_name="load_forecast", metadata={
+            "dagster/column_schema": frame_schema(frame),
+            "interval_level": CONFIG.interval_level,
+            "circuits_by_method": dg.MetadataValue.json(methods),
+            "circuits_by_inputs": dg.MetadataValue.json(inputs),
+            "temperature": ("observed temperature of each circuit's zone (weather_observations)"
+                            if has_weather else
+                            "none: there is no weather_observations table, so every forecast is "
+                            "made from load history alone (inputs = load)"),
+            "model_state": state_text,
+            "substituted_circuits": int(last_day.groupby("circuit_id")["substituted"].any().sum()),
+            "notes": dg.MetadataValue.md(markdown_table(
+                last_day[last_day["substituted"]].drop_duplicates("circuit_id")[
+                    ["circuit_id", "method", "note"]], max_rows=20) or "none"),
+            "preview": preview(last_day[["circuit_id", "target_ts", "load_mw", "lower_mw",
+                                         "upper_mw", "method", "inputs"]]),
+        })
 
 
-def _state_before(con, first: pd.Timestamp) -> dict[str, forecasting.FittedModel]:
-    """Each circuit's model as the previous day's forecast left it (none: fit from scratch)."""
+def _audited(context: dg.AssetExecutionContext, audits: dict, scope: str):
+    """The check results of the staged rows, before any output: a failed one stops the step
+    (naming the check) before anything is written."""
+    refused = []
+    for key, outcomes in audits.items():
+        for name, outcome in outcomes.items():
+            if dg.AssetCheckKey(key, name) in context.selected_asset_check_keys:
+                yield check_result(name, outcome, asset_key=key)
+            if not outcome.passed:
+                refused.append(f"{key.to_user_string()} check '{name}' failed: {outcome.summary}")
+    if refused:
+        raise dg.Failure(
+            description=f"{scope}: {'; '.join(refused)}. Nothing was written: the stored rows "
+                        "are as they were.",
+            allow_retries=False)
+
+
+def _require_registry(con) -> None:
+    if not wh.table_exists(con, "circuits") or not con.execute(
+            f"select count(*) from {wh.qualified('circuits')}").fetchall()[0][0]:
+        raise dg.Failure(description="no circuits in the warehouse: materialize circuits first",
+                         allow_retries=False)
+
+
+def _require_days(con, table: str, days) -> None:
+    """Fail (not retried) unless `table` has rows on every one of `days` (UTC days)."""
+    present = set()
+    if wh.table_exists(con, table):
+        rows = con.execute(
+            f"select distinct cast(timestamp as date) from {wh.qualified(table)} "
+            "where timestamp >= ? and timestamp < ?",
+            [pd.Timestamp(days[0]), pd.Timestamp(days[-1]) + pd.Timedelta(days=1)]).fetchall()
+        present = {r[0] for r in rows}
+    missing = [d for d in days if d not in present]
+    if missing:
+        raise dg.Failure(
+            description=f"no {table} for {_day_runs(missing)}: materialize {table} first",
+            metadata={"missing_days": len(missing)}, allow_retries=False)
+
+
+def _scope(days) -> str:
+    return str(days[0]) if len(days) == 1 else f"{days[0]}..{days[-1]}"
+
+
+def _day_runs(days) -> str:
+    """2025-06-01..2025-06-03, 2025-06-05..2025-06-05 for consecutive runs of days."""
+    runs = []
+    for d in sorted(days):
+        if runs and d == runs[-1][1] + timedelta(days=1):
+            runs[-1][1] = d
+        else:
+            runs.append([d, d])
+    return ", ".join(f"{a}..{b}" for a, b in runs)
+
+
+def _state_text(state_day, n_models: int, first, last, stored: bool) -> str:
+    day_before = first - timedelta(days=1)
+    if state_day is None:
+        read = f"no model stored before {first}: every circuit was fitted from scratch"
+    elif state_day == day_before:
+        read = f"started from the models load_forecast_models stored for {state_day}"
+    else:
+        read = (f"started from the models load_forecast_models stored for {state_day}, the "
+                f"latest before {first} ({day_before} has none)")
+    if stored:
+        return f"{read}; stores the {n_models} model(s) after {last}"
+    return (f"{read}; load_forecast_models is not selected, so this run does not store the "
+            f"models after {last} (materialize load_forecast_models for them)")
+
+
+def _state_before(con, first: pd.Timestamp
+                  ) -> tuple[dict[str, forecasting.FittedModel], object]:
+    """Each circuit's model as the latest stored day before `first` left it (normally the day
+    before), and that day; ({}, None) when none is stored (every circuit is fitted from scratch).
+    A model from a later day is never read: it would leak later data into the forecast."""
     if not wh.table_exists(con, "load_forecast_models"):
-        return {}
-    rows = con.execute(
-        f"select circuit_id, model_json from {wh.qualified('load_forecast_models')} "
-        "where issue_date = ?", [(first - timedelta(days=1)).date()]).fetchall()
-    return {cid: forecasting.FittedModel.from_json(text) for cid, text in rows}
+        return {}, None
+    table = wh.qualified("load_forecast_models")
+    day = con.execute(f"select max(issue_date) from {table} where issue_date < ?",
+                      [first.date()]).fetchall()[0][0]
+    if day is None:
+        return {}, None
+    rows = con.execute(f"select circuit_id, model_json from {table} where issue_date = ?",
+                       [day]).fetchall()
+    return {cid: forecasting.FittedModel.from_json(text) for cid, text in rows}, day
 
 
 def _state_rows(fitted: dict[str, forecasting.FittedModel], day) -> pd.DataFrame:
@@ -122,25 +245,47 @@ def _state_rows(fitted: dict[str, forecasting.FittedModel], day) -> pd.DataFrame
             start_offset=-BACKTEST_DAYS, end_offset=-1, allow_nonexistent_upstream_partitions=True),
         dagster_type=dg.Nothing)},
     deps=["feeder_load"],
+    check_specs=[dg.AssetCheckSpec(name, asset="load_forecast_backtest", blocking=True,
+                                   description=text)
+                 for name, text in backtest.BACKTEST_CHECKS.items()],
     group_name="forecasting", owners=OWNERS, kinds={"duckdb", "pandas"},
     partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=DUCKDB_POOL, retry_policy=TRANSIENT_RETRY, code_version="1",
+    pool=DUCKDB_POOL, retry_policy=TRANSIENT_RETRY, code_version="2",
     metadata={"partition_expr": "date", "schema": "scores"},
 )
 def load_forecast_backtest(context: dg.AssetExecutionContext, warehouse: Warehouse):
     """How good the day-ahead forecasts of the last four weeks were, per circuit and overall:
     MAPE, RMSE and interval coverage against the previous-day and previous-week naive forecasts."""
-    rows, last = [], None
+    days = partition_days(context)
+    rows, last, scored, unscored = [], None, [], []
     with warehouse.connect() as con:
-        for day in partition_days(context):
+        stored = wh.table_exists(con, "load_forecast")
+        first_stored = None
+        if stored:
+            first_stored = con.execute(
+                f"select min(issue_date) from {wh.qualified('load_forecast')}").fetchall()[0][0]
+        for day in days:
             # Forecasts issued on D-28 .. D-1 target D-27 .. D: every target is known by D's end.
             first_issue = pd.Timestamp(day) - pd.Timedelta(days=BACKTEST_DAYS)
-            forecasts = con.execute(
-                f"select {', '.join(backtest.SCORED_COLUMNS)} from {wh.qualified('load_forecast')} "
-                "where issue_date >= ? and issue_date < ?",
-                [first_issue.date(), day]).fetchdf()
+            forecasts = pd.DataFrame()
+            if stored:
+                forecasts = con.execute(
+                    f"select {', '.join(backtest.SCORED_COLUMNS)} "
+                    f"from {wh.qualified('load_forecast')} where issue_date >= ? and issue_date < ?",
+                    [first_issue.date(), day]).fetchdf()
             if forecasts.empty:
+                if first_stored is not None and first_stored < day:
+                    # Forecasts were stored before the four weeks: the gap is missing input.
+                    raise dg.Failure(
+                        description=f"no load_forecast issued {first_issue.date()}.."
+                                    f"{day - timedelta(days=1)} to score for {day} (forecasts "
+                                    f"are stored from {first_stored}): materialize load_forecast "
+                                    "for those days first", allow_retries=False)
+                # The first days of forecasting have nothing to look back on yet: not an error.
+                unscored.append(day)
                 continue
+            # The day's actuals: without them the newest targets would silently go unscored.
+            _require_days(con, "feeder_load", [day])
             load = con.execute(
                 f"select circuit_id, timestamp, load_mw from {wh.qualified('feeder_load')} "
                 "where timestamp >= ? and timestamp < ?",
@@ -153,26 +298,32 @@ def load_forecast_backtest(context: dg.AssetExecutionContext, warehouse: Warehou
                             ignore_index=True)
             per.insert(0, "date", pd.Timestamp(day))
             rows.append(per)
+            scored.append(day)
+    frame = (pd.concat(rows, ignore_index=True) if rows else
+             pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"),
+                           "circuit_id": pd.Series(dtype=object)}))
+    yield from _audited(context, {dg.AssetKey("load_forecast_backtest"):
+                                  backtest.audit_backtest(frame, scored)},
+                        _scope(days))
     if last is None:
-        # The first days of forecasting have nothing to look back on yet: not an error.
         context.log.warning("no stored day-ahead forecasts issued in the four weeks before "
-                            f"{partition_days(context)[-1]} to score yet")
-        return dg.Output(pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"),
-                                       "circuit_id": pd.Series(dtype=object)}),
-                         metadata={"origins": 0, "note": "no forecasts to score yet"})
-    frame = pd.concat(rows, ignore_index=True)
+                            f"{days[-1]} to score yet")
+        yield dg.Output(frame, metadata={
+            "origins": 0, "note": "no forecasts to score yet (the start of forecast history)"})
+        return
     biggest = last.forecasts.groupby("circuit_id")["actual_mw"].mean().idxmax()
     recent = last.forecasts[last.forecasts["target_ts"]
                             >= last.forecasts["target_ts"].max() - pd.Timedelta(days=7)]
     actuals = recent[["circuit_id", "target_ts", "actual_mw"]].rename(
         columns={"target_ts": "timestamp", "actual_mw": "load_mw"})
     o = last.overall
-    return dg.Output(frame, metadata={
+    yield dg.Output(frame, metadata={
         "dagster/column_schema": frame_schema(frame),
         "mape_pct": o["mape"], "mape_prev_day_pct": o["mape_prev_day"],
         "mape_prev_week_pct": o["mape_prev_week"], "rmse_mw": o["rmse"],
         "coverage_pct": o["coverage"], "interval_level": CONFIG.interval_level,
         "skill_vs_prev_day": o["skill_prev_day"], "origins": len(last.origins),
+        "days_before_forecast_history": ", ".join(map(str, unscored)) or "none",
         "forecast_vs_actual": png_markdown(
             backtest.plot_forecast(recent, actuals, biggest),
             f"{biggest}: forecast, 90% interval and actual, last 7 days"),
