@@ -3,15 +3,26 @@
 DuckDB lets one process write a file at a time. Connections here retry a held lock with exponential
 backoff and jitter (another run may be finishing), and every write that replaces rows does its
 delete and insert in one transaction, so a table slice is either fully replaced or untouched.
+
+Only the lock is retried. Every other DuckDB error that says the file cannot be trusted or written
+is classified, at open and while the connection is in use, into an error that names the file and
+says what to do: `WarehouseCorruptError` (a checksum failure, a file that is not a DuckDB file, a
+truncated file), `WarehouseDiskFullError`, `WarehouseWalError` (a write-ahead log that cannot be
+replayed). Corruption also leaves a marker beside the file (`<file>.corrupt`): every later
+connection, in this process or another, refuses the file at once instead of writing tables that
+happen to be intact, until an operator restores or rebuilds it and deletes the marker.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import random
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +62,146 @@ LOCK_BASE_DELAY_S = 0.2
 LOCK_MAX_DELAY_S = 8.0
 
 
-class WarehouseLockedError(RuntimeError):
+# What the README calls the section that says how to restore or rebuild the warehouse.
+TROUBLESHOOTING = "README, Troubleshooting: 'A corrupt warehouse, a full disk, a stale WAL'"
+
+# DuckDB's single-file layout (storage version 2, checked against DuckDB 2.0.1): three 4 KiB
+# headers, then blocks of `block_size` bytes.
+FILE_HEADER_BYTES = 3 * 4096
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse file cannot be used as it is; the message names it and says what to do."""
+
+    def __init__(self, message: str, path: Path | str) -> None:
+        super().__init__(message)
+        self.path = Path(path)
+
+
+class WarehouseLockedError(WarehouseError):
     """Another process held the DuckDB file for longer than the retries allow."""
+
+
+class WarehouseCorruptError(WarehouseError):
+    """The file is damaged (a failed checksum, truncated, not a DuckDB file): never write it.
+
+    `finding` is what was found, without the advice around it."""
+
+    def __init__(self, path: Path | str, finding: str) -> None:
+        super().__init__(corrupt_message(path, finding), path)
+        self.finding = finding
+
+
+class WarehouseDiskFullError(WarehouseError):
+    """The filesystem of the warehouse is full; the failed write was rolled back."""
+
+
+class WarehouseWalError(WarehouseError):
+    """The write-ahead log beside the file cannot be replayed, so DuckDB will not open the file."""
+
+
+def wal_path(path: Path | str) -> Path:
+    return Path(f"{path}.wal")
+
+
+def corrupt_marker(path: Path | str) -> Path:
+    """The file whose presence says the warehouse at `path` was found corrupt."""
+    return Path(f"{path}.corrupt")
+
+
+_WAL_SIGNS = ("replaying wal", "corrupt wal", "wal does not match", "failed to read wal",
+              "wal checkpoint iteration", "wal was created")
+# Words of DuckDB 2.0's own messages (and of strerror), matched in lower case.
+_DISK_FULL_SIGNS = ("no space left on device", "disk quota exceeded", "enospc", "edquot",
+                    "not enough space on the disk")
+_CORRUPT_SIGNS = ("corrupt database file",              # a block or header failed its checksum
+                  "not a valid duckdb database file",   # the main header is damaged, or empty file
+                  "could not read enough bytes",        # a block lies past the end: truncated
+                  "failed to load metadata pointer")    # the catalog points at garbage
+
+
+def corrupt_message(path: Path | str, finding: str) -> str:
+    return (f"The warehouse {path} is corrupt: {finding}. It is not written to: every step that "
+            f"uses it fails at once while the marker {corrupt_marker(path)} exists. Restore the "
+            f"latest backup (`python -m gridassets backup` writes them) or rebuild the warehouse, "
+            f"then delete the marker ({TROUBLESHOOTING}).")
+
+
+def classify(exc: BaseException, path: Path | str) -> WarehouseError | None:
+    """The warehouse error that a DuckDB (or OS) error on the file at `path` stands for, or None
+    when it is none of them (a SQL mistake, a missing table: the caller's own error).
+
+    A pure function of the error's type and text, so that every message DuckDB gives for a
+    damaged file, a full disk or a bad WAL is recognized in one place. The lock is
+    `_is_lock_error`'s business: `connect` retries it.
+    """
+    if isinstance(exc, WarehouseError):
+        return exc
+    path = Path(path)
+    text = str(exc)
+    low = text.lower()
+    if (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or any(
+            sign in low for sign in _DISK_FULL_SIGNS):
+        return WarehouseDiskFullError(
+            f"No space left on the filesystem of the warehouse {path} ({text}). The write that "
+            f"failed was rolled back: stored tables are as they were. Free space there (`df -h "
+            f"{path.parent}` shows how much; old backups, outputs and run history are candidates) "
+            f"and run again ({TROUBLESHOOTING}).", path)
+    if any(sign in low for sign in _WAL_SIGNS):
+        wal = wal_path(path)
+        return WarehouseWalError(
+            f"The write-ahead log {wal} cannot be replayed into {path} ({text}): it was written "
+            f"by another DuckDB version, for another copy of the file, or it is damaged, and "
+            f"DuckDB will not open the warehouse while it is there. Copy both files somewhere "
+            f"safe, then move the log aside (`mv {wal} {wal}.stale`): the warehouse opens as of "
+            f"its last checkpoint, and what the log held since then must be materialized again "
+            f"({TROUBLESHOOTING}).", path)
+    if isinstance(exc, duckdb.Error) and any(sign in low for sign in _CORRUPT_SIGNS):
+        return WarehouseCorruptError(path, text)
+    return None
+
+
+def mark_corrupt(path: Path | str, finding: str) -> None:
+    """Leave the marker that makes every later connection refuse the file (best effort: a
+    marker that cannot be written must not hide the error being raised)."""
+    marker = corrupt_marker(path)
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with contextlib.suppress(OSError):
+        if not marker.exists():
+            marker.write_text(f"{stamp} {finding}\n")
+
+
+def refuse_if_marked(path: Path | str) -> None:
+    """Raise WarehouseCorruptError when the file was found corrupt earlier (its marker exists)."""
+    marker = corrupt_marker(path)
+    if marker.exists():
+        try:
+            finding = marker.read_text().strip() or "no details recorded"
+        except OSError as exc:
+            finding = f"the marker cannot be read ({exc})"
+        raise WarehouseCorruptError(path, f"found earlier ({finding})")
+
+
+def check_size(con: duckdb.DuckDBPyConnection, path: Path | str) -> None:
+    """Raise WarehouseCorruptError when the file is shorter than the blocks DuckDB counts as used.
+
+    Costs one pragma and one stat. A file cut short opens as long as its catalog survived, and
+    DuckDB then writes new blocks past the end (the file grows again around a hole), so this runs
+    before any write. Free blocks may lie past the end; used ones may not.
+    """
+    row = con.execute(
+        "select block_size, total_blocks, free_blocks from pragma_database_size() "
+        "where database_name = current_database()").fetchall()
+    if not row:
+        return
+    block_size, total, free = row[0]
+    used = total - free
+    size = os.stat(path).st_size
+    expected = FILE_HEADER_BYTES + used * block_size
+    if used > 0 and size < expected:
+        raise WarehouseCorruptError(path, (
+            f"the file is {size:,} bytes, but {used} blocks of {block_size:,} bytes are in use "
+            f"(at least {expected:,} bytes): it was truncated"))
 
 
 def qualified(table: str) -> str:
@@ -70,9 +219,14 @@ def connect(path: Path | str, *, read_only: bool = False, attempts: int = LOCK_A
             ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to the warehouse file, retrying a lock held by another process.
 
-    Raises WarehouseLockedError after `attempts` tries, naming the file and what to do.
+    Raises WarehouseLockedError after `attempts` tries, naming the file and what to do. DuckDB
+    errors that mean the file cannot be trusted or written, at open or raised by a statement inside
+    the block, leave it as WarehouseCorruptError, WarehouseDiskFullError or WarehouseWalError (see
+    `classify`), chained to DuckDB's own; every other error leaves unchanged. A file marked
+    corrupt is refused before it is opened.
     """
     path = Path(path)
+    refuse_if_marked(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     delay = LOCK_BASE_DELAY_S
@@ -80,23 +234,47 @@ def connect(path: Path | str, *, read_only: bool = False, attempts: int = LOCK_A
         try:
             con = duckdb.connect(str(path), read_only=read_only)
             break
-        except (duckdb.IOException, duckdb.ConnectionException) as exc:
+        except duckdb.Error as exc:
             if not _is_lock_error(exc) or attempt == attempts:
                 if _is_lock_error(exc):
                     raise WarehouseLockedError(
                         f"{path} is locked by another process ({exc}). Another run or a program "
                         "with the file open (a notebook, the duckdb CLI) holds it; close it, or "
                         "let the run finish. Runs launched through Dagster queue on the 'duckdb' "
-                        "pool instead of colliding."
+                        "pool instead of colliding.", path
                     ) from exc
+                _raise_classified(exc, path)
                 raise
             # Full jitter: concurrent waiters spread out instead of retrying in lockstep.
             time.sleep(random.uniform(0, delay))
             delay = min(delay * 2, LOCK_MAX_DELAY_S)
     try:
+        try:
+            check_size(con, path)
+        except WarehouseCorruptError as exc:
+            mark_corrupt(path, exc.finding)
+            raise
         yield con
+    except duckdb.Error as exc:
+        classified = classify(exc, path)
+        if isinstance(classified, WarehouseCorruptError):
+            # What this connection committed before the error is in the WAL; keep it out of the
+            # file: no checkpoint when the connection closes.
+            with contextlib.suppress(duckdb.Error):
+                con.execute("pragma disable_checkpoint_on_shutdown").fetchall()
+        _raise_classified(exc, path)
+        raise
     finally:
         con.close()
+
+
+def _raise_classified(exc: duckdb.Error, path: Path) -> None:
+    classified = classify(exc, path)
+    if classified is None:
+        return
+    if isinstance(classified, WarehouseCorruptError):
+        mark_corrupt(path, classified.finding)
+    raise classified from exc
 
 
 @contextmanager

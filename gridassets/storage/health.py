@@ -1,0 +1,236 @@
+"""Is the warehouse file sound? A cheap integrity probe at run start, and consistent backups.
+
+`probe_warehouse(path)` opens the file read-only (it never writes it) and checks, in order:
+
+1. the file opens: DuckDB verifies the checksums of its three headers, replays the WAL in memory
+   (checking each entry's checksum) and reads the catalog;
+2. every table's storage metadata reads (`pragma_storage_info`): all metadata blocks are loaded
+   and checksummed by DuckDB, and the result lists every data block a table uses;
+3. the file is long enough for the highest block in use: a file cut short is caught even when
+   its catalog survived (DuckDB would open it and write new blocks past the hole);
+4. every block in use (data and metadata) matches its stored checksum, computed here the way
+   DuckDB does over the bytes on disk, without decompressing anything. A block overwritten in the
+   middle of the file is found before any step writes, even if no step would read it.
+
+It cannot see: damage that keeps checksums valid (a block replaced by another valid block, rows
+written wrong by a bug), blocks of ART indexes (the warehouse has none), free blocks (harmless),
+and anything that happens after it ran. A WAL that DuckDB treats as torn at its first entry is
+dropped silently by DuckDB itself (that is how it recovers from a crash mid-write).
+
+Cost, measured on a 655 MB warehouse of 2,300 used blocks on this project's 2-core machines with
+the file in the page cache: 0.6 s (0.05 s open, 0.2 s storage metadata, 0.35 s checksums).
+The checksum pass reads the used blocks once, at disk speed when they are not cached.
+
+`backup_warehouse(path, dest)` checkpoints under the write lock, checks the file as the probe does
+and copies it while holding the lock, so no writer can change it mid-copy; the copy is checked
+again before it gets its name.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+
+from gridassets import warehouse
+from gridassets.warehouse import FILE_HEADER_BYTES, WarehouseCorruptError, WarehouseLockedError
+
+log = logging.getLogger(__name__)
+
+# The probe waits this many tries for a writer to let go; then it leaves the file unjudged
+# rather than hold up the run (the steps' own checks at open still apply).
+PROBE_LOCK_ATTEMPTS = 3
+
+# DuckDB's block checksum (src/common/checksum.cpp, unchanged through 2.0): 5381 xor-ed with
+# each 64-bit little-endian word times this constant, over the block after its 8-byte checksum.
+_CHECKSUM_SEED = np.uint64(5381)
+_CHECKSUM_MULTIPLIER = np.uint64(0xBF58476D1CE4E5B9)
+_HEADER_BYTES = 4096
+_BLOCKS_PER_READ = 64
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """What the probe found in a sound file."""
+
+    tables: int
+    used_blocks: int
+    block_size: int
+    checksums_verified: bool
+
+
+def probe_warehouse(path: Path | str) -> None:
+    """Raise WarehouseCorruptError (naming the file, what was found and what to do) when the
+    warehouse at `path` is damaged; return when it is sound or does not exist yet.
+
+    Never modifies the file: it is opened read-only. A stale WAL raises WarehouseWalError. When
+    another process holds the file for writing through `PROBE_LOCK_ATTEMPTS` tries, the probe
+    logs a warning and returns without judging it.
+    """
+    path = Path(path)
+    warehouse.refuse_if_marked(path)
+    if not path.exists():
+        return
+    if not path.is_file():
+        raise WarehouseCorruptError(path, "it is not a regular file")
+    try:
+        with warehouse.connect(path, read_only=True, attempts=PROBE_LOCK_ATTEMPTS) as con:
+            inspect(con, path)
+    except WarehouseLockedError as exc:
+        log.warning(f"warehouse integrity not probed: {exc}")
+    except duckdb.ConnectionException as exc:
+        if "different configuration" not in str(exc):
+            raise
+        # This process already has the file open for writing: whoever opened it has read it.
+        log.warning(f"warehouse integrity not probed: {path} is open in this process ({exc})")
+
+
+def inspect(con: duckdb.DuckDBPyConnection, path: Path | str) -> Inspection:
+    """The probe's checks on an open connection to the file at `path` (steps 2-4 above).
+
+    Raises WarehouseCorruptError and leaves the corrupt marker; DuckDB's own errors on the way
+    are classified by `warehouse.connect` around the caller's block.
+    """
+    path = Path(path)
+    try:
+        return _inspect(con, path)
+    except WarehouseCorruptError as exc:
+        warehouse.mark_corrupt(path, exc.finding)
+        raise
+
+
+def _inspect(con: duckdb.DuckDBPyConnection, path: Path) -> Inspection:
+    block_size = con.execute(
+        "select block_size from pragma_database_size() where database_name = current_database()"
+    ).fetchall()[0][0]
+    tables = con.execute(
+        "select schema_name, table_name from duckdb_tables() "
+        "where database_name = current_database() and not temporary order by 1, 2").fetchall()
+    database = con.execute("select current_database()").fetchall()[0][0]
+    used: set[int] = set()
+    for schema, table in tables:
+        name = f'"{database}"."{schema}"."{table}"'
+        for block, extra in con.execute(
+                "select block_id, additional_block_ids from pragma_storage_info(?) "
+                "where persistent and block_id >= 0", [name]).fetchall():
+            used.add(block)
+            used.update(extra or ())
+    metadata = {row[0] for row in con.execute("select block_id from pragma_metadata_info()")
+                .fetchall()}
+    used |= metadata
+    if not used:
+        return Inspection(len(tables), 0, block_size, checksums_verified=False)
+
+    size = os.stat(path).st_size
+    last = max(used)
+    needed = FILE_HEADER_BYTES + (last + 1) * block_size
+    if size < needed:
+        raise WarehouseCorruptError(path, (
+            f"the file is {size:,} bytes, but block {last} (bytes up to {needed:,}) is in use: "
+            "it was truncated"))
+
+    words = np.memmap(path, dtype="<u8", mode="r")
+    if not _headers_verify(words) or _bad_blocks(words, sorted(metadata), block_size):
+        # DuckDB has just verified the headers and read every metadata block, so a mismatch
+        # here means this layout is not the one the checksum below knows (a newer storage
+        # version): say so and judge by what DuckDB read, never by a guess.
+        log.warning(f"{path}: block checksums not verified (storage layout not recognized)")
+        return Inspection(len(tables), len(used), block_size, checksums_verified=False)
+    bad = _bad_blocks(words, sorted(used - metadata), block_size)
+    if bad:
+        where = ", ".join(f"{b} (byte {FILE_HEADER_BYTES + b * block_size:,})" for b in bad[:5])
+        raise WarehouseCorruptError(path, (
+            f"{len(bad)} of {len(used)} blocks in use fail their checksum: block {where}"
+            f"{' ...' if len(bad) > 5 else ''}"))
+    return Inspection(len(tables), len(used), block_size, checksums_verified=True)
+
+
+def _checksums(blocks: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return np.bitwise_xor.reduce(blocks[:, 1:] * _CHECKSUM_MULTIPLIER, axis=1) ^ _CHECKSUM_SEED
+
+
+def _headers_verify(words: np.ndarray) -> bool:
+    per = _HEADER_BYTES // 8
+    if len(words) < 3 * per:
+        return False
+    headers = words[:3 * per].reshape(3, per)
+    return bool((_checksums(headers) == headers[:, 0]).all())
+
+
+def _bad_blocks(words: np.ndarray, blocks: list[int], block_size: int) -> list[int]:
+    per = block_size // 8
+    start = FILE_HEADER_BYTES // 8
+    bad: list[int] = []
+    for i in range(0, len(blocks), _BLOCKS_PER_READ):
+        ids = blocks[i:i + _BLOCKS_PER_READ]
+        chunk = np.stack([words[start + b * per:start + (b + 1) * per] for b in ids])
+        bad.extend(b for b, ok in zip(ids, _checksums(chunk) == chunk[:, 0]) if not ok)
+    return bad
+
+
+@dataclass(frozen=True)
+class Backup:
+    source: Path
+    path: Path
+    size_bytes: int
+    tables: int
+
+
+class BackupError(RuntimeError):
+    """The backup could not be written; the message says why. The warehouse is untouched."""
+
+
+def backup_warehouse(path: Path | str, dest: Path | str) -> Backup:
+    """Copy the warehouse at `path` to `dest` (a new file), consistently, and return what was made.
+
+    The file is probed read-only first, so a corrupt one is refused before anything writes it.
+    Then, holding the write lock (no other process can write meanwhile): a checkpoint folds the
+    WAL into the file, the probe's checks run again, and the file is copied to `dest.partial`,
+    synced, checked on its own and renamed to `dest`. Raises WarehouseCorruptError,
+    WarehouseWalError, WarehouseLockedError, or BackupError (no warehouse, `dest` exists, the
+    copy failed); a failed backup leaves no file at `dest`.
+    """
+    path, dest = Path(path), Path(dest)
+    if not path.is_file():
+        raise BackupError(f"no warehouse at {path}: nothing to back up")
+    if dest.exists():
+        raise BackupError(f"{dest} exists already; a backup never overwrites a file")
+    probe_warehouse(path)
+    partial = dest.with_name(dest.name + ".partial")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with warehouse.connect(path) as con:
+            con.execute("checkpoint").fetchall()
+            found = inspect(con, path)
+            shutil.copyfile(path, partial)
+            with open(partial, "rb+") as f:
+                os.fsync(f.fileno())
+        try:
+            with duckdb.connect(str(partial), read_only=True) as copy:
+                check = _inspect(copy, partial)
+        except duckdb.Error as exc:
+            raise BackupError(f"the copy {partial} of {path} does not open ({exc}); not kept: "
+                              "try again") from exc
+        if check.tables != found.tables or check.used_blocks != found.used_blocks:
+            raise BackupError(f"the copy {partial} differs from {path} "
+                              f"({check.tables} tables against {found.tables}); not kept")
+        os.replace(partial, dest)
+    except OSError as exc:
+        full = warehouse.classify(exc, dest)
+        raise BackupError(f"could not write the backup {dest}: {exc}"
+                          + (" (the disk is full: free space or back up elsewhere with --to)"
+                             if full else "")) from exc
+    except WarehouseCorruptError as exc:
+        if Path(exc.path) == partial:
+            raise BackupError(f"the copy of {path} does not check out ({exc.finding}); "
+                              "not kept: try again") from exc
+        raise
+    finally:
+        partial.unlink(missing_ok=True)
+    return Backup(path, dest, dest.stat().st_size, found.tables)
