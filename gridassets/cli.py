@@ -1,4 +1,5 @@
-"""`python -m gridassets <command>`: the commands behind `make run`, `make evaluate`, `make bench`."""
+"""`python -m gridassets <command>`: the commands behind `make run`, `make evaluate`, `make bench`,
+and `backup` of the warehouse."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import sys
 import time
 import textwrap
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from gridassets import runner, warehouse
@@ -109,6 +110,26 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def backup(args: argparse.Namespace) -> int:
+    """A consistent copy of the warehouse, taken under its lock; refuses a corrupt file."""
+    from gridassets.storage import health
+
+    settings = Settings.from_env()
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    name = f"warehouse-{stamp}.duckdb"
+    dest = args.to or settings.data_dir / "backups" / name
+    if dest.is_dir():
+        dest = dest / name
+    try:
+        made = health.backup_warehouse(settings.warehouse, dest)
+    except (warehouse.WarehouseError, health.BackupError) as exc:
+        print(f"gridassets backup: not backed up: {exc}", file=sys.stderr)
+        return 1
+    print(f"backed up {made.source} ({made.tables} tables) to {made.path}: "
+          f"{made.size_bytes / 1e6:,.1f} MB")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gridassets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -139,6 +160,11 @@ def main(argv: list[str] | None = None) -> int:
 
     bench_arguments(p_bench)
     p_bench.set_defaults(func=bench)
+    p_backup = sub.add_parser("backup", help="copy the warehouse consistently (refuses a corrupt one)")
+    p_backup.add_argument("--to", type=Path, default=None,
+                          help="the backup file, or a folder for it (default: <data dir>/backups/"
+                               "warehouse-<UTC time>.duckdb)")
+    p_backup.set_defaults(func=backup)
     args = parser.parse_args(argv)
     if getattr(args, "start", None) and args.end < args.start:
         parser.error(f"--end {args.end} is before --start {args.start}")
