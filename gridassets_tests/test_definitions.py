@@ -43,3 +43,14 @@ def test_every_raw_asset_has_blocking_checks():
                  if k.asset_key == dg.AssetKey(name)]
         assert {s.name for s in specs} >= {"schema", "ranges", "completeness", "duplicates"}, name
         assert all(s.blocking for s in specs), name
+
+
+OUTPUT_GROUPS = {"features", "forecasting", "scores", "storms"}
+
+
+def test_every_computed_output_has_a_check_the_ui_shows():
+    graph = defs.resolve_asset_graph()
+    checked = {k.asset_key for k in graph.asset_check_keys}
+    unchecked = [n.key.to_user_string() for n in asset_nodes()
+                 if n.group_name in OUTPUT_GROUPS and n.key not in checked]
+    assert unchecked == []
