@@ -322,7 +322,7 @@ class RunWorkerExecutor(InProcessExecutor):
             event_specific_data=EngineEventData.in_process(identity.pid),
         )
         for message in messages:
-            yield DagsterEvent.engine_event(plan_context, message)
+            yield DagsterEvent.engine_event(plan_context, message, EngineEventData())
         if path is not None:
             _probe_warehouse(path)
 
