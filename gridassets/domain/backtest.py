@@ -153,7 +153,8 @@ BACKTEST_CHECKS = {
 
 def audit_backtest(frame: pd.DataFrame, days: Iterable[date]) -> dict[str, CheckOutcome]:
     """BACKTEST_CHECKS on backtest rows (date, circuit_id and METRIC_COLUMNS, one overall row per
-    day with circuit_id "ALL") that must score each of `days`. Returns one CheckOutcome per check."""
+    day with circuit_id "ALL") that must score each of `days`. Returns one CheckOutcome per
+    check."""
     days = sorted({_as_date(d) for d in days})
     problems = []
     overall = frame[frame["circuit_id"] == "ALL"] if len(frame) else frame

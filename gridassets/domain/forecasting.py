@@ -329,8 +329,8 @@ def audit_forecasts(frame: pd.DataFrame, circuits: Iterable[str], issue_days: It
                 continue
             ts = list(by.get_group(cid))
             if len(ts) != HORIZON_H or set(ts) != hours:
-                problems.append(f"{cid} issued {day}: {len(ts)} rows, {len(set(ts) & hours)} of the "
-                                f"{HORIZON_H} hours of {day + timedelta(days=1)}")
+                problems.append(f"{cid} issued {day}: {len(ts)} rows, {len(set(ts) & hours)} of "
+                                f"the {HORIZON_H} hours of {day + timedelta(days=1)}")
     stray = sorted({str(d) for d in f["issue_date"]} - {str(d) for d in days})
     if stray:
         problems.append(f"rows issued on days outside the partition: {', '.join(stray)}")

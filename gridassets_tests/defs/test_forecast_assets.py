@@ -153,8 +153,8 @@ def test_alone_or_together_the_forecast_is_the_same_and_the_state_carries_over(s
     assert materialized(result) == {"load_forecast", "load_forecast_models"}
     query = "select * from scores.load_forecast where issue_date = ? order by circuit_id, target_ts"
     pd.testing.assert_frame_equal(sql(alone, query, [ISSUE]), sql(settings, query, [ISSUE]))
-    assert ISSUE.isoformat() in set(
-        sql(settings, "select issue_date from models.load_forecast_models")["issue_date"].astype(str))
+    stored = sql(settings, "select issue_date from models.load_forecast_models")["issue_date"]
+    assert ISSUE.isoformat() in set(stored.astype(str))
 
 
 # --- 2. a utility with load data alone --------------------------------------------------------
@@ -223,7 +223,8 @@ def test_backtest_without_the_days_actuals_fails(settings):
         con.execute("delete from raw.feeder_load where timestamp >= ?", [pd.Timestamp(target)])
     result = run(settings, ["load_forecast_backtest"], target)
     assert not result.success
-    assert f"no feeder_load for {target}..{target}: materialize feeder_load first" in failure(result)
+    assert (f"no feeder_load for {target}..{target}: materialize feeder_load first"
+            in failure(result))
     assert retries(result) == 0
     assert "scores.load_forecast_backtest" not in tables(settings)
 

@@ -271,7 +271,8 @@ def load_forecast_backtest(context: dg.AssetExecutionContext, warehouse: Warehou
             if stored:
                 forecasts = con.execute(
                     f"select {', '.join(backtest.SCORED_COLUMNS)} "
-                    f"from {wh.qualified('load_forecast')} where issue_date >= ? and issue_date < ?",
+                    f"from {wh.qualified('load_forecast')} "
+                    "where issue_date >= ? and issue_date < ?",
                     [first_issue.date(), day]).fetchdf()
             if forecasts.empty:
                 if first_stored is not None and first_stored < day:
