@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import random
 import time
@@ -122,9 +123,9 @@ _CORRUPT_SIGNS = ("corrupt database file",              # a block or header fail
 
 def corrupt_message(path: Path | str, finding: str) -> str:
     return (f"The warehouse {path} is corrupt: {finding}. It is not written to: every step that "
-            f"uses it fails at once while the marker {corrupt_marker(path)} exists. Restore the "
-            f"latest backup (`python -m gridassets backup` writes them) or rebuild the warehouse, "
-            f"then delete the marker ({TROUBLESHOOTING}).")
+            f"uses this file fails at once (the marker {corrupt_marker(path)} says so). Restore "
+            f"the latest backup (`python -m gridassets backup` makes them) or rebuild the "
+            f"warehouse ({TROUBLESHOOTING}).")
 
 
 def classify(exc: BaseException, path: Path | str) -> WarehouseError | None:
@@ -161,25 +162,58 @@ def classify(exc: BaseException, path: Path | str) -> WarehouseError | None:
     return None
 
 
+def _identity(path: Path | str) -> dict[str, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return {"inode": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
 def mark_corrupt(path: Path | str, finding: str) -> None:
-    """Leave the marker that makes every later connection refuse the file (best effort: a
-    marker that cannot be written must not hide the error being raised)."""
+    """Leave the marker that makes every later connection refuse the file as it is now.
+
+    The marker records the file's inode, size and modification time: a file put in its place
+    (restored from a backup, rebuilt after `make clean`) is not refused for its predecessor.
+    Best effort: a marker that cannot be written must not hide the error being raised. Call it
+    once the connection is closed, so that the recorded identity is final.
+    """
     marker = corrupt_marker(path)
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    identity = _identity(path)
+    if _marked_identity(marker) == identity:
+        return
+    record = {"found_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+              "finding": finding, "file": identity}
     with contextlib.suppress(OSError):
-        if not marker.exists():
-            marker.write_text(f"{stamp} {finding}\n")
+        marker.write_text(json.dumps(record, indent=1) + "\n")
+
+
+def _marked_identity(marker: Path) -> dict[str, int] | None:
+    try:
+        return json.loads(marker.read_text()).get("file")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def refuse_if_marked(path: Path | str) -> None:
-    """Raise WarehouseCorruptError when the file was found corrupt earlier (its marker exists)."""
+    """Raise WarehouseCorruptError when this very file was found corrupt earlier.
+
+    A marker about a file that has since been replaced is deleted; one that cannot be read
+    counts, to be safe.
+    """
     marker = corrupt_marker(path)
-    if marker.exists():
-        try:
-            finding = marker.read_text().strip() or "no details recorded"
-        except OSError as exc:
-            finding = f"the marker cannot be read ({exc})"
-        raise WarehouseCorruptError(path, f"found earlier ({finding})")
+    if not marker.exists():
+        return
+    try:
+        record = json.loads(marker.read_text())
+        if record.get("file") != _identity(path):
+            with contextlib.suppress(OSError):
+                marker.unlink()
+            return
+        finding = f"found earlier, at {record.get('found_at')}: {record.get('finding')}"
+    except (OSError, ValueError, AttributeError) as exc:
+        finding = f"found earlier; the marker cannot be read ({exc})"
+    raise WarehouseCorruptError(path, finding)
 
 
 def check_size(con: duckdb.DuckDBPyConnection, path: Path | str) -> None:
@@ -249,31 +283,33 @@ def connect(path: Path | str, *, read_only: bool = False, attempts: int = LOCK_A
             time.sleep(random.uniform(0, delay))
             delay = min(delay * 2, LOCK_MAX_DELAY_S)
     try:
-        try:
-            check_size(con, path)
-        except WarehouseCorruptError as exc:
-            mark_corrupt(path, exc.finding)
-            raise
+        check_size(con, path)
         yield con
-    except duckdb.Error as exc:
+    except (duckdb.Error, WarehouseCorruptError) as exc:
         classified = classify(exc, path)
         if isinstance(classified, WarehouseCorruptError):
             # What this connection committed before the error is in the WAL; keep it out of the
             # file: no checkpoint when the connection closes.
             with contextlib.suppress(duckdb.Error):
                 con.execute("pragma disable_checkpoint_on_shutdown").fetchall()
+        con.close()
+        if classified is None or (classified is exc and exc.path.resolve() != path.resolve()):
+            raise  # not ours to classify: a SQL error, or another file's
         _raise_classified(exc, path)
-        raise
     finally:
         con.close()
 
 
-def _raise_classified(exc: duckdb.Error, path: Path) -> None:
+def _raise_classified(exc: Exception, path: Path) -> None:
+    """Raise the warehouse error `exc` stands for (if any), marking the file when it is corrupt.
+    Returns when `exc` is none of them."""
     classified = classify(exc, path)
     if classified is None:
         return
     if isinstance(classified, WarehouseCorruptError):
         mark_corrupt(path, classified.finding)
+    if classified is exc:
+        raise exc
     raise classified from exc
 
 

@@ -72,3 +72,20 @@ def test_to_a_folder_puts_the_timestamped_file_in_it(built, tmp_path, monkeypatc
     (made,) = folder.glob("warehouse-*.duckdb")
     assert str(made) in capsys.readouterr().out
     assert tables(made) == tables(built.path)
+
+
+def test_restoring_a_backup_over_a_corrupt_file_lets_runs_use_it_again(built, tmp_path):
+    made = backup_warehouse(built.path, tmp_path / "b.duckdb").path
+    at_backup = tables(made)
+    corrupt_mid_file(built)
+    with pytest.raises(warehouse.WarehouseCorruptError):
+        with warehouse.connect(built.path) as con:
+            con.execute("select sum(x) from raw.big").fetchall()
+    with pytest.raises(warehouse.WarehouseCorruptError, match="found"):
+        warehouse.connect(built.path).__enter__()
+    warehouse.wal_path(built.path).unlink(missing_ok=True)
+    shutil.copyfile(made, built.path)  # the README's restore: copy into place
+    with warehouse.connect(built.path) as con:
+        assert con.execute("select count(*) from raw.big").fetchall() == [(1_500_000,)]
+    assert not warehouse.corrupt_marker(built.path).exists()
+    assert tables(built.path) == at_backup

@@ -256,3 +256,16 @@ def test_the_probe_leaves_a_file_held_by_a_writer_unjudged(built, caplog):
     finally:
         holder.stdin.close()
         holder.wait(timeout=30)
+
+
+def test_a_rebuilt_warehouse_is_not_refused_for_its_predecessor(built):
+    """`make clean` removes the file (not the marker); the next run builds a new one."""
+    corrupt_mid_file(built)
+    with pytest.raises(WarehouseCorruptError):
+        probe_warehouse(built.path)
+    built.path.unlink()
+    probe_warehouse(built.path)
+    with warehouse.connect(built.path) as con:
+        con.execute("create table t as select 1 as x")
+    probe_warehouse(built.path)
+    assert not warehouse.corrupt_marker(built.path).exists()
