@@ -199,8 +199,8 @@ def test_no_feeder_load_for_the_day_fails_naming_what_to_materialize(settings):
     missing = RAW_END + timedelta(days=1)
     result = run(settings, ["load_forecast", "load_forecast_models"], missing)
     assert not result.success
-    assert (f"no feeder_load for {missing}..{missing}: materialize feeder_load first"
-            in failure(result))
+    assert (f"load_forecast {missing}: no feeder_load for {missing}..{missing}: "
+            "materialize feeder_load first. Nothing was written" in failure(result))
     assert retries(result) == 0
     assert "scores.load_forecast" not in tables(settings)
 

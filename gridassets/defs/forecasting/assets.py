@@ -69,14 +69,15 @@ def load_forecast(context: dg.AssetExecutionContext, warehouse: Warehouse):
     first, last = pd.Timestamp(days[0]), pd.Timestamp(days[-1])
     since = first - pd.Timedelta(days=CONFIG.window_days)
     selected = context.selected_asset_keys
+    scope = _scope(days)
     with warehouse.connect() as con:
-        _require_registry(con)
-        _require_days(con, "feeder_load", days)
+        _require_registry(con, scope)
+        _require_days(con, "feeder_load", days, f"load_forecast {scope}")
         # A utility may have no weather feed at all: then the forecast uses load alone. Where the
         # weather is kept, a missing day of it is a missing input, not a reason to drop it.
         has_weather = wh.table_exists(con, "weather_observations")
         if has_weather:
-            _require_days(con, "weather_observations", days)
+            _require_days(con, "weather_observations", days, f"load_forecast {scope}")
         circuits = con.execute(f"select circuit_id, zone from {wh.qualified('circuits')}").fetchdf()
         window = [since, last + pd.Timedelta(days=1)]
         load = wh.fetch_compact(
@@ -99,7 +100,6 @@ def load_forecast(context: dg.AssetExecutionContext, warehouse: Warehouse):
         states.append(_state_rows(fitted, day))
     frame = pd.concat(forecasts, ignore_index=True)
     state = pd.concat(states, ignore_index=True)
-    scope = _scope(days)
 
     audits = {}
     if FORECAST in selected:
@@ -153,20 +153,24 @@ def _audited(context: dg.AssetExecutionContext, audits: dict, scope: str):
                 refused.append(f"{key.to_user_string()} check '{name}' failed: {outcome.summary}")
     if refused:
         raise dg.Failure(
-            description=f"{scope}: {'; '.join(refused)}. Nothing was written: the stored rows "
-                        "are as they were.",
+            description=f"{scope}: {'; '.join(refused)}. {NOTHING_WRITTEN}",
             allow_retries=False)
 
 
-def _require_registry(con) -> None:
+NOTHING_WRITTEN = "Nothing was written: the stored rows are as they were."
+
+
+def _require_registry(con, scope: str) -> None:
     if not wh.table_exists(con, "circuits") or not con.execute(
             f"select count(*) from {wh.qualified('circuits')}").fetchall()[0][0]:
-        raise dg.Failure(description="no circuits in the warehouse: materialize circuits first",
+        raise dg.Failure(description=f"load_forecast {scope}: no circuits in the warehouse: "
+                                     f"materialize circuits first. {NOTHING_WRITTEN}",
                          allow_retries=False)
 
 
-def _require_days(con, table: str, days) -> None:
-    """Fail (not retried) unless `table` has rows on every one of `days` (UTC days)."""
+def _require_days(con, table: str, days, what: str) -> None:
+    """Fail (not retried) unless `table` has rows on every one of `days` (UTC days); `what` says
+    which output needs them ("load_forecast 2025-06-01")."""
     present = set()
     if wh.table_exists(con, table):
         rows = con.execute(
@@ -177,7 +181,8 @@ def _require_days(con, table: str, days) -> None:
     missing = [d for d in days if d not in present]
     if missing:
         raise dg.Failure(
-            description=f"no {table} for {_day_runs(missing)}: materialize {table} first",
+            description=f"{what}: no {table} for {_day_runs(missing)}: materialize {table} "
+                        f"first. {NOTHING_WRITTEN}",
             metadata={"missing_days": len(missing)}, allow_retries=False)
 
 
@@ -278,15 +283,16 @@ def load_forecast_backtest(context: dg.AssetExecutionContext, warehouse: Warehou
                 if first_stored is not None and first_stored < day:
                     # Forecasts were stored before the four weeks: the gap is missing input.
                     raise dg.Failure(
-                        description=f"no load_forecast issued {first_issue.date()}.."
-                                    f"{day - timedelta(days=1)} to score for {day} (forecasts "
-                                    f"are stored from {first_stored}): materialize load_forecast "
-                                    "for those days first", allow_retries=False)
+                        description=f"load_forecast_backtest {day}: no load_forecast issued "
+                                    f"{first_issue.date()}..{day - timedelta(days=1)} to score "
+                                    f"(forecasts are stored from {first_stored}): materialize "
+                                    f"load_forecast for those days first. {NOTHING_WRITTEN}",
+                        allow_retries=False)
                 # The first days of forecasting have nothing to look back on yet: not an error.
                 unscored.append(day)
                 continue
             # The day's actuals: without them the newest targets would silently go unscored.
-            _require_days(con, "feeder_load", [day])
+            _require_days(con, "feeder_load", [day], f"load_forecast_backtest {day}")
             load = con.execute(
                 f"select circuit_id, timestamp, load_mw from {wh.qualified('feeder_load')} "
                 "where timestamp >= ? and timestamp < ?",
