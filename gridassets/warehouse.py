@@ -71,8 +71,11 @@ TROUBLESHOOTING = "README, Troubleshooting: 'A corrupt warehouse, a full disk, a
 FILE_HEADER_BYTES = 3 * 4096
 
 
-class WarehouseError(RuntimeError):
-    """The warehouse file cannot be used as it is; the message names it and says what to do."""
+class WarehouseError(duckdb.Error, RuntimeError):
+    """The warehouse file cannot be used as it is; the message names it and says what to do.
+
+    A duckdb.Error (each stands for one of DuckDB's, chained as its cause), so code that handles
+    DuckDB's errors, such as the run-failure alert's table write, handles these too."""
 
     def __init__(self, message: str, path: Path | str) -> None:
         super().__init__(message)
@@ -285,7 +288,7 @@ def connect(path: Path | str, *, read_only: bool = False, attempts: int = LOCK_A
     try:
         check_size(con, path)
         yield con
-    except (duckdb.Error, WarehouseCorruptError) as exc:
+    except duckdb.Error as exc:
         classified = classify(exc, path)
         if isinstance(classified, WarehouseCorruptError):
             # What this connection committed before the error is in the WAL; keep it out of the
