@@ -10,11 +10,18 @@ outages over the window = sum over storm days of P(outage on that day).
 The staging list ranks by expected customer-minutes: weather and tree outages (above) plus the
 equipment outages the circuit's transformers are expected to cause over the window, with the
 part a recent trim would have avoided shown as the vegetation component.
+
+Every list records the day of the circuit state it was scored with (`state_date`) and how old that
+state was when the storm's latest alert was issued (`state_age_days`, see `StateAge`): the alert's
+time, not the clock of the run, so re-running a storm gives the same answer. A list scored on state
+older than the limit still comes out (planners need it), and says so in every row's reason.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
@@ -27,6 +34,66 @@ DEFAULT_PRECIP_MM = {"thunderstorm": 20.0, "tornado": 25.0, "hurricane": 100.0, 
 OTHER_PRECIP_MM = 3.0
 SHARE_OF_HOURS_AT_GUST = 0.5
 SUSTAINED_TO_GUST = 0.6
+
+
+@dataclass(frozen=True)
+class StateAge:
+    """How old the circuit state a storm is scored with is, counted in whole UTC days from the
+    storm's latest alert (see `storm_alert_time`) to the state's day.
+
+    The state of day D describes the circuits at the end of D, so an alert issued on D+1 finds it
+    1 day old; the list is stale when the age is over `max_days`.
+    """
+
+    state_date: date
+    alert_time: datetime  # UTC (naive or aware)
+    max_days: int
+
+    @property
+    def days(self) -> int:
+        return (self.alert_time.date() - self.state_date).days
+
+    @property
+    def stale(self) -> bool:
+        return self.days > self.max_days
+
+    def describe(self) -> str:
+        """"circuit state of 2025-06-30, 3 days old" (or "... after the storm's latest alert")."""
+        n = abs(self.days)
+        unit = "day" if n == 1 else "days"
+        when = f"{n} {unit} old" if self.days >= 0 else f"{n} {unit} after the storm's latest alert"
+        return f"circuit state of {self.state_date.isoformat()}, {when}"
+
+    def note(self) -> str | None:
+        """The words every row's reason starts with when the state is stale, else None."""
+        if not self.stale:
+            return None
+        return f"stale: {self.describe()} (the limit is {self.max_days} days)"
+
+
+def storm_alert_time(storm_alerts: pd.DataFrame) -> datetime:
+    """When the storm's latest message was issued: the latest ``sent`` over its messages, with the
+    time the sensor received a message standing in for a message that states none.
+
+    Takes a storm_alerts frame of one storm (columns sent, received_at; naive UTC). Raises
+    ValueError if it has no message with either time.
+    """
+    times = pd.to_datetime(storm_alerts["sent"]).fillna(pd.to_datetime(storm_alerts["received_at"]))
+    latest = times.max()
+    if pd.isna(latest):
+        raise ValueError("the storm's messages state no time they were sent or received")
+    return latest.to_pydatetime()
+
+
+def with_state(frame: pd.DataFrame, state: StateAge | None) -> pd.DataFrame:
+    """`frame` with `state_date` (a TIMESTAMP day) and `state_age_days` set from `state` (both
+    empty when no circuit state was used, as for a cancelled storm)."""
+    day = pd.Timestamp(state.state_date) if state is not None else pd.NaT
+    age = state.days if state is not None else pd.NA
+    return frame.assign(
+        state_date=pd.Series([day] * len(frame), index=frame.index, dtype="datetime64[us]"),
+        state_age_days=pd.Series([age] * len(frame), index=frame.index, dtype="Int64"),
+    )
 
 
 def default_precip_mm(event: str) -> float:
@@ -106,11 +173,20 @@ def storm_outage_risk(exposure: pd.DataFrame, p: np.ndarray, p_trimmed: np.ndarr
 
 def rank_storm_circuits(storm_id: str, status: str, risk_rows: pd.DataFrame,
                         transformers: pd.DataFrame, circuits: pd.DataFrame,
-                        cancelled_zones: list[str]) -> pd.DataFrame:
+                        cancelled_zones: list[str], state: StateAge | None = None
+                        ) -> pd.DataFrame:
     """The crew-staging list of one storm. `transformers` is `prioritization.transformer_by_circuit`
     output scaled to the storm window (may be empty). A cancelled storm lists the circuits of its
-    zones with scores of zero and says so."""
-    if status == "cancelled" or risk_rows.empty:
+    zones with scores of zero and says so. `state` is the age of the circuit state `risk_rows` were
+    scored with (None for a cancelled storm): recorded per row, and when it is stale every reason
+    starts by saying so.
+
+    Raises ValueError if a storm that is not cancelled has no risk rows: an empty list would tell
+    crews to stand down from a storm nobody scored.
+    """
+    if status != "cancelled" and risk_rows.empty:
+        raise ValueError(f"storm {storm_id} is {status} but no circuit of it has an outage risk")
+    if status == "cancelled":
         zones = set(cancelled_zones)
         frame = circuits[circuits["zone"].isin(zones)][["circuit_id", "zone", "customers",
                                                          "critical_customers"]].copy()
@@ -134,14 +210,56 @@ def rank_storm_circuits(storm_id: str, status: str, risk_rows: pd.DataFrame,
                                  worst_transformer=None, worst_transformer_p30=np.nan)
         frame["transformer_score"] = frame["transformer_score"].astype(float).fillna(0.0)
         frame["priority_score"] = frame["outage_score"] + frame["transformer_score"]
-        frame["reason"] = [_storm_reason(r, transformers_known=not transformers.empty)
+        note = state.note() if state is not None else None
+        frame["reason"] = [(f"{note}; " if note else "")
+                           + _storm_reason(r, transformers_known=not transformers.empty)
                            for r in frame.itertuples(index=False)]
     frame = frame.sort_values(["priority_score", "circuit_id"], ascending=[False, True])
-    frame = frame.drop(columns=["storm_id"], errors="ignore")
+    frame = frame.drop(columns=["storm_id", "state_date", "state_age_days"], errors="ignore")
     frame.insert(0, "rank", np.arange(1, len(frame) + 1))
     frame.insert(0, "storm_id", storm_id)
     frame["status"] = status
-    return frame.reset_index(drop=True)
+    return with_state(frame.reset_index(drop=True), state if status != "cancelled" else None)
+
+
+# --------------------------------------------------------------------------------------------
+# What the storm assets' checks verify: each returns the problems found, [] when there are none.
+
+
+def outage_risk_problems(frame: pd.DataFrame, status: str) -> list[str]:
+    """Problems of a storm_outage_risk frame: no circuit scored for a storm that is not cancelled,
+    a circuit scored twice, expected outages that are not a number of 0 or more, no model version."""
+    if frame.empty:
+        return [] if status == "cancelled" else [f"no circuit scored for a storm that is {status}"]
+    problems = []
+    twice = sorted(frame.loc[frame["circuit_id"].duplicated(), "circuit_id"].astype(str).unique())
+    if twice:
+        problems.append(f"circuits scored more than once: {', '.join(twice)}")
+    outages = pd.to_numeric(frame["expected_outages"], errors="coerce")
+    bad = frame.loc[~(np.isfinite(outages) & (outages >= 0)), "circuit_id"].astype(str)
+    if len(bad):
+        problems.append(f"expected outages not a number of 0 or more for {', '.join(bad)}")
+    if frame["model_version"].isna().any():
+        problems.append("rows without the model version that scored them")
+    return problems
+
+
+def ranking_problems(frame: pd.DataFrame) -> list[str]:
+    """Problems of a crew-staging list: empty, ranks other than 1..N in order, a circuit listed
+    twice, priority scores that are not finite or do not fall as the rank rises."""
+    if frame.empty:
+        return ["the list is empty"]
+    problems = []
+    if list(frame["rank"]) != list(range(1, len(frame) + 1)):
+        problems.append("ranks are not 1..N in order")
+    if frame["circuit_id"].duplicated().any():
+        problems.append("a circuit is listed more than once")
+    score = pd.to_numeric(frame["priority_score"], errors="coerce")
+    if not np.isfinite(score).all():
+        problems.append("priority scores that are not finite numbers")
+    elif (score.diff().dropna() > 1e-9).any():
+        problems.append("priority scores rise further down the list")
+    return problems
 
 
 def _storm_reason(row, transformers_known: bool) -> str:

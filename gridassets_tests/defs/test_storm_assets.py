@@ -160,6 +160,37 @@ def test_precipitation_stays_a_number_when_the_first_storm_has_none(box):
     assert list(rows["precip_mm"]) == [12.5]
 
 
+def test_the_alerts_check_passes_before_the_table_is_written(box):
+    [storm] = receive(box, minimal())
+    result = materialize(box, storm)
+    [check] = result.get_asset_check_evaluations()
+    assert (check.check_name, check.passed) == ("alerts_valid", True)
+    assert check.description == "1 message(s), active"
+
+
+def test_a_stored_alert_whose_window_ends_before_it_starts_fails_the_check_and_writes_nothing(box):
+    # The sensor ignores such an alert; one stored another way (by hand, an older sensor) is
+    # refused by the asset's blocking check before anything is written.
+    alert = parse_alert_bytes(minimal_bytes(onset=iso(600), expires=iso(60))).alerts[0]
+    store.write_message(box.root, store.message_record(alert, alert.storm_id, datetime.now(UTC),
+                                                       "backwards.json"))
+    result = materialize(box, alert.storm_id, raise_on_error=False)
+
+    assert not result.success
+    [check] = result.get_asset_check_evaluations()
+    assert (check.check_name, check.passed) == ("alerts_valid", False)
+    assert "window ends before it starts: acme-wind-1" in check.description
+    assert "check alerts_valid failed, nothing written" in failure_message(result)
+    assert not (box.root.parent / "warehouse.duckdb").exists() or table(
+        box, "select count(*) as n from information_schema.tables "
+             "where table_name = 'storm_alerts'")["n"].iloc[0] == 0
+
+
+def failure_message(result) -> str:
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    return failure.step_failure_data.error.message
+
+
 def test_a_storm_without_messages_fails_clearly(box):
     result = materialize(box, "no-such-storm", raise_on_error=False)
     assert not result.success

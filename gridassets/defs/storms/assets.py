@@ -20,6 +20,12 @@ from gridassets.defs.storms import store
 PREVIEW_COLUMNS = ["message_type", "vtec_action", "event", "sent", "ends", "zones",
                    "max_wind_gust_mph", "is_current", "current_zones"]
 
+ALERTS_VALID = dg.AssetCheckSpec(
+    "alerts_valid", asset="storm_alerts", blocking=True,
+    description="The storm has one status, every message names a zone, and no message's window "
+                "ends before it starts. Checked before the write: a failure writes nothing.",
+)
+
 
 @dg.asset(
     partitions_def=storm_partitions,
@@ -30,10 +36,9 @@ PREVIEW_COLUMNS = ["message_type", "vtec_action", "event", "sent", "ends", "zone
     retry_policy=TRANSIENT_RETRY,
     metadata={"schema": "storms", "partition_expr": "storm_id"},
     code_version="1",
+    check_specs=[ALERTS_VALID],
 )
-def storm_alerts(
-    context: dg.AssetExecutionContext, settings: GridSettings
-) -> dg.Output[pd.DataFrame]:
+def storm_alerts(context: dg.AssetExecutionContext, settings: GridSettings):
     """Every weather alert received for one storm, with the wind and rain forecast in force in each zone and whether the storm is active, cancelled or expired."""
     storm_id = context.partition_key
     alerts_root = settings.resolve().alerts_root
@@ -58,7 +63,17 @@ def storm_alerts(
     current_zones = sorted({z for zs in current["current_zones"] for z in zs.split(",") if z})
     context.log.info(f"storm {storm_id}: {len(frame)} message(s), {status}, "
                      f"current zones {', '.join(current_zones) or 'none'}")
-    return dg.Output(frame, metadata={
+    problems = store.alert_problems(frame)
+    yield dg.AssetCheckResult(
+        check_name=ALERTS_VALID.name, passed=not problems,
+        description="; ".join(problems) or f"{len(frame)} message(s), {status}",
+        metadata={"messages": len(frame), "status": status},
+    )
+    if problems:
+        raise dg.Failure(description=f"storm {storm_id}: check {ALERTS_VALID.name} failed, "
+                                     f"nothing written: {'; '.join(problems)}",
+                         allow_retries=False)
+    yield dg.Output(frame, metadata={
         "status": status,
         "event": ", ".join(dict.fromkeys(frame["event"].astype(str))),
         "zones": ", ".join(current_zones) or "(none current)",

@@ -435,6 +435,27 @@ def current_zone_conditions(storm_alerts: pd.DataFrame) -> pd.DataFrame:
     return current[columns].sort_values(["storm_id", "zone"]).reset_index(drop=True)
 
 
+def alert_problems(storm_alerts: pd.DataFrame) -> list[str]:
+    """What is wrong with a storm_alerts frame of one storm ([] when nothing is): more than one
+    status, a message naming no zone, or a message that is not a cancel whose window ends before
+    it starts (the sensor ignores such alerts, so one here came into the store another way)."""
+    problems = []
+    statuses = sorted(set(storm_alerts["status"].astype(str)))
+    if len(statuses) != 1:
+        problems.append(f"the storm has {len(statuses)} statuses ({', '.join(statuses)}), not one")
+    no_zone = storm_alerts.loc[storm_alerts["zones"].fillna("").astype(str) == "", "message_id"]
+    if len(no_zone):
+        problems.append(f"messages naming no zone: {', '.join(no_zone.astype(str))}")
+    end = storm_alerts[["ends", "expires"]].max(axis=1)
+    backwards = storm_alerts.loc[~storm_alerts["is_cancel"].astype(bool)
+                                 & storm_alerts["onset"].notna() & end.notna()
+                                 & (storm_alerts["onset"] >= end), "message_id"]
+    if len(backwards):
+        problems.append("messages whose window ends before it starts: "
+                        + ", ".join(backwards.astype(str)))
+    return problems
+
+
 # --------------------------------------------------------------------------------------------
 # Small helpers
 

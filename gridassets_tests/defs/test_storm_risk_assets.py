@@ -1,0 +1,227 @@
+"""storm_outage_risk and storm_priority_circuits: the list, the circuit state it was scored with,
+its checks, and no list from missing inputs.
+
+The alerts are stored as the sensor stores them, with fixed times, so the state's age (counted from
+the storm's latest alert, not the clock) is the same on every run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+
+from gridassets.defs.fleet.assets import circuits
+from gridassets.defs.resources import GridSettings, build_resources
+from gridassets.defs.storms import store
+from gridassets.defs.storms.assets import storm_alerts
+from gridassets.defs.storms.jobs import STORM_ASSETS
+from gridassets.domain.alerts import parse_alert_bytes
+from gridassets_tests.conftest import TEST_FLEET, TEST_WINDOW, copy_data
+
+UTC = timezone.utc
+STATE_DAY = TEST_WINDOW[1]  # the newest circuit state of the shared warehouse: 2025-06-30
+
+
+def july_alert(**fields) -> dict:
+    """A High Wind Warning sent ten days after the warehouse's newest state."""
+    alert = {"id": "acme-july", "event": "High Wind Warning", "sent": "2025-07-10T12:00:00Z",
+             "onset": "2025-07-10T18:00:00Z", "expires": "2025-07-11T06:00:00Z",
+             "zones": ["MTZ309", "MTZ310"], "max_wind_gust_mph": 72}
+    alert.update(fields)
+    return alert
+
+
+def store_alert(data: Path, document: dict, storm_id: str | None = None) -> str:
+    """Store a message as the sensor does (the sensor itself would judge expiry by the clock)."""
+    [alert] = parse_alert_bytes(json.dumps(document).encode()).alerts
+    storm_id = storm_id or alert.storm_id
+    store.write_message(data / "alerts", store.message_record(
+        alert, storm_id, datetime(2025, 7, 10, 12, 5, tzinfo=UTC), "july.json"))
+    return storm_id
+
+
+def run_storm(data: Path, storm_id: str, settings: GridSettings, instance, selection=None):
+    if not instance.has_dynamic_partition("storms", storm_id):
+        instance.add_dynamic_partitions("storms", [storm_id])
+    return dg.materialize(STORM_ASSETS, selection=selection or STORM_ASSETS,
+                          partition_key=storm_id, instance=instance,
+                          resources=build_resources(settings), raise_on_error=False)
+
+
+def rows(data: Path, table: str, storm_id: str) -> pd.DataFrame:
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(f"select * from storms.{table} where storm_id = ? order by circuit_id",
+                           [storm_id]).fetchdf()
+
+
+def failure_message(result) -> str:
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    return failure.step_failure_data.error.message
+
+
+def metadata(result, asset: str) -> dict:
+    [event] = [e for e in result.get_asset_materialization_events()
+               if e.materialization.asset_key == dg.AssetKey(asset)]
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def checks(result) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
+    return {(c.asset_key.to_user_string(), c.check_name): c
+            for c in result.get_asset_check_evaluations()}
+
+
+def logged_warnings(instance, result) -> list[str]:
+    return [r.user_message for r in instance.all_logs(result.run_id)
+            if r.level == logging.WARNING]
+
+
+# --------------------------------------------------------------------------------------------
+# On the shared warehouse (state of 2025-06-30, a serving outage model)
+
+
+@pytest.fixture
+def data(tmp_path, demo_data) -> Path:
+    return copy_data(demo_data[0], tmp_path / "data")
+
+
+def fleet_settings(data: Path, **fields) -> GridSettings:
+    return GridSettings(data_dir=str(data), **TEST_FLEET, **fields)
+
+
+def test_a_storm_scored_on_stale_state_says_so_everywhere(data, instance):
+    storm = store_alert(data, july_alert())
+    result = run_storm(data, storm, fleet_settings(data), instance)
+    assert result.success  # planners need the list all the same
+
+    stale = "circuit state of 2025-06-30, 10 days old"
+    for table in ("storm_outage_risk", "storm_priority_circuits"):
+        stored = rows(data, table, storm)
+        assert len(stored) == 3  # the circuits of MTZ309 and MTZ310
+        assert set(stored["state_date"]) == {pd.Timestamp(STATE_DAY)}
+        assert set(stored["state_age_days"]) == {10}
+        assert metadata(result, table)["state_date"] == STATE_DAY
+        assert stale in metadata(result, table)["circuit_state"]
+        check = checks(result)[(table, "circuit_state_fresh")]
+        assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+        assert stale in check.description
+    listed = rows(data, "storm_priority_circuits", storm)
+    assert all(r.startswith(f"stale: {stale} (the limit is 2 days); High Wind Warning")
+               for r in listed["reason"])
+
+    csv = pd.read_csv(data / "outputs" / "storms" / storm / "priority.csv")
+    assert set(csv["state_date"]) == {STATE_DAY} and set(csv["state_age_days"]) == {10}
+    assert all(stale in r for r in csv["reason"])
+    assert list(csv["rank"]) == [1, 2, 3]
+    assert any(stale in w and "GRIDASSETS_STORM_STATE_MAX_AGE_DAYS" in w
+               for w in logged_warnings(instance, result))
+
+
+def test_state_within_the_limit_is_recorded_and_not_flagged(data, instance):
+    # Sent the day after the state's day: one day old, inside the default limit of two.
+    storm = store_alert(data, july_alert(id="acme-jul-1", sent="2025-07-01T06:00:00Z",
+                                         onset="2025-07-01T12:00:00Z",
+                                         expires="2025-07-02T00:00:00Z"))
+    result = run_storm(data, storm, fleet_settings(data), instance)
+    assert result.success
+
+    listed = rows(data, "storm_priority_circuits", storm)
+    assert set(listed["state_date"]) == {pd.Timestamp(STATE_DAY)}
+    assert set(listed["state_age_days"]) == {1}
+    assert not any("stale" in r for r in listed["reason"])
+    assert metadata(result, "storm_priority_circuits")["circuit_state"] == (
+        "circuit state of 2025-06-30, 1 day old")
+    assert all(c.passed for c in checks(result).values())
+    assert not any("circuit state" in w for w in logged_warnings(instance, result))
+
+    # The same storm with no day of slack is stale.
+    strict = run_storm(data, storm, fleet_settings(data, storm_state_max_age_days=0), instance)
+    assert strict.success
+    assert not checks(strict)[("storm_priority_circuits", "circuit_state_fresh")].passed
+    assert all(r.startswith("stale: circuit state of 2025-06-30, 1 day old (the limit is 0 days)")
+               for r in rows(data, "storm_priority_circuits", storm)["reason"])
+
+
+def test_a_cancelled_storm_stands_down_without_circuit_state(data, instance):
+    storm = store_alert(data, july_alert())
+    store_alert(data, july_alert(id="acme-july-can", messageType="Cancel",
+                                 references=["acme-july"], sent="2025-07-10T15:00:00Z"), storm)
+    result = run_storm(data, storm, fleet_settings(data), instance)
+    assert result.success
+
+    assert rows(data, "storm_outage_risk", storm).empty
+    listed = rows(data, "storm_priority_circuits", storm)
+    assert len(listed) == 3 and set(listed["status"]) == {"cancelled"}
+    assert listed["state_date"].isna().all()
+    assert all(c.passed for c in checks(result).values())
+    assert metadata(result, "storm_priority_circuits")["circuit_state"] == (
+        "none used (storm cancelled)")
+
+
+def test_an_active_storm_without_its_outage_risk_rows_fails_instead_of_standing_down(
+        data, instance):
+    storm = store_alert(data, july_alert())
+    result = run_storm(data, storm, fleet_settings(data), instance,
+                       selection=[storm_alerts.key, dg.AssetKey("storm_priority_circuits")])
+    assert not result.success
+    assert "materialize storm_outage_risk for partition acme-july first" in failure_message(result)
+    assert not (data / "outputs" / "storms" / storm / "priority.csv").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# Missing inputs, on a warehouse of nothing but what each test materializes
+
+
+def test_no_circuits_fails_naming_them(tmp_path, settings, instance):
+    data = tmp_path / "data"
+    storm = store_alert(data, july_alert())
+    result = run_storm(data, storm, settings, instance)
+    assert not result.success
+    assert "materialize circuits first" in failure_message(result)
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        tables = {t for (t,) in con.execute(
+            "select table_name from information_schema.tables").fetchall()}
+    assert "storm_outage_risk" not in tables and "storm_priority_circuits" not in tables
+    assert not (data / "outputs" / "storms").exists()
+
+
+def test_no_circuit_state_fails_naming_the_features(tmp_path, settings, instance):
+    data = tmp_path / "data"
+    assert dg.materialize([circuits], resources=build_resources(settings),
+                          instance=instance).success
+    storm = store_alert(data, july_alert())
+    result = run_storm(data, storm, settings, instance)
+    assert not result.success
+    assert "materialize circuit_exposure_features" in failure_message(result)
+    assert not (data / "outputs" / "storms").exists()
+
+
+def test_no_storm_alerts_rows_fails_naming_them(tmp_path, settings, instance):
+    data = tmp_path / "data"
+    assert dg.materialize([circuits], resources=build_resources(settings),
+                          instance=instance).success
+    storm = store_alert(data, july_alert())
+    result = run_storm(data, storm, settings, instance,
+                       selection=[dg.AssetKey("storm_outage_risk")])
+    assert not result.success
+    assert "materialize storm_alerts for partition acme-july first" in failure_message(result)
+
+
+def test_every_storm_output_has_a_check_and_the_blocking_ones_are_known():
+    from gridassets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    specs = {}
+    for key in graph.asset_check_keys:
+        specs.setdefault(key.asset_key.to_user_string(), {})[key.name] = (
+            graph.get_check_spec(key).blocking)
+    assert specs["storm_alerts"] == {"alerts_valid": True}
+    assert specs["storm_outage_risk"] == {"circuits_scored": True, "circuit_state_fresh": False}
+    assert specs["storm_priority_circuits"] == {"ranked": True, "circuit_state_fresh": False}
+
