@@ -1,5 +1,6 @@
 """Day-ahead load forecasts per circuit, and the state of each circuit's forecasting model."""
 
+from collections.abc import Iterator
 from datetime import timedelta
 
 import dagster as dg
@@ -106,7 +107,7 @@ def load_forecast(context: dg.AssetExecutionContext, warehouse: Warehouse):
         audits[FORECAST] = forecasting.audit_forecasts(frame, ids, days)
     if MODELS in selected:
         audits[MODELS] = forecasting.audit_models(state, frame)
-    yield from _audited(context, audits, scope)
+    results = yield from _audited(context, audits, scope)
 
     state_text = _state_text(state_day, len(fitted), first.date(), days[-1], MODELS in selected)
     if MODELS not in selected:
@@ -139,22 +140,27 @@ def load_forecast(context: dg.AssetExecutionContext, warehouse: Warehouse):
             "preview": preview(last_day[["circuit_id", "target_ts", "load_mw", "lower_mw",
                                          "upper_mw", "method", "inputs"]]),
         })
+    yield from results
 
 
-def _audited(context: dg.AssetExecutionContext, audits: dict, scope: str):
-    """The check results of the staged rows, before any output: a failed one stops the step
-    (naming the check) before anything is written."""
-    refused = []
+def _audited(context: dg.AssetExecutionContext, audits: dict, scope: str
+             ) -> Iterator[dg.AssetCheckResult]:
+    """Judge the staged rows. A failed check yields the results and stops the step (naming the
+    check) before anything is written; otherwise the results are returned, to be yielded after
+    the outputs so that they attach to the new materializations."""
+    results, refused = [], []
     for key, outcomes in audits.items():
         for name, outcome in outcomes.items():
             if dg.AssetCheckKey(key, name) in context.selected_asset_check_keys:
-                yield check_result(name, outcome, asset_key=key)
+                results.append(check_result(name, outcome, asset_key=key))
             if not outcome.passed:
                 refused.append(f"{key.to_user_string()} check '{name}' failed: {outcome.summary}")
     if refused:
+        yield from results
         raise dg.Failure(
             description=f"{scope}: {'; '.join(refused)}. {NOTHING_WRITTEN}",
             allow_retries=False)
+    return results
 
 
 NOTHING_WRITTEN = "Nothing was written: the stored rows are as they were."
@@ -309,14 +315,15 @@ def load_forecast_backtest(context: dg.AssetExecutionContext, warehouse: Warehou
     frame = (pd.concat(rows, ignore_index=True) if rows else
              pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"),
                            "circuit_id": pd.Series(dtype=object)}))
-    yield from _audited(context, {dg.AssetKey("load_forecast_backtest"):
-                                  backtest.audit_backtest(frame, scored)},
-                        _scope(days))
+    results = yield from _audited(context, {dg.AssetKey("load_forecast_backtest"):
+                                            backtest.audit_backtest(frame, scored)},
+                                  _scope(days))
     if last is None:
         context.log.warning("no stored day-ahead forecasts issued in the four weeks before "
                             f"{days[-1]} to score yet")
         yield dg.Output(frame, metadata={
             "origins": 0, "note": "no forecasts to score yet (the start of forecast history)"})
+        yield from results
         return
     biggest = last.forecasts.groupby("circuit_id")["actual_mw"].mean().idxmax()
     recent = last.forecasts[last.forecasts["target_ts"]
@@ -338,3 +345,4 @@ def load_forecast_backtest(context: dg.AssetExecutionContext, warehouse: Warehou
             last.per_circuit[["circuit_id", "mape", "mape_prev_day", "mape_prev_week",
                               "coverage", "skill_prev_day"]], max_rows=15)),
     })
+    yield from results
