@@ -89,7 +89,6 @@ def metadata(result, asset: str) -> dict:
     return events[0].materialization.metadata
 
 
-
 def _day_ahead(frame: pd.DataFrame, day: date) -> None:
     start = pd.Timestamp(day + timedelta(days=1))
     for _, g in frame.groupby("circuit_id"):
