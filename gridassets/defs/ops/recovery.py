@@ -33,7 +33,6 @@ runs inside `capture_interrupts`, which only records a SIGINT until user code ne
 
 from __future__ import annotations
 
-import importlib
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -228,6 +227,15 @@ def reconcile_ended_runs(instance: dg.DagsterInstance, warehouse_path: Path | st
     return recovered
 
 
+def recover_records(instance: dg.DagsterInstance, warehouse_file: Path | str,
+                    log: Log = lambda _: None) -> None:
+    """One reconcile pass; never raises (see `recover`)."""
+    try:
+        reconcile_ended_runs(instance, warehouse_file, log)
+    except Exception as exc:  # noqa: BLE001
+        log(f"the reconciler failed: {type(exc).__name__}: {exc}")
+
+
 def warehouse_path(settings: GridSettings | None = None) -> Path | None:
     """The warehouse file, or None when the settings are unusable (the run's resources then fail
     with the message that names the variable; the reaper works without it)."""
@@ -238,19 +246,17 @@ def warehouse_path(settings: GridSettings | None = None) -> Path | None:
 
 
 def recover(instance: dg.DagsterInstance, warehouse_file: Path | str | None,
-            log: Log = lambda _: None, *, reconcile_runs: bool = True) -> list[str]:
-    """One reaper pass, then (with a warehouse) one reconcile pass. Never raises: recovery must
-    not fail the run or the sensor tick that calls it; what went wrong is logged."""
+            log: Log = lambda _: None) -> list[str]:
+    """One reaper pass, then (given the warehouse file) one reconcile pass. Returns the ids of the
+    runs reaped. Never raises: recovery must not fail the run or the sensor tick that calls it;
+    what went wrong is logged."""
     reaped: list[str] = []
     try:
         reaped = reap_dead_runs(instance, log)
     except Exception as exc:  # noqa: BLE001 - see the docstring
         log(f"the dead-run reaper failed: {type(exc).__name__}: {exc}")
-    if reconcile_runs and warehouse_file is not None:
-        try:
-            reconcile_ended_runs(instance, warehouse_file, log)
-        except Exception as exc:  # noqa: BLE001
-            log(f"the reconciler failed: {type(exc).__name__}: {exc}")
+    if warehouse_file is not None:
+        recover_records(instance, warehouse_file, log)
     return reaped
 
 
@@ -289,17 +295,11 @@ class _WaitingConcurrencyContext(InstanceConcurrencyContext):
 
 
 def _probe_warehouse(path: Path) -> None:
-    """Fail the run before any step if the warehouse file is corrupt.
+    """Fail the run before any step if the warehouse file is corrupt (`probe_warehouse` raises,
+    naming the file; it returns for a sound or missing file, or one another process holds)."""
+    from gridassets.storage.health import probe_warehouse
 
-    `gridassets.storage.health.probe_warehouse(path)` raises for a corrupt file; until that module
-    exists this is a no-op (CALL SITE: nothing else needs to change when it lands)."""
-    try:
-        health = importlib.import_module("gridassets.storage.health")
-    except ModuleNotFoundError as exc:
-        if exc.name != "gridassets.storage.health":
-            raise
-        return
-    health.probe_warehouse(path)
+    probe_warehouse(path)
 
 
 class RunWorkerExecutor(InProcessExecutor):
@@ -311,10 +311,10 @@ class RunWorkerExecutor(InProcessExecutor):
         instance, run = plan_context.instance, plan_context.dagster_run
         identity = runs.current()
         instance.add_run_tags(run.run_id, worker_tags(identity))
-        messages: list[str] = []
         # The run's process reads its settings from the environment, as the resources do.
         path = warehouse_path()
-        recover(instance, path, messages.append)
+        messages: list[str] = []
+        recover(instance, None, messages.append)  # first free the pool, whatever the warehouse
         yield DagsterEvent.engine_event(
             plan_context,
             f"Run worker: {identity.describe()} (tagged on the run, so that a reaper can tell "
@@ -324,13 +324,19 @@ class RunWorkerExecutor(InProcessExecutor):
         for message in messages:
             yield DagsterEvent.engine_event(plan_context, message, EngineEventData())
         if path is not None:
+            # A corrupt warehouse fails the run here, before any step (and before the reconciler
+            # reads it).
             _probe_warehouse(path)
+            messages = []
+            recover_records(instance, path, messages.append)
+            for message in messages:
+                yield DagsterEvent.engine_event(plan_context, message, EngineEventData())
 
         def while_waiting() -> None:
             notes: list[str] = []
-            if recover(instance, None, notes.append):
+            if recover(instance, None, notes.append) and path is not None:
                 # A dead run was found: record what it committed before this run writes.
-                recover(instance, path, notes.append)
+                recover_records(instance, path, notes.append)
             for note in notes:
                 instance.report_engine_event(note, run)
 
