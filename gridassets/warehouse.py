@@ -291,8 +291,13 @@ def connect(path: Path | str, *, read_only: bool = False, attempts: int = LOCK_A
     except duckdb.Error as exc:
         classified = classify(exc, path)
         if isinstance(classified, WarehouseCorruptError):
-            # What this connection committed before the error is in the WAL; keep it out of the
-            # file: no checkpoint when the connection closes.
+            # DuckDB 2.0.1 does not abort a transaction on a checksum error: a COMMIT after it
+            # persists what the transaction wrote, and on that connection even BEGIN ... ROLLBACK
+            # no longer undoes anything (checked). So roll back what may be open, never use the
+            # connection again, and keep what it committed before the error (in the WAL) out of
+            # the file: no checkpoint when it closes.
+            with contextlib.suppress(duckdb.Error):
+                con.rollback()
             with contextlib.suppress(duckdb.Error):
                 con.execute("pragma disable_checkpoint_on_shutdown").fetchall()
         con.close()

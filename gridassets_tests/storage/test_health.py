@@ -271,3 +271,18 @@ def test_a_rebuilt_warehouse_is_not_refused_for_its_predecessor(built):
         con.execute("create table t as select 1 as x")
     probe_warehouse(built.path)
     assert not warehouse.corrupt_marker(built.path).exists()
+
+
+def test_a_callers_own_transaction_is_not_committed_by_the_close_after_corruption(built):
+    """DuckDB 2.0.1 keeps a transaction committable after a checksum error; connect rolls back."""
+    corrupt_mid_file(built)
+    before = sha256(built.path)
+    with pytest.raises(WarehouseCorruptError):
+        with warehouse.connect(built.path) as con:
+            con.begin()
+            con.execute("insert into raw.small values (100)")
+            con.execute("select sum(x) from raw.big").fetchall()
+    assert sha256(built.path) == before
+    warehouse.corrupt_marker(built.path).unlink()
+    with duckdb.connect(str(built.path), read_only=True) as con:
+        assert con.execute("select * from raw.small order by id").fetchall() == built.small_rows
