@@ -160,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
 
     bench_arguments(p_bench)
     p_bench.set_defaults(func=bench)
-    p_backup = sub.add_parser("backup", help="copy the warehouse consistently (refuses a corrupt one)")
+    p_backup = sub.add_parser("backup",
+                              help="copy the warehouse consistently (refuses a corrupt one)")
     p_backup.add_argument("--to", type=Path, default=None,
                           help="the backup file, or a folder for it (default: <data dir>/backups/"
                                "warehouse-<UTC time>.duckdb)")

@@ -40,7 +40,8 @@ def test_a_corrupt_block_read_in_an_asset_fails_on_the_first_attempt(built):
     result = dg.materialize([reading_asset(built.path)], raise_on_error=False)
     assert not result.success
     assert attempts(result) == (0, 1)
-    assert "WarehouseCorruptError" in failure_text(result) and str(built.path) in failure_text(result)
+    text = failure_text(result)
+    assert "WarehouseCorruptError" in text and str(built.path) in text
 
 
 def test_the_count_sees_retries_when_a_policy_asks_for_them(built):
