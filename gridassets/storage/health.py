@@ -19,7 +19,7 @@ dropped silently by DuckDB itself (that is how it recovers from a crash mid-writ
 
 Cost on this project's 2-core machines (other work running): a 305 MB warehouse of 1,150 blocks
 0.13-0.38 s with the file in the page cache, 0.4-0.8 s with it evicted; 655 MB 0.4-0.5 s cached,
-0.9-2.3 s evicted; the 60 MB demo warehouse about 0.1 s. Most of it is reading the used blocks
+0.9-2.3 s evicted; a 24 MB file 0.05 s. Most of it is reading the used blocks
 once; the rest is opening (0.05 s) and the storage metadata (0.2 s at 655 MB).
 
 `backup_warehouse(path, dest)` checkpoints under the write lock, checks the file as the probe does
