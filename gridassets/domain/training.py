@@ -14,7 +14,7 @@ import pandas as pd
 
 from gridassets.domain import models, registry
 from gridassets.domain.registry import NoServingModelError, VersionRecord
-from gridassets.warehouse import qualified, table_exists
+from gridassets.warehouse import classify, qualified, table_exists
 
 FEATURE_TABLE = {
     models.MAINTENANCE.name: "transformer_health_features",
@@ -85,6 +85,10 @@ def train_week(con, spec: models.ModelSpec, week_start: date, models_dir: Path, 
         holdout_rows = rows(con, window.holdout_start, window.holdout_end)
         model = models.train(spec, train_rows, holdout_rows, seed)
     except Exception as exc:  # a failed training must never take the serving version down
+        if classify(exc, "the warehouse") is not None:
+            # A damaged or full warehouse is not a failed training: recording one would write
+            # to the file, and DuckDB can commit writes made after a checksum error.
+            raise
         reason = f"training failed ({type(exc).__name__}: {exc}); serving version stays"
         record = VersionRecord(
             **base, version=f"{spec.name.removesuffix('_model')}-{week_start}-failed",
