@@ -64,12 +64,15 @@ def storm_alerts(context: dg.AssetExecutionContext, settings: GridSettings):
     context.log.info(f"storm {storm_id}: {len(frame)} message(s), {status}, "
                      f"current zones {', '.join(current_zones) or 'none'}")
     problems = store.alert_problems(frame)
-    yield dg.AssetCheckResult(
+    # Judged before the write; reported after it when it passed, so that the result attaches to
+    # the new materialization.
+    check = dg.AssetCheckResult(
         check_name=ALERTS_VALID.name, passed=not problems,
         description="; ".join(problems) or f"{len(frame)} message(s), {status}",
         metadata={"messages": len(frame), "status": status},
     )
     if problems:
+        yield check
         raise dg.Failure(description=f"storm {storm_id}: check {ALERTS_VALID.name} failed, "
                                      f"nothing written: {'; '.join(problems)}",
                          allow_retries=False)
@@ -83,3 +86,4 @@ def storm_alerts(context: dg.AssetExecutionContext, settings: GridSettings):
         "dagster/column_schema": frame_schema(frame, store.STORM_ALERT_DESCRIPTIONS),
         "preview": preview(frame[PREVIEW_COLUMNS]),
     })
+    yield check

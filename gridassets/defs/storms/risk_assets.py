@@ -1,8 +1,9 @@
 """Storm outage risk and the crew-staging list, for one storm partition.
 
 Both fail, naming what to materialize first, rather than write a list from missing inputs (no
-storm_alerts rows for the storm, no circuits, no circuit state). Each yields its checks' results
-before its output, and a failed blocking check writes nothing. The circuit state's age is judged
+storm_alerts rows for the storm, no circuits, no circuit state). Each judges its checks on the
+new rows before writing: a failed blocking check writes nothing (the CSV included); passed
+results are reported after the output, so they attach to the new materialization. The circuit state's age is judged
 against the storm's latest alert (`storm_risk.StateAge`): stale state still gives a list, which
 says so in its metadata, its check (a warning), the run's log and every row's reason.
 """
@@ -165,13 +166,13 @@ def storm_outage_risk(context: dg.AssetExecutionContext, warehouse: Warehouse,
                             "(in the storm's zones): they are not scored")
 
     problems = storm_risk.outage_risk_problems(frame, status)
-    yield dg.AssetCheckResult(
+    checks = [dg.AssetCheckResult(
         check_name=SCORED.name, passed=not problems,
         description="; ".join(problems) or f"{len(frame)} circuit(s) scored ({status})",
         metadata={"circuits": len(frame)},
-    )
-    yield _state_result(OUTAGE_STATE, age, missing)
+    ), _state_result(OUTAGE_STATE, age, missing)]
     if problems:
+        yield from checks
         raise _fail(storm_id, f"check {SCORED.name} failed, nothing written: "
                               + "; ".join(problems))
     yield dg.Output(frame, metadata={
@@ -180,6 +181,8 @@ def storm_outage_risk(context: dg.AssetExecutionContext, warehouse: Warehouse,
         "expected_outages": float(frame["expected_outages"].sum()) if len(frame) else 0.0,
         "dagster/column_schema": frame_schema(frame),
     })
+    # After the output: results attach to the new materialization.
+    yield from checks
 
 
 def _score(con, storm_id: str, conditions: pd.DataFrame, circuits: pd.DataFrame,
@@ -291,18 +294,16 @@ def storm_priority_circuits(context: dg.AssetExecutionContext, warehouse: Wareho
                                            zones, state=age)[PRIORITY_COLUMNS]
 
     problems = storm_risk.ranking_problems(frame)
-    yield dg.AssetCheckResult(
+    checks = [dg.AssetCheckResult(
         check_name=RANKED.name, passed=not problems,
         description="; ".join(problems) or f"{len(frame)} circuit(s) ranked 1..{len(frame)}",
         metadata={"circuits": len(frame)},
-    )
-    yield _state_result(PRIORITY_STATE, age)
+    ), _state_result(PRIORITY_STATE, age)]
     if problems:
+        yield from checks
         raise _fail(storm_id, f"check {RANKED.name} failed, nothing written: "
                               + "; ".join(problems))
     path = settings.resolve().outputs_dir / "storms" / storm_id / "priority.csv"
-    write_atomic_csv(frame.assign(state_date=frame["state_date"].dt.strftime("%Y-%m-%d")), path)
-    context.log.info(f"storm {storm_id}: {len(frame)} circuits ({status}) -> {path}")
     yield dg.Output(frame, metadata={
         "status": status, "csv": dg.MetadataValue.path(str(path)), "circuits": len(frame),
         **_state_metadata(age),
@@ -310,3 +311,7 @@ def storm_priority_circuits(context: dg.AssetExecutionContext, warehouse: Wareho
             ["rank", "circuit_id", "priority_score", "customers", "reason"]], max_rows=10)),
         "dagster/column_schema": frame_schema(frame),
     })
+    # Exported once the list is published, so a refused or failed write leaves the last CSV.
+    write_atomic_csv(frame.assign(state_date=frame["state_date"].dt.strftime("%Y-%m-%d")), path)
+    context.log.info(f"storm {storm_id}: {len(frame)} circuits ({status}) -> {path}")
+    yield from checks
