@@ -113,7 +113,6 @@ RAW = ",".join(spec.name for spec in RAW_TABLES)
 NEXT_RUN_S = 120.0  # the contract: a killed run blocks later runs for at most two minutes
 WAIT_S = 180.0
 POLL_S = 0.2
-PID_TAG = "gridassets/worker_pid"
 HANDLER_YAML = """
 # Added by test_kill_recovery: kills a run's process at the moment GRIDASSETS_TEST_KILL_AT names.
 python_logs:
@@ -147,6 +146,8 @@ class Site:
                                   GRIDASSETS_TRANSFORMERS=str(FLEET["n_transformers"]),
                                   PYTHONPATH=str(REPO_ROOT))
         self.procs: list[tuple[subprocess.Popen, Path]] = []
+        self._runs: dict[int, str] = {}  # pid -> its run id
+        self._existing: dict[int, set[str]] = {}  # pid -> the run ids that existed before it
         # The instance exists before any run, as it does for an operator.
         self.instance = dg.DagsterInstance.from_config(str(self.home))
 
@@ -159,9 +160,11 @@ class Site:
         if kill_at:
             env[KILL_AT_ENV] = kill_at
         log = self.logs / f"{len(self.procs):02d}-{name}.log"
+        existing = {r.run_id for r in self.instance.get_runs()}
         proc = subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdout=log.open("w"),
                                 stderr=subprocess.STDOUT, start_new_session=True)
         self.procs.append((proc, log))
+        self._existing[proc.pid] = existing
         return proc
 
     def materialize(self, first: str, last: str, kill_at: str | None = None,
@@ -183,9 +186,17 @@ class Site:
 
     # --- what the instance says ---
     def run_of(self, proc: subprocess.Popen) -> dg.DagsterRun | None:
-        """The run a process executes (the last one it tagged as its worker)."""
-        runs = self.instance.get_runs(dg.RunsFilter(tags={PID_TAG: str(proc.pid)}), limit=1)
-        return runs[0] if runs else None
+        """The run a process executes: the first run that did not exist when it was started (the
+        scenarios start a process only once the run of the one before exists). Found from the
+        instance alone, not from the worker tags, so that the scenarios also say what happens
+        without them."""
+        if proc.pid not in self._runs:
+            fresh = [r for r in reversed(self.instance.get_runs())
+                     if r.run_id not in self._existing[proc.pid]]
+            if not fresh:
+                return None
+            self._runs[proc.pid] = fresh[0].run_id
+        return self.instance.get_run_by_id(self._runs[proc.pid])
 
     def messages(self, run_id: str) -> list[tuple[str, str | None, str]]:
         return [(e.dagster_event.event_type_value, e.dagster_event.step_key,
