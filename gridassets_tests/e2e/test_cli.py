@@ -61,3 +61,17 @@ def test_settings_errors_are_clear(tmp_path, dagster_home):
     assert "GRIDASSETS_SOURCE must be one of synthetic, landing; got 'warehouse'" in (
         out.stdout + out.stderr
     )
+
+
+def test_a_list_from_nothing_fails_and_names_what_to_materialize(tmp_path, dagster_home):
+    env = subprocess_env(tmp_path / "data", dagster_home)
+    assert dagster(env, "--select", "circuits,transformers").returncode == 0
+    out = dagster(env, "--select", "prioritized_circuits", "--partition", "2026-11-30")
+    assert out.returncode != 0
+    text = out.stdout + out.stderr
+    assert ("prioritized_circuits 2026-11-30: no circuit_outage_risk for 2026-11-30: "
+            "materialize circuit_outage_risk for that day first") in text
+    db = tmp_path / "data" / "warehouse.duckdb"
+    assert count(db, "select count(*) from information_schema.tables "
+                     "where table_name = 'prioritized_circuits'") == [(0,)]
+    assert not (tmp_path / "data" / "outputs" / "prioritized_circuits").exists()
