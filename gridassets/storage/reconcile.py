@@ -26,7 +26,7 @@ class Published:
     partition_key: str  # '' for an unpartitioned asset
     rows: int
     published_at: datetime
-    # Another run published the same partition later: the stored rows are that run's, not this one's.
+    # Another run published the same partition later: the stored rows are that run's.
     superseded: bool
 
 

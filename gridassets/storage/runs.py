@@ -48,7 +48,7 @@ def _stat(pid: int) -> tuple[str, str] | None:
         text = (PROC / str(pid) / "stat").read_text()
     except (FileNotFoundError, ProcessLookupError, NotADirectoryError):
         return None
-    # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ')'.
+    # "pid (comm) state ppid ...": comm may hold spaces and parentheses: split after the last ')'.
     fields = text[text.rindex(")") + 2:].split()
     # fields[0] is field 3 (state); the start time is field 22.
     return fields[0], fields[19]

@@ -161,7 +161,7 @@ def test_slots_left_by_runs_that_ended_are_freed(instance):
     assert slots(instance) == ([], [])
 
 
-# --- the reconciler --------------------------------------------------------------------------------
+# --- the reconciler -------------------------------------------------------------------------------
 
 def publish_log(path, rows):
     """What gridassets.storage.publish commits with every write (the publish-log contract)."""
@@ -265,7 +265,7 @@ def test_without_a_warehouse_there_is_nothing_to_reconcile(instance, tmp_path, d
     assert instance.get_run_by_id(run.run_id).tags[recovery.RECONCILED_TAG] == "no warehouse"
 
 
-# --- wiring ----------------------------------------------------------------------------------------
+# --- wiring ---------------------------------------------------------------------------------------
 
 def test_every_job_runs_with_the_run_worker_executor():
     from gridassets.definitions import defs

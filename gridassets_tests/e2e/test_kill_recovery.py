@@ -95,7 +95,7 @@ def _commit_killer(mode: str) -> Callable:
     return profile
 
 
-# --- the deployment under test ---------------------------------------------------------------------
+# --- the deployment under test --------------------------------------------------------------------
 
 import dagster as dg  # noqa: E402  (the handler above must stay importable cheaply)
 import duckdb  # noqa: E402
@@ -276,8 +276,8 @@ class Site:
             for spec in RAW_TABLES:
                 if spec.name in tables:
                     for day, n in con.execute(
-                            f"select cast({spec.time_column} as date), count(*) from raw.{spec.name} "
-                            "group by 1").fetchall():
+                            f"select cast({spec.time_column} as date), count(*) "
+                            f"from raw.{spec.name} group by 1").fetchall():
                         out[(spec.name, day)] = n
         return out
 
@@ -360,7 +360,7 @@ def site(tmp_path):
         s.stop_all()
 
 
-# --- the scenarios ---------------------------------------------------------------------------------
+# --- the scenarios --------------------------------------------------------------------------------
 
 def test_killed_at_its_first_step_the_next_run_proceeds(site):
     window = days("2025-06-01", "2025-06-04")
@@ -505,8 +505,9 @@ def test_the_daemon_frees_a_killed_run_with_no_other_run_started(site):
     site.start([DAEMON, "run", "-m", "gridassets.definitions"], "daemon")
 
     def reaped():
+        slots = site.instance.event_log_storage.get_concurrency_info("duckdb")
         return (site.instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
-                and not site.instance.event_log_storage.get_concurrency_info("duckdb").claimed_slots)
+                and not slots.claimed_slots)
 
     site.wait_for("the dead_run_reaper sensor to fail the run and free its slot", reaped,
                   seconds=NEXT_RUN_S)

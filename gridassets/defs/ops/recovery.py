@@ -53,6 +53,8 @@ from dagster._core.execution.step_dependency_config import StepDependencyConfig
 from dagster._core.executor.in_process import InProcessExecutor
 from dagster._core.storage.dagster_run import FINISHED_STATUSES
 from dagster._utils.interrupts import pop_captured_interrupt
+from dagster._utils.timing import time_execution_scope
+from dagster_shared.utils.timing import format_duration
 
 from gridassets import warehouse
 from gridassets.defs.resources import GridSettings
@@ -76,7 +78,7 @@ RECONCILE_BATCH = 200
 Log = Callable[[str], None]
 
 
-# --- who runs a run --------------------------------------------------------------------------------
+# --- who runs a run -------------------------------------------------------------------------------
 
 def worker_tags(identity: runs.ProcessIdentity | None = None) -> dict[str, str]:
     """The run tags that name the process executing a run (default: this process)."""
@@ -95,7 +97,7 @@ def worker_of(run: dg.DagsterRun) -> runs.ProcessIdentity | None:
     return runs.ProcessIdentity(host=tags[HOST_TAG], pid=pid, started=tags.get(STARTED_TAG, ""))
 
 
-# --- the reaper ------------------------------------------------------------------------------------
+# --- the reaper -----------------------------------------------------------------------------------
 
 def _slot_holders(instance: dg.DagsterInstance) -> set[str]:
     """Run ids holding a pool slot or a place in a pool's queue."""
@@ -148,7 +150,7 @@ def reap_dead_runs(instance: dg.DagsterInstance, log: Log = lambda _: None) -> l
     return reaped
 
 
-# --- the reconciler --------------------------------------------------------------------------------
+# --- the reconciler -------------------------------------------------------------------------------
 
 def _recorded(instance: dg.DagsterInstance, run_id: str) -> set[tuple[str, str]]:
     """(asset, partition key or '') of every materialization stored for a run."""
@@ -260,7 +262,7 @@ def recover(instance: dg.DagsterInstance, warehouse_file: Path | str | None,
     return reaped
 
 
-# --- the executor ----------------------------------------------------------------------------------
+# --- the executor ---------------------------------------------------------------------------------
 
 def _raise_if_interrupted() -> None:
     # Inside Dagster's capture_interrupts a SIGINT only sets a flag; act on it at this checkpoint.
@@ -354,23 +356,25 @@ class RunWorkerExecutor(InProcessExecutor):
             event_specific_data=EngineEventData.in_process(
                 os.getpid(), execution_plan.step_keys_to_execute),
         )
-        yield from iter(ExecuteRunWithPlanIterable(
-            execution_plan=plan_context.execution_plan,
-            iterator=iterator,
-            execution_context_manager=PlanExecutionContextManager(
-                job=plan_context.job,
-                retry_mode=plan_context.retry_mode,
+        with time_execution_scope() as timer:
+            yield from iter(ExecuteRunWithPlanIterable(
                 execution_plan=plan_context.execution_plan,
-                run_config=plan_context.run_config,
-                dagster_run=plan_context.dagster_run,
-                instance=plan_context.instance,
-                raise_on_error=plan_context.raise_on_error,
-                output_capture=plan_context.output_capture,
-                step_dependency_config=self.step_dependency_config,
-            ),
-        ))
+                iterator=iterator,
+                execution_context_manager=PlanExecutionContextManager(
+                    job=plan_context.job,
+                    retry_mode=plan_context.retry_mode,
+                    execution_plan=plan_context.execution_plan,
+                    run_config=plan_context.run_config,
+                    dagster_run=plan_context.dagster_run,
+                    instance=plan_context.instance,
+                    raise_on_error=plan_context.raise_on_error,
+                    output_capture=plan_context.output_capture,
+                    step_dependency_config=self.step_dependency_config,
+                ),
+            ))
         yield DagsterEvent.engine_event(
-            plan_context, f"Finished steps in process (pid: {os.getpid()})",
+            plan_context,
+            f"Finished steps in process (pid: {os.getpid()}) in {format_duration(timer.millis)}",
             event_specific_data=EngineEventData.in_process(
                 os.getpid(), execution_plan.step_keys_to_execute),
         )
@@ -429,7 +433,7 @@ def execute_in_process(job: dg.JobDefinition, *, instance: dg.DagsterInstance,
     )
 
 
-# --- the sensor ------------------------------------------------------------------------------------
+# --- the sensor -----------------------------------------------------------------------------------
 
 @dg.sensor(
     name="dead_run_reaper",
