@@ -159,6 +159,7 @@ def audit_backtest(frame: pd.DataFrame, days: Iterable[date]) -> dict[str, Check
     problems = []
     overall = frame[frame["circuit_id"] == "ALL"] if len(frame) else frame
     by_day = {_as_date(d): row for d, row in zip(overall.get("date", []), overall.itertuples())}
+    valueless = []
     for day in days:
         row = by_day.get(day)
         if row is None:
@@ -167,13 +168,17 @@ def audit_backtest(frame: pd.DataFrame, days: Iterable[date]) -> dict[str, Check
         bad = [m for m in ("mape", "rmse", "coverage")
                if not math.isfinite(float(getattr(row, m)))]
         if not getattr(row, "hours") > 0:
-            problems.append(f"{day}: no forecast hour could be scored against an actual")
+            # Every forecast was a `no_data` fallback (too little history): nothing to score is
+            # the truth about that day, and its row says so with zero hours.
+            valueless.append(day)
         elif bad:
             problems.append(f"{day}: {', '.join(bad)} not finite")
     if not days:
         summary = "no day had earlier forecasts to score (the start of forecast history)"
     elif not problems:
-        summary = f"{len(days)} day(s) scored"
+        summary = f"{len(days) - len(valueless)} day(s) scored" + (
+            f"; {len(valueless)} day(s) whose forecasts had no value (no_data: too little "
+            "history), scored over 0 hours" if valueless else "")
     else:
         summary = f"{len(problems)} of {len(days)} day(s) not scored: {problems[0]}"
     return {"scored_days": CheckOutcome(

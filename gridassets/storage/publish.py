@@ -63,12 +63,16 @@ class Slice:
     def partition_keys(self) -> list[str]:
         return [w.key for w in self.windows] or list(self.keys)
 
-    def where(self, column: str | None = None) -> tuple[str, list]:
-        """SQL condition (with ? placeholders) selecting the slice's rows, and its parameters."""
+    def where(self, cast: bool = False) -> tuple[str, list]:
+        """SQL condition (with ? placeholders) selecting the slice's rows, and its parameters.
+
+        `cast` compares the partition column as a timestamp: for a relation where it is not one
+        (an empty frame's column of unknown type arrives as text)."""
         if self.column is None:
             return "true", []
-        col = f'"{column or self.column}"'
+        col = f'"{self.column}"'
         if self.windows:
+            col = f"cast({col} as timestamp)" if cast else col
             parts = " or ".join(f"({col} >= ? and {col} < ?)" for _ in self.windows)
             return f"({parts})", [v for w in self.windows for v in (w.start, w.end)]
         if self.keys:
@@ -89,13 +93,14 @@ def publish(con: duckdb.DuckDBPyConnection, target: Slice, frame: pd.DataFrame, 
         con.execute(f"create schema if not exists {target.schema}").fetchall()
         con.register(_STAGED, frame)
         try:
+            staged_cast = not _is_temporal(con, _STAGED, target)
             if target.column is not None:
-                _refuse_rows_outside(con, target)
-            _prepare_table(con, target, frame, log)
-            where, params = target.where()
+                _refuse_rows_outside(con, target, staged_cast)
+            _prepare_table(con, target, frame, log, staged_cast)
+            where, params = target.where(cast=not _is_temporal(con, target.name, target))
             con.execute(f"delete from {target.name} where {where}", params).fetchall()
             con.execute(f"insert into {target.name} by name select * from {_STAGED}").fetchall()
-            counts = _rows_per_key(con, target, len(frame))
+            counts = _rows_per_key(con, target, len(frame), staged_cast)
             _record(con, asset, run_id, counts)
         finally:
             # After a failed statement the transaction is aborted and refuses even this; the
@@ -105,8 +110,16 @@ def publish(con: duckdb.DuckDBPyConnection, target: Slice, frame: pd.DataFrame, 
     return counts
 
 
-def _refuse_rows_outside(con, target: Slice) -> None:
-    where, params = target.where()
+def _is_temporal(con, relation: str, target: Slice) -> bool:
+    """Whether the partition column of `relation` is a date or timestamp (or there is none)."""
+    if target.column is None or not target.windows:
+        return True
+    kind = con.execute(f'describe select "{target.column}" from {relation}').fetchall()[0][1]
+    return kind.startswith(("TIMESTAMP", "DATE"))
+
+
+def _refuse_rows_outside(con, target: Slice, cast: bool) -> None:
+    where, params = target.where(cast)
     outside = con.execute(
         f"select count(*) from {_STAGED} where not coalesce({where}, false)", params
     ).fetchall()[0][0]
@@ -118,10 +131,13 @@ def _refuse_rows_outside(con, target: Slice) -> None:
             f"({keys}) or have no {target.column}; nothing was written")
 
 
-def _prepare_table(con, target: Slice, frame: pd.DataFrame, log) -> None:
+def _prepare_table(con, target: Slice, frame: pd.DataFrame, log, cast: bool) -> None:
     existing = warehouse.table_columns(con, target.schema, target.table)
     if not existing:
-        con.execute(f"create table {target.name} as select * from {_STAGED} limit 0").fetchall()
+        # A first write of no rows carries no type for the partition column: store a timestamp.
+        select = (f'select * replace (cast("{target.column}" as timestamp) as "{target.column}")'
+                  if cast else "select *")
+        con.execute(f"create table {target.name} as {select} from {_STAGED} limit 0").fetchall()
         return
     # A column the code now writes and the stored table lacks is added (older rows get NULL)
     # inside this same transaction, so a new version of an asset can write into a table built
@@ -133,15 +149,19 @@ def _prepare_table(con, target: Slice, frame: pd.DataFrame, log) -> None:
         con.execute(f'alter table {target.name} add column "{column}" {types[column]}').fetchall()
 
 
-def _rows_per_key(con, target: Slice, total: int) -> dict[str, int]:
+def _rows_per_key(con, target: Slice, total: int, cast: bool) -> dict[str, int]:
     if target.column is None:
         return {"": total}
     col = f'"{target.column}"'
     counts = {}
     for w in target.windows:
+        if total == 0:
+            counts[w.key] = 0
+            continue
+        timed = f"cast({col} as timestamp)" if cast else col
         counts[w.key] = con.execute(
-            f"select count(*) from {_STAGED} where {col} >= ? and {col} < ?", [w.start, w.end]
-        ).fetchall()[0][0]
+            f"select count(*) from {_STAGED} where {timed} >= ? and {timed} < ?",
+            [w.start, w.end]).fetchall()[0][0]
     for key in target.keys:
         counts[key] = con.execute(
             f"select count(*) from {_STAGED} where {col} = ?", [key]).fetchall()[0][0]

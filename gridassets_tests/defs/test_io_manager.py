@@ -91,3 +91,18 @@ def test_a_new_column_is_added_and_older_partitions_keep_theirs(tmp_path):
     run(tmp_path, lambda d: day_frame(d, 2.0, quality="measured"), partition="2025-06-02")
     assert rows(tmp_path, "select quality, count(*) from raw.feeder_load group by 1 order by 1") == [
         ("measured", 24), (None, 24)]
+
+
+def test_an_empty_first_write_stores_a_timestamp_column_later_writes_fit(tmp_path):
+    # An empty frame's columns carry no type (they arrive as text): the slice is still judged
+    # as time, and the table is created with a timestamp partition column.
+    empty = lambda d: pd.DataFrame({"circuit_id": pd.Series(dtype=object),  # noqa: E731
+                                    "timestamp": pd.Series(dtype=object),
+                                    "load_mw": pd.Series(dtype=float)})
+    run(tmp_path, empty)
+    types = rows(tmp_path, "select data_type from information_schema.columns "
+                           "where table_name = 'feeder_load' and column_name = 'timestamp'")
+    assert types == [("TIMESTAMP",)]
+    run(tmp_path, lambda d: day_frame(d, 1.0))
+    run(tmp_path, empty)
+    assert rows(tmp_path) == []

@@ -7,6 +7,7 @@ import dagster as dg
 import pandas as pd
 
 from gridassets import warehouse as wh
+from gridassets.defs.audit import require_inputs, scope_of
 from gridassets.defs.metadata import (
     check_result,
     frame_schema,
@@ -70,15 +71,14 @@ def load_forecast(context: dg.AssetExecutionContext, warehouse: Warehouse):
     first, last = pd.Timestamp(days[0]), pd.Timestamp(days[-1])
     since = first - pd.Timedelta(days=CONFIG.window_days)
     selected = context.selected_asset_keys
-    scope = _scope(days)
+    scope = scope_of(days)
     with warehouse.connect() as con:
-        _require_registry(con, scope)
-        _require_days(con, "feeder_load", days, f"load_forecast {scope}")
         # A utility may have no weather feed at all: then the forecast uses load alone. Where the
         # weather is kept, a missing day of it is a missing input, not a reason to drop it.
         has_weather = wh.table_exists(con, "weather_observations")
-        if has_weather:
-            _require_days(con, "weather_observations", days, f"load_forecast {scope}")
+        require_inputs(con, "load_forecast", days, {
+            "circuits": None, "feeder_load": "timestamp",
+            **({"weather_observations": "timestamp"} if has_weather else {})})
         circuits = con.execute(f"select circuit_id, zone from {wh.qualified('circuits')}").fetchdf()
         window = [since, last + pd.Timedelta(days=1)]
         load = wh.fetch_compact(
@@ -164,47 +164,6 @@ def _audited(context: dg.AssetExecutionContext, audits: dict, scope: str
 
 
 NOTHING_WRITTEN = "Nothing was written: the stored rows are as they were."
-
-
-def _require_registry(con, scope: str) -> None:
-    if not wh.table_exists(con, "circuits") or not con.execute(
-            f"select count(*) from {wh.qualified('circuits')}").fetchall()[0][0]:
-        raise dg.Failure(description=f"load_forecast {scope}: no circuits in the warehouse: "
-                                     f"materialize circuits first. {NOTHING_WRITTEN}",
-                         allow_retries=False)
-
-
-def _require_days(con, table: str, days, what: str) -> None:
-    """Fail (not retried) unless `table` has rows on every one of `days` (UTC days); `what` says
-    which output needs them ("load_forecast 2025-06-01")."""
-    present = set()
-    if wh.table_exists(con, table):
-        rows = con.execute(
-            f"select distinct cast(timestamp as date) from {wh.qualified(table)} "
-            "where timestamp >= ? and timestamp < ?",
-            [pd.Timestamp(days[0]), pd.Timestamp(days[-1]) + pd.Timedelta(days=1)]).fetchall()
-        present = {r[0] for r in rows}
-    missing = [d for d in days if d not in present]
-    if missing:
-        raise dg.Failure(
-            description=f"{what}: no {table} for {_day_runs(missing)}: materialize {table} "
-                        f"first. {NOTHING_WRITTEN}",
-            metadata={"missing_days": len(missing)}, allow_retries=False)
-
-
-def _scope(days) -> str:
-    return str(days[0]) if len(days) == 1 else f"{days[0]}..{days[-1]}"
-
-
-def _day_runs(days) -> str:
-    """2025-06-01..2025-06-03, 2025-06-05..2025-06-05 for consecutive runs of days."""
-    runs = []
-    for d in sorted(days):
-        if runs and d == runs[-1][1] + timedelta(days=1):
-            runs[-1][1] = d
-        else:
-            runs.append([d, d])
-    return ", ".join(f"{a}..{b}" for a, b in runs)
 
 
 def _state_text(state_day, n_models: int, first, last, stored: bool) -> str:
@@ -298,7 +257,7 @@ def load_forecast_backtest(context: dg.AssetExecutionContext, warehouse: Warehou
                 unscored.append(day)
                 continue
             # The day's actuals: without them the newest targets would silently go unscored.
-            _require_days(con, "feeder_load", [day], f"load_forecast_backtest {day}")
+            require_inputs(con, "load_forecast_backtest", [day], {"feeder_load": "timestamp"})
             load = con.execute(
                 f"select circuit_id, timestamp, load_mw from {wh.qualified('feeder_load')} "
                 "where timestamp >= ? and timestamp < ?",
@@ -317,7 +276,7 @@ def load_forecast_backtest(context: dg.AssetExecutionContext, warehouse: Warehou
                            "circuit_id": pd.Series(dtype=object)}))
     results = yield from _audited(context, {dg.AssetKey("load_forecast_backtest"):
                                             backtest.audit_backtest(frame, scored)},
-                                  _scope(days))
+                                  scope_of(days))
     if last is None:
         context.log.warning("no stored day-ahead forecasts issued in the four weeks before "
                             f"{days[-1]} to score yet")
