@@ -35,7 +35,6 @@ import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -43,6 +42,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from gridassets.domain import export
 from gridassets.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -803,16 +803,7 @@ def _mb(value) -> str:
 
 
 def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2, default=str)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    export.write_atomic_text(json.dumps(payload, indent=2, default=str) + "\n", path)
 
 
 def config_from_args(args: argparse.Namespace) -> BenchConfig:

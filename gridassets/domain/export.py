@@ -57,12 +57,22 @@ def write_atomic_text(text: str, path: Path) -> Path:
     return _write_atomic(Path(path), lambda fh: fh.write(text))
 
 
-def _write_atomic(path: Path, write: Callable[[TextIO], object], newline: str | None = None) -> Path:
+def write_atomic_bytes(data: bytes, path: Path, durable: bool = False) -> Path:
+    """Write `data` to `path` through a temporary file and a rename; returns `path`. `durable`
+    syncs the file to disk before the rename (a record that must survive a power cut)."""
+    return _write_atomic(Path(path), lambda fh: fh.write(data), binary=True, durable=durable)
+
+
+def _write_atomic(path: Path, write: Callable[[TextIO], object], newline: str | None = None,
+                  binary: bool = False, durable: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _create_temporary(path)
     try:
-        with os.fdopen(fd, "w", newline=newline) as fh:
+        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", newline=newline)) as fh:
             write(fh)
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

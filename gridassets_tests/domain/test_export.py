@@ -53,3 +53,20 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, umask):
         export.write_atomic_csv(Broken({"a": [1]}), path)
     assert path.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["list.csv"]
+
+
+def test_durable_bytes_and_the_alert_store_are_readable_by_others(tmp_path):
+    from gridassets.defs.storms.store import write_atomically
+    from gridassets.domain.export import write_atomic_bytes
+
+    old = os.umask(0o022)
+    try:
+        a = write_atomic_bytes(b"{}\n", tmp_path / "a.json", durable=True)
+        b = tmp_path / "notes" / "b.note.json"
+        write_atomically(b, b"{}\n")
+    finally:
+        os.umask(old)
+    for path in (a, b):
+        assert path.read_bytes() == b"{}\n"
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -34,6 +33,7 @@ from typing import Any
 
 import pandas as pd
 
+from gridassets.domain import export
 from gridassets.domain.alerts import Alert, sanitize_key
 
 STORMS_DIR = "storms"
@@ -239,21 +239,9 @@ def write_message(alerts_root: Path, record: Mapping[str, Any]) -> tuple[Path, b
 
 
 def write_atomically(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary dotfile in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
+    """Write `data` to `path` through a temporary dotfile in the same folder, synced, and a
+    rename (readable by others under the usual umask, like every output)."""
+    export.write_atomic_bytes(data, path, durable=True)
 
 
 # --------------------------------------------------------------------------------------------
