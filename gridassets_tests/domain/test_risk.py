@@ -1,0 +1,131 @@
+"""The risk maths on small inline tables: bands, horizons, consequences, history shrinkage."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gridassets.domain import risk
+
+T0 = pd.Timestamp("2025-06-01 12:00")
+
+
+@pytest.mark.parametrize("p, band", [
+    (0.0, "HI1"), (0.0024, "HI1"), (0.0025, "HI2"), (0.0049, "HI2"), (0.005, "HI3"),
+    (0.0099, "HI3"), (0.01, "HI4"), (0.049, "HI4"), (0.05, "HI5"), (0.9, "HI5"), (1.0, "HI5"),
+])
+def test_health_index_bands_are_half_open_on_the_30_day_probability(p, band):
+    assert risk.health_index(np.array([p]))[0] == band
+
+
+def test_a_horizon_probability_keeps_the_hazard_constant():
+    p30 = np.array([0.0, 0.3, 1.0])
+    p7 = risk.horizon_probability(p30, 30)
+    assert p7[0] == 0.0
+    # Seven days at the 30-day hazard, compounded back to 30 days, gives the 30 days again.
+    assert 1 - (1 - p7[1]) ** (30 / 7) == pytest.approx(0.3)
+    assert 0 < p7[1] < 0.3
+    assert p7[2] < 1.0  # a certain failure stays a probability the sums can use
+
+
+def test_critical_customers_weigh_as_many_as_the_weight_says():
+    assert risk.weighted_customers([100], [2])[0] == 100 + 2 * risk.CRITICAL_WEIGHT
+
+
+def test_customers_are_shared_among_a_circuits_transformers_by_rating():
+    transformers = pd.DataFrame({"transformer_id": ["T1", "T2", "T3"],
+                                 "circuit_id": ["C1", "C1", "C2"],
+                                 "rating_kva": [100.0, 300.0, 50.0]})
+    circuits = pd.DataFrame({"circuit_id": ["C1", "C2"], "customers": [400, 10],
+                             "critical_customers": [4, 0]})
+    served = risk.customers_served(transformers, circuits).set_index("transformer_id")
+    assert served.loc["T1", "customers_served"] == 100
+    assert served.loc["T2", "customers_served"] == 300
+    assert served.loc["T2", "critical_served"] == 3
+    assert served.loc["T3", "customers_served"] == 10
+
+
+def _outage(circuit, customers, minutes, start=T0):
+    return {"circuit_id": circuit, "start_ts": start, "customers_affected": customers,
+            "end_ts": start + pd.Timedelta(minutes=minutes)}
+
+
+def test_outage_history_shrinks_a_circuit_with_few_outages_towards_the_fleet():
+    circuits = pd.DataFrame({"circuit_id": ["C1", "C2", "C3"], "customers": [1000, 1000, 1000]})
+    events = pd.DataFrame(
+        [_outage("C1", 500, 60, T0 + pd.Timedelta(days=i)) for i in range(20)]
+        + [_outage("C2", 100, 600)])
+    history = risk.outage_history(events, circuits).set_index("circuit_id")
+    fleet_share = (20 * 0.5 + 0.1) / 21
+    k = risk.HISTORY_SHRINKAGE_EVENTS
+    # Twenty outages of its own: mostly itself. One: mostly the fleet. None: the fleet.
+    assert history.loc["C1", "share_interrupted"] == pytest.approx((20 * 0.5 + k * fleet_share)
+                                                                   / (20 + k))
+    assert history.loc["C2", "share_interrupted"] == pytest.approx((0.1 + k * fleet_share)
+                                                                   / (1 + k))
+    assert history.loc["C3", "share_interrupted"] == pytest.approx(fleet_share)
+    # customer-minutes per customer per outage: the mean of the product, not the product of means
+    assert history.loc["C3", "share_minutes"] == pytest.approx((20 * 0.5 * 60 + 0.1 * 600) / 21)
+
+
+def test_outage_history_without_any_outage_uses_the_stated_defaults():
+    circuits = pd.DataFrame({"circuit_id": ["C1"], "customers": [1000]})
+    empty = pd.DataFrame(columns=["circuit_id", "start_ts", "end_ts", "customers_affected"])
+    empty = empty.astype({"start_ts": "datetime64[ns]", "end_ts": "datetime64[ns]",
+                          "customers_affected": float})
+    row = risk.outage_history(empty, circuits).iloc[0]
+    assert row["share_interrupted"] == risk.DEFAULT_SHARE_INTERRUPTED
+    assert row["outage_minutes"] == risk.DEFAULT_OUTAGE_MINUTES
+
+
+def test_an_equipment_outage_caused_by_a_transformer_failure_is_not_counted_twice():
+    circuits = pd.DataFrame({"circuit_id": ["C1", "C2"]})
+    equipment = pd.DataFrame([_outage("C1", 60, 100, T0 + pd.Timedelta(minutes=10)),
+                              _outage("C1", 60, 100, T0 + pd.Timedelta(days=3)),
+                              _outage("C2", 60, 100, T0)])
+    failures = pd.DataFrame({"circuit_id": ["C1"], "failed_at": [T0]})
+    both = risk.other_equipment_risk(equipment, pd.DataFrame(
+        {"circuit_id": pd.Series(dtype=object), "failed_at": pd.Series(dtype="datetime64[ns]")}),
+        circuits, days_observed=70).set_index("circuit_id")
+    without = risk.other_equipment_risk(equipment, failures, circuits,
+                                        days_observed=70).set_index("circuit_id")
+    # The outage ten minutes after C1's failure is that failure's: C1 keeps one outage of 6,000
+    # customer-minutes over 70 days, 600 a week before shrinkage.
+    assert without.loc["C1", "other_equipment_customer_minutes_7d"] < \
+        both.loc["C1", "other_equipment_customer_minutes_7d"]
+    rate_c1, rate_c2 = 6000 / 70 * 7, 6000 / 70 * 7
+    k = risk.HISTORY_SHRINKAGE_EVENTS
+    fleet = (rate_c1 + rate_c2) / 2
+    assert without.loc["C1", "other_equipment_customer_minutes_7d"] == pytest.approx(
+        (1 * rate_c1 + k * fleet) / (1 + k))
+
+
+def test_overload_probability_reads_the_interval_as_a_normal_and_skips_unknown_capacity():
+    z = risk.INTERVAL_Z
+    p = risk.overload_probability(peak_mw=np.array([10.0, 10.0, 10.0, 10.0]),
+                                  lower_mw=np.array([10 - z, 10 - z, 10 - z, 10 - z]),
+                                  upper_mw=np.array([10 + z, 10 + z, 10 + z, 10 + z]),
+                                  capacity_mw=np.array([10.0, 11.0, 20.0, np.nan]))
+    assert p[0] == pytest.approx(0.5)
+    assert p[1] == pytest.approx(1 - 0.8413447, abs=1e-6)  # one sigma above the peak
+    assert p[2] < 1e-12
+    assert p[3] == 0.0
+
+
+def test_transformer_risk_is_probability_times_consequence_with_its_version():
+    features = pd.DataFrame({
+        "date": [T0.normalize()] * 2, "transformer_id": ["T1", "T2"], "circuit_id": ["C1", "C1"],
+        "h2_trend_30d": [3.0, 0.0], "c2h2_7d_ppm": [0.0, 0.0], "thermal_ratio": [1.0, 1.2],
+        "overload_hours_30d": [0.0, 0.0], "age_years": [10.0, 50.0]})
+    served = pd.DataFrame({"transformer_id": ["T1", "T2"], "customers_served": [100.0, 10.0],
+                           "critical_served": [0.0, 1.0]})
+    frame = risk.transformer_risk(features, np.array([0.3, 0.001]), served, "m-1")
+    t1, t2 = frame.set_index("transformer_id").loc["T1"], frame.set_index("transformer_id").loc["T2"]
+    assert t1["health_index"] == "HI5" and t2["health_index"] == "HI1"
+    assert t1["consequence_customer_minutes"] == 100 * risk.TRANSFORMER_REPLACEMENT_MIN
+    assert t2["consequence_customer_minutes"] == (10 + risk.CRITICAL_WEIGHT) \
+        * risk.TRANSFORMER_REPLACEMENT_MIN
+    assert t1["risk_customer_minutes_7d"] == pytest.approx(
+        t1["p_fail_7d"] * t1["consequence_customer_minutes"])
+    assert "H2 rising" in t1["signals"] and "50 years old" in t2["signals"]
+    assert set(frame["model_version"]) == {"m-1"}
+    assert list(features.columns)[:3] == ["date", "transformer_id", "circuit_id"]  # not modified
