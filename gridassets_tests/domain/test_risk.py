@@ -119,7 +119,8 @@ def test_transformer_risk_is_probability_times_consequence_with_its_version():
     served = pd.DataFrame({"transformer_id": ["T1", "T2"], "customers_served": [100.0, 10.0],
                            "critical_served": [0.0, 1.0]})
     frame = risk.transformer_risk(features, np.array([0.3, 0.001]), served, "m-1")
-    t1, t2 = frame.set_index("transformer_id").loc["T1"], frame.set_index("transformer_id").loc["T2"]
+    by_id = frame.set_index("transformer_id")
+    t1, t2 = by_id.loc["T1"], by_id.loc["T2"]
     assert t1["health_index"] == "HI5" and t2["health_index"] == "HI1"
     assert t1["consequence_customer_minutes"] == 100 * risk.TRANSFORMER_REPLACEMENT_MIN
     assert t2["consequence_customer_minutes"] == (10 + risk.CRITICAL_WEIGHT) \
