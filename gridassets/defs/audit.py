@@ -63,25 +63,22 @@ def require_inputs(con, asset: str, days, tables: Mapping[str, str | None]) -> N
     not appear by waiting).
     """
     days = list(days)
-    problems = []
+    problems: dict[str, str] = {}  # missing table -> what to do about it
     for table, column in tables.items():
         if column is None:
             if inputs.row_count(con, table) == 0:
-                problems.append(f"{table} is empty or absent: materialize {table} first")
+                problems[table] = f"{table} is empty or absent: materialize {table} first"
             continue
         present = inputs.days_present(con, table, column, days)
         absent = [d for d in days if d not in present]
         if absent:
-            problems.append(f"no {table} for {_spans(absent)}: materialize {table} for "
-                            f"{'that day' if len(absent) == 1 else 'those days'} first")
+            problems[table] = (f"no {table} for {_spans(absent)}: materialize {table} for "
+                               f"{'that day' if len(absent) == 1 else 'those days'} first")
     if problems:
         raise dg.Failure(
-            description=f"{asset} {scope_of(days)}: " + "; ".join(problems)
+            description=f"{asset} {scope_of(days)}: " + "; ".join(problems.values())
                         + ". Nothing was written.",
-            metadata={"missing_inputs": ", ".join(t for t in tables
-                                                  if any(p.startswith(f"no {t} ") or
-                                                         p.startswith(f"{t} is empty")
-                                                         for p in problems))},
+            metadata={"missing_inputs": ", ".join(problems)},
             allow_retries=False,
         )
 
