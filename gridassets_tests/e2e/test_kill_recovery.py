@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -225,16 +226,37 @@ class Site:
 
     def stop_holding_the_slot(self, proc: subprocess.Popen, run: dg.DagsterRun) -> None:
         """SIGSTOP `proc` at a moment when its run holds the duckdb slot (between two of its steps
-        it briefly does not: then let it go on and try again)."""
+        it briefly does not: then let it go on and try again) and holds no write lock of the
+        instance's SQLite files (stopped inside a write, it would make every other process's
+        write fail with "database is locked" after the busy timeout; a killed process releases
+        its locks, a stopped one does not)."""
         def stopped_holding() -> bool:
             os.kill(proc.pid, signal.SIGSTOP)
             info = self.instance.event_log_storage.get_concurrency_info("duckdb")
-            if any(slot.run_id == run.run_id for slot in info.claimed_slots):
+            if any(slot.run_id == run.run_id for slot in info.claimed_slots) \
+                    and self.shared_storage_writable():
                 return True
             os.kill(proc.pid, signal.SIGCONT)
             return False
 
         self.wait_for(f"run {run.run_id} to hold the duckdb slot", stopped_holding, seconds=60)
+
+    def shared_storage_writable(self) -> bool:
+        """Whether the write lock of every SQLite file that all runs write (run storage, the event
+        log's index, schedule storage) can be taken now."""
+        for path in (self.home / "history" / "runs.db", self.home / "history" / "runs" / "index.db",
+                     self.home / "schedules" / "schedules.db"):
+            if not path.exists():
+                continue
+            con = sqlite3.connect(path, timeout=0.2, isolation_level=None)
+            try:
+                con.execute("begin immediate")
+                con.execute("rollback")
+            except sqlite3.OperationalError:
+                return False
+            finally:
+                con.close()
+        return True
 
     def wait_blocked(self, proc: subprocess.Popen) -> dg.DagsterRun:
         run = self.wait_run(proc)
