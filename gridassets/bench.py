@@ -395,6 +395,7 @@ def sql_vs_pandas(warehouse_path: Path, day: date) -> dict[str, Any]:
 
     from gridassets import bench_pandas
     from gridassets.domain import features
+    from gridassets.storage import features as feature_sql
 
     first = day - timedelta(days=features.WINDOW_DAYS - 1)
     end = day + timedelta(days=1)
@@ -419,12 +420,12 @@ def sql_vs_pandas(warehouse_path: Path, day: date) -> dict[str, Any]:
         copy_seconds = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        stats_sql = features.transformer_daily_stats(con, first, end)
+        stats_sql = feature_sql.transformer_daily_stats(con, first, end)
         con.execute("create schema features")
         con.register("_stats", stats_sql)
         con.execute("create table features.transformer_daily_stats as select * from _stats")
         con.unregister("_stats")
-        health_sql = features.transformer_health_features(con, day, end)
+        health_sql = feature_sql.transformer_health_features(con, day, end)
         sql_seconds = time.perf_counter() - t0
 
         t0 = time.perf_counter()

@@ -1,5 +1,5 @@
 """The transformer health features in plain pandas: a yardstick for the DuckDB SQL of
-`gridassets.domain.features`, used by the benchmark (`make bench`) and nowhere else.
+`gridassets.storage.features`, used by the benchmark (`make bench`) and nowhere else.
 
 Same definitions as the SQL, written the way a pandas script would:
 
@@ -34,7 +34,7 @@ def transformer_daily_stats(telemetry: pd.DataFrame, transformers: pd.DataFrame,
     """Per transformer-day aggregates of hourly `telemetry` (one row per transformer and day present).
 
     Takes the raw tables as stored in the warehouse; returns the columns of
-    `features.transformer_daily_stats`, sorted by transformer and day.
+    `storage.features.transformer_daily_stats`, sorted by transformer and day.
     """
     zone_of = transformers[["transformer_id", "circuit_id"]].merge(
         circuits[["circuit_id", "zone"]], on="circuit_id", how="left")[["transformer_id", "zone"]]

@@ -7,6 +7,7 @@ import pytest
 
 from gridassets import warehouse
 from gridassets.domain import features
+from gridassets.storage import features as feature_sql
 from gridassets.domain.fleet import FleetConfig, FleetSimulator
 from gridassets_tests.conftest import SMALL_FLEET
 
@@ -25,11 +26,11 @@ def load_raw(db, sim: FleetSimulator, days: int) -> None:
 
 def build(db, until: date) -> dict[str, pd.DataFrame]:
     with warehouse.connect(db) as con:
-        stats = features.transformer_daily_stats(con, FIRST, until + timedelta(days=1))
+        stats = feature_sql.transformer_daily_stats(con, FIRST, until + timedelta(days=1))
         warehouse.replace_rows(con, "transformer_daily_stats", stats)
-        health = features.transformer_health_features(con, FIRST, until + timedelta(days=1))
+        health = feature_sql.transformer_health_features(con, FIRST, until + timedelta(days=1))
         warehouse.replace_rows(con, "transformer_health_features", health)
-        exposure = features.circuit_exposure_features(con, FIRST, until + timedelta(days=1))
+        exposure = feature_sql.circuit_exposure_features(con, FIRST, until + timedelta(days=1))
     return {"stats": stats, "health": health, "exposure": exposure}
 
 

@@ -12,6 +12,7 @@ from gridassets.defs.partitions import daily_partitions
 from gridassets.defs.policies import DUCKDB_POOL, OWNERS, TRANSIENT_RETRY
 from gridassets.defs.resources import Warehouse
 from gridassets.domain import audits, features
+from gridassets.storage import features as feature_sql
 
 # A day's trailing windows read the 29 days before it; missing ones (the start of history) are
 # simply absent, and `history_days` says how many the window had.
@@ -70,7 +71,7 @@ def transformer_daily_stats(context: dg.AssetExecutionContext, warehouse: Wareho
     with warehouse.connect() as con:
         require_inputs(con, "transformer_daily_stats", days, {
             "transformers": None, "circuits": None, "transformer_telemetry": "timestamp"})
-        frame = features.transformer_daily_stats(con, start, end)
+        frame = feature_sql.transformer_daily_stats(con, start, end)
     yield from _output("transformer_daily_stats", frame, days, ["transformer_id", "date"])
 
 
@@ -88,7 +89,7 @@ def transformer_health_features(context: dg.AssetExecutionContext, warehouse: Wa
     with warehouse.connect() as con:
         require_inputs(con, "transformer_health_features", days, {
             "transformers": None, "transformer_daily_stats": "date"})
-        frame = features.transformer_health_features(con, start, end)
+        frame = feature_sql.transformer_health_features(con, start, end)
     yield from _output(
         "transformer_health_features", frame, days, ["transformer_id", "date"],
         gas_monitored_share=float(frame["has_gas_monitor"].mean()) if len(frame) else 0.0)
@@ -112,6 +113,6 @@ def circuit_exposure_features(context: dg.AssetExecutionContext, warehouse: Ware
         require_inputs(con, "circuit_exposure_features", days, {
             "circuits": None, "weather_observations": "timestamp",
             "transformer_health_features": "date"})
-        frame = features.circuit_exposure_features(con, start, end)
+        frame = feature_sql.circuit_exposure_features(con, start, end)
     yield from _output("circuit_exposure_features", frame, days, ["circuit_id", "date"],
                        max_gust_mph=float(frame["peak_gust_mph"].max()) if len(frame) else 0.0)
