@@ -13,11 +13,15 @@ from pathlib import Path
 from typing import Any
 
 SOURCES = ("synthetic", "landing")
+# Where tables live: the embedded DuckDB file (one writer process at a time) or Delta Lake tables
+# under <data dir>/lake that many processes write at once (see gridassets/storage/).
+BACKENDS = ("duckdb", "delta")
 
 # name of the environment variable -> (field, parser)
 ENV_VARS: dict[str, str] = {
     "GRIDASSETS_SOURCE": "source",
     "GRIDASSETS_DATA_DIR": "data_dir",
+    "GRIDASSETS_WAREHOUSE": "backend",
     "GRIDASSETS_DUCKDB": "duckdb_path",
     "GRIDASSETS_SEED": "seed",
     "GRIDASSETS_CIRCUITS": "n_circuits",
@@ -38,6 +42,7 @@ class Settings:
 
     source: str = "synthetic"
     data_dir: Path = Path("data")
+    backend: str = "duckdb"
     duckdb_path: Path | None = None
     seed: int = 7
     n_circuits: int = 40
@@ -52,6 +57,10 @@ class Settings:
         if self.source not in SOURCES:
             raise SettingsError(
                 f"GRIDASSETS_SOURCE must be one of {', '.join(SOURCES)}; got {self.source!r}"
+            )
+        if self.backend not in BACKENDS:
+            raise SettingsError(
+                f"GRIDASSETS_WAREHOUSE must be one of {', '.join(BACKENDS)}; got {self.backend!r}"
             )
         if self.n_circuits < 1:
             raise SettingsError(f"GRIDASSETS_CIRCUITS must be at least 1; got {self.n_circuits}")
@@ -68,6 +77,16 @@ class Settings:
     def warehouse(self) -> Path:
         """The DuckDB file: GRIDASSETS_DUCKDB, else <data dir>/warehouse.duckdb."""
         return self.duckdb_path or self.data_dir / "warehouse.duckdb"
+
+    @property
+    def lake_dir(self) -> Path:
+        """The Delta warehouse (GRIDASSETS_WAREHOUSE=delta): <data dir>/lake/<schema>/<table>."""
+        return self.data_dir / "lake"
+
+    @property
+    def warehouse_location(self) -> Path:
+        """What the chosen backend stores tables in: the DuckDB file or the lake folder."""
+        return self.lake_dir if self.backend == "delta" else self.warehouse
 
     @property
     def landing_dir(self) -> Path:

@@ -12,9 +12,8 @@ declared the ordinary way.
 import dagster as dg
 import pandas as pd
 
-from gridassets import warehouse
-from gridassets.defs.resources import GridSettings
-from gridassets.storage import publish
+from gridassets.defs.config import GridSettings
+from gridassets.storage import backend, publish
 
 
 def target_slice(context: dg.OutputContext | dg.InputContext) -> publish.Slice:
@@ -48,7 +47,8 @@ def _naive_utc(ts):
 
 
 class WarehouseIOManager(dg.ConfigurableIOManager):
-    """Stores DataFrame assets as DuckDB tables in the warehouse, write-audit-publish."""
+    """Stores DataFrame assets as tables of the warehouse (the DuckDB file or Delta tables),
+    write-audit-publish."""
 
     settings: GridSettings
 
@@ -59,19 +59,19 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             raise TypeError(f"{context.asset_key.to_user_string()}: the warehouse stores "
                             f"DataFrames, got {type(obj).__name__}")
         target = target_slice(context)
-        with warehouse.connect(self.settings.resolve().warehouse) as con:
-            counts = publish.publish(con, target, obj, asset=context.asset_key.to_user_string(),
-                                     run_id=context.run_id, log=context.log.warning)
+        store = backend.open_warehouse(self.settings.resolve())
+        counts = store.publish(target, obj, asset=context.asset_key.to_user_string(),
+                               run_id=context.run_id, log=context.log.warning)
         rows = sum(counts.values())
         context.add_output_metadata({
             ("dagster/partition_row_count" if context.has_asset_partitions
              else "dagster/row_count"): rows,
-            "storage": "duckdb",
+            "storage": store.kind,
             "table": target.name,
         })
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         target = target_slice(context)
         where, params = target.where()
-        with warehouse.connect(self.settings.resolve().warehouse, read_only=True) as con:
+        with backend.open_warehouse(self.settings.resolve()).connect(read_only=True) as con:
             return con.execute(f"select * from {target.name} where {where}", params).fetchdf()

@@ -4,9 +4,13 @@ from datetime import timedelta
 
 import dagster as dg
 
-# Every asset that writes the warehouse runs in this pool; the shipped dagster.yaml gives it one slot,
-# because DuckDB allows one writer process per file.
-DUCKDB_POOL = "duckdb"
+from gridassets.settings import Settings
+
+# Every asset that writes the DuckDB warehouse runs in this pool; the shipped dagster.yaml gives it
+# one slot, because DuckDB allows one writer process per file. The Delta warehouse
+# (GRIDASSETS_WAREHOUSE=delta) takes writers of different partitions side by side: no pool. Read
+# when the definitions load, so the daemon, the UI and the CLI must share the setting.
+DUCKDB_POOL: str | None = "duckdb" if Settings.from_env().backend == "duckdb" else None
 
 OWNERS = ["team:grid-analytics"]
 

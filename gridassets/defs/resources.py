@@ -12,53 +12,33 @@ import dagster as dg
 import duckdb
 import pandas as pd
 
-from gridassets import warehouse
+from gridassets.defs.config import GridSettings
+from gridassets.defs.io_manager import WarehouseIOManager
 from gridassets.domain import landing
 from gridassets.domain.schemas import SPECS, TableSpec
 from gridassets.settings import Settings
+from gridassets.storage import backend
 
 if TYPE_CHECKING:
     from gridassets.domain.fleet import FleetConfig, FleetSimulator
 
 
-class GridSettings(dg.ConfigurableResource):
-    """Deployment settings. Unset fields come from GRIDASSETS_* environment variables, then defaults."""
-
-    source: str | None = None
-    data_dir: str | None = None
-    duckdb_path: str | None = None
-    seed: int | None = None
-    n_circuits: int | None = None
-    n_transformers: int | None = None
-    alerts_dir: str | None = None
-    alert_webhook: str | None = None
-    storm_state_max_age_days: int | None = None
-
-    def resolve(self) -> Settings:
-        return Settings.from_env(
-            source=self.source, data_dir=self.data_dir, duckdb_path=self.duckdb_path,
-            seed=self.seed, n_circuits=self.n_circuits, n_transformers=self.n_transformers,
-            alerts_dir=self.alerts_dir, alert_webhook=self.alert_webhook,
-            storm_state_max_age_days=self.storm_state_max_age_days,
-        )
-
-
 class Warehouse(dg.ConfigurableResource):
-    """The DuckDB file every asset reads and writes."""
+    """The warehouse every asset reads (GRIDASSETS_WAREHOUSE: the DuckDB file or the Delta lake).
+
+    `connect()` yields a DuckDB connection on which every stored table is `schema.table`; writes
+    go through the IO manager (`gridassets/storage/`), never through this connection."""
 
     settings: GridSettings
 
     @property
-    def path(self):
-        return self.settings.resolve().warehouse
+    def store(self) -> backend.Warehouse:
+        return backend.open_warehouse(self.settings.resolve())
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with warehouse.connect(self.path) as con:
+        with self.store.connect() as con:
             yield con
-
-    def query(self, sql: str, params: list[Any] | tuple = ()) -> pd.DataFrame:
-        return warehouse.query(self.path, sql, params)
 
 
 @functools.lru_cache(maxsize=4)
@@ -122,8 +102,6 @@ class FleetSource(dg.ConfigurableResource):
 
 def build_resources(settings: GridSettings | None = None) -> dict[str, Any]:
     """The resources of the graph, all reading one settings object (default: the environment)."""
-    from gridassets.defs.io_manager import WarehouseIOManager
-
     settings = settings or GridSettings()
     return {
         "settings": settings,

@@ -28,7 +28,7 @@ import pandas as pd
 from gridassets import warehouse
 
 PUBLISHES = "ops.partition_publishes"
-_STAGED = "_gridassets_staged"
+STAGED = "_gridassets_staged"  # the staged frame, registered on a connection
 
 
 class PublishRefused(ValueError):
@@ -91,26 +91,26 @@ def publish(con: duckdb.DuckDBPyConnection, target: Slice, frame: pd.DataFrame, 
     frame = warehouse.normalize_frame(frame)
     with warehouse.transaction(con):
         con.execute(f"create schema if not exists {target.schema}").fetchall()
-        con.register(_STAGED, frame)
+        con.register(STAGED, frame)
         try:
-            staged_cast = not _is_temporal(con, _STAGED, target)
+            staged_cast = not is_temporal(con, STAGED, target)
             if target.column is not None:
-                _refuse_rows_outside(con, target, staged_cast)
+                refuse_rows_outside(con, target, staged_cast)
             _prepare_table(con, target, frame, log, staged_cast)
-            where, params = target.where(cast=not _is_temporal(con, target.name, target))
+            where, params = target.where(cast=not is_temporal(con, target.name, target))
             con.execute(f"delete from {target.name} where {where}", params).fetchall()
-            con.execute(f"insert into {target.name} by name select * from {_STAGED}").fetchall()
-            counts = _rows_per_key(con, target, len(frame), staged_cast)
+            con.execute(f"insert into {target.name} by name select * from {STAGED}").fetchall()
+            counts = rows_per_key(con, target, len(frame), staged_cast)
             _record(con, asset, run_id, counts)
         finally:
             # After a failed statement the transaction is aborted and refuses even this; the
             # rollback that follows drops the registration anyway.
             with contextlib.suppress(duckdb.Error):
-                con.unregister(_STAGED)
+                con.unregister(STAGED)
     return counts
 
 
-def _is_temporal(con, relation: str, target: Slice) -> bool:
+def is_temporal(con, relation: str, target: Slice) -> bool:
     """Whether the partition column of `relation` is a date or timestamp (or there is none)."""
     if target.column is None or not target.windows:
         return True
@@ -118,10 +118,10 @@ def _is_temporal(con, relation: str, target: Slice) -> bool:
     return kind.startswith(("TIMESTAMP", "DATE"))
 
 
-def _refuse_rows_outside(con, target: Slice, cast: bool) -> None:
+def refuse_rows_outside(con, target: Slice, cast: bool) -> None:
     where, params = target.where(cast)
     outside = con.execute(
-        f"select count(*) from {_STAGED} where not coalesce({where}, false)", params
+        f"select count(*) from {STAGED} where not coalesce({where}, false)", params
     ).fetchall()[0][0]
     if outside:
         keys = target.partition_keys
@@ -137,35 +137,44 @@ def _prepare_table(con, target: Slice, frame: pd.DataFrame, log, cast: bool) -> 
         # A first write of no rows carries no type for the partition column: store a timestamp.
         select = (f'select * replace (cast("{target.column}" as timestamp) as "{target.column}")'
                   if cast else "select *")
-        con.execute(f"create table {target.name} as {select} from {_STAGED} limit 0").fetchall()
+        con.execute(f"create table {target.name} as {select} from {STAGED} limit 0").fetchall()
         return
     # A column the code now writes and the stored table lacks is added (older rows get NULL)
     # inside this same transaction, so a new version of an asset can write into a table built
     # by the previous one.
-    types = {row[0]: row[1] for row in con.execute(f"describe select * from {_STAGED}").fetchall()}
+    types = {row[0]: row[1] for row in con.execute(f"describe select * from {STAGED}").fetchall()}
     for column in [c for c in frame.columns if c not in existing]:
         if log:
             log(f"{target.name}: adding column {column} {types[column]}")
         con.execute(f'alter table {target.name} add column "{column}" {types[column]}').fetchall()
 
 
-def _rows_per_key(con, target: Slice, total: int, cast: bool) -> dict[str, int]:
+def rows_per_key(con, target: Slice, total: int, cast: bool) -> dict[str, int]:
+    """Rows of the staged frame per partition key of `target` ('' for an unpartitioned table),
+    zero for a key with none; one query however many partitions are written."""
     if target.column is None:
         return {"": total}
-    col = f'"{target.column}"'
-    counts = {}
-    for w in target.windows:
-        if total == 0:
-            counts[w.key] = 0
-            continue
-        timed = f"cast({col} as timestamp)" if cast else col
-        counts[w.key] = con.execute(
-            f"select count(*) from {_STAGED} where {timed} >= ? and {timed} < ?",
-            [w.start, w.end]).fetchall()[0][0]
-    for key in target.keys:
-        counts[key] = con.execute(
-            f"select count(*) from {_STAGED} where {col} = ?", [key]).fetchall()[0][0]
+    counts = dict.fromkeys(target.partition_keys, 0)
+    if total:
+        params: list = []
+        key = partition_key_sql(target, cast, params)
+        counts.update({k: int(n) for k, n in con.execute(
+            f"select {key} as k, count(*) from {STAGED} group by k", params).fetchall()
+            if k is not None})
     return counts
+
+
+def partition_key_sql(target: Slice, cast: bool, params: list) -> str:
+    """SQL for the partition key (text) of a row of `target`, appending its parameters."""
+    col = f'"{target.column}"'
+    if target.windows:
+        col = f"cast({col} as timestamp)" if cast else col
+        cases = []
+        for w in target.windows:
+            cases.append(f"when {col} >= ? and {col} < ? then ?")
+            params.extend([w.start, w.end, w.key])
+        return f"cast(case {' '.join(cases)} end as varchar)"
+    return f"cast({col} as varchar)"
 
 
 def _record(con, asset: str, run_id: str, counts: dict[str, int]) -> None:

@@ -17,6 +17,7 @@ from gridassets import warehouse
 from gridassets.domain import alerting
 from gridassets.domain.alerting import RunFailureAlert
 from gridassets.settings import Settings
+from gridassets.storage import backend
 
 TABLE = "run_failures"
 # The sensor's tick has a 60 s budget and other failed runs may be waiting: give up on the lock
@@ -40,27 +41,25 @@ class Delivery:
     log_error: str | None
 
 
-def write_table(db_path: Path, alerts: list[RunFailureAlert],
-                attempts: int = TABLE_LOCK_ATTEMPTS) -> int:
+def write_table(store: backend.Warehouse, alerts: list[RunFailureAlert]) -> int:
     """Copy the alerts whose run the table lacks into `ops.run_failures`; returns how many.
 
-    Raises warehouse.WarehouseLockedError when the file stays locked, duckdb.Error otherwise.
+    Raises warehouse.WarehouseLockedError when the DuckDB file stays locked, duckdb.Error
+    otherwise.
     """
     if not alerts:
         return 0
-    with warehouse.connect(db_path, attempts=attempts) as con:
-        present: set[str] = set()
-        if warehouse.table_exists(con, TABLE):
-            present = {r for (r,) in con.execute(
-                f"select run_id from {warehouse.qualified(TABLE)}").fetchall()}
-        latest = {a.run_id: a for a in alerts}  # one row per run, the last record wins
-        missing = [a for run_id, a in latest.items() if run_id not in present]
-        if not missing:
-            return 0
-        frame = pd.DataFrame([a.to_row() for a in missing], columns=list(alerting.ROW_COLUMNS))
-        frame["failed_at"] = pd.to_datetime(frame["failed_at"])
-        return warehouse.replace_rows(con, TABLE, frame, where="list_contains(?, run_id)",
-                                      params=[[a.run_id for a in missing]])
+    latest = {a.run_id: a for a in alerts}  # one row per run, the last record wins
+    frame = pd.DataFrame([a.to_row() for a in latest.values()], columns=list(alerting.ROW_COLUMNS))
+    frame["failed_at"] = pd.to_datetime(frame["failed_at"])
+    return store.insert_missing(TABLE, frame, key="run_id")
+
+
+def _store(settings: Settings) -> backend.Warehouse:
+    store = backend.open_warehouse(settings)
+    if isinstance(store, backend.DuckDBWarehouse):
+        store.lock_attempts = TABLE_LOCK_ATTEMPTS
+    return store
 
 
 def deliver(alert: RunFailureAlert, settings: Settings, log: logging.Logger) -> Delivery:
@@ -78,7 +77,7 @@ def deliver(alert: RunFailureAlert, settings: Settings, log: logging.Logger) -> 
     try:
         # Everything logged so far, so that rows skipped while the file was locked catch up.
         backlog = [a for a in alerting.read_log(log_path) if a.run_id != alert.run_id]
-        rows = write_table(settings.warehouse, [*backlog, alert])
+        rows = write_table(_store(settings), [*backlog, alert])
     except warehouse.WarehouseLockedError:
         table_error = (f"{settings.warehouse} stayed locked by another process (a running "
                        f"backfill?) through {TABLE_LOCK_ATTEMPTS} tries")

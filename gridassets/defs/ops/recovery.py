@@ -57,8 +57,8 @@ from dagster._utils.timing import time_execution_scope
 from dagster_shared.utils.timing import format_duration
 
 from gridassets import warehouse
-from gridassets.defs.resources import GridSettings
-from gridassets.storage import reconcile, runs
+from gridassets.defs.config import GridSettings
+from gridassets.storage import backend, runs
 
 HOST_TAG = "gridassets/worker_host"
 PID_TAG = "gridassets/worker_pid"
@@ -176,28 +176,29 @@ def _to_reconcile(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
     return out
 
 
-def reconcile_ended_runs(instance: dg.DagsterInstance, warehouse_path: Path | str,
+def reconcile_ended_runs(instance: dg.DagsterInstance, store: backend.Warehouse | Path | str,
                          log: Log = lambda _: None) -> list[dg.AssetMaterialization]:
     """Record the partitions that failed or canceled runs committed but Dagster did not record.
 
-    Returns the runless materializations reported. Opens the warehouse read-only and only once
-    per pass; if another process holds it, does nothing (the next pass retries)."""
+    `store` is the warehouse (a path stands for a DuckDB file). Returns the runless
+    materializations reported. Only reads the warehouse; if another process holds the DuckDB
+    file, does nothing (the next pass retries)."""
+    if not hasattr(store, "published_by_run"):
+        store = backend.DuckDBWarehouse(store, lock_attempts=1)
     pending = _to_reconcile(instance)
     if not pending:
         return []
-    path = Path(warehouse_path)
     recovered: list[dg.AssetMaterialization] = []
-    if not path.exists():
+    if not store.exists():
         # Nothing was ever committed there.
         for run in pending:
             instance.add_run_tags(run.run_id, {RECONCILED_TAG: "no warehouse"})
         return recovered
     try:
-        with warehouse.connect(path, read_only=True, attempts=1) as con:
-            published = {run.run_id: reconcile.published_by_run(con, run.run_id) for run in pending}
+        published = {run.run_id: store.published_by_run(run.run_id) for run in pending}
     except warehouse.WarehouseLockedError:
-        log(f"{path} is held by another process: {len(pending)} ended run(s) will be reconciled "
-            "on the next pass")
+        log(f"{store.location} is held by another process: {len(pending)} ended run(s) will be "
+            "reconciled on the next pass")
         return recovered
     for run in pending:
         recorded = _recorded(instance, run.run_id)
@@ -229,25 +230,25 @@ def reconcile_ended_runs(instance: dg.DagsterInstance, warehouse_path: Path | st
     return recovered
 
 
-def recover_records(instance: dg.DagsterInstance, warehouse_file: Path | str,
+def recover_records(instance: dg.DagsterInstance, store: backend.Warehouse | Path | str,
                     log: Log = lambda _: None) -> None:
     """One reconcile pass; never raises (see `recover`)."""
     try:
-        reconcile_ended_runs(instance, warehouse_file, log)
+        reconcile_ended_runs(instance, store, log)
     except Exception as exc:  # noqa: BLE001
         log(f"the reconciler failed: {type(exc).__name__}: {exc}")
 
 
-def warehouse_path(settings: GridSettings | None = None) -> Path | None:
-    """The warehouse file, or None when the settings are unusable (the run's resources then fail
+def warehouse_store(settings: GridSettings | None = None) -> backend.Warehouse | None:
+    """The warehouse, or None when the settings are unusable (the run's resources then fail
     with the message that names the variable; the reaper works without it)."""
     try:
-        return (settings or GridSettings()).resolve().warehouse
+        return backend.open_warehouse((settings or GridSettings()).resolve())
     except ValueError:
         return None
 
 
-def recover(instance: dg.DagsterInstance, warehouse_file: Path | str | None,
+def recover(instance: dg.DagsterInstance, warehouse_file: backend.Warehouse | Path | str | None,
             log: Log = lambda _: None) -> list[str]:
     """One reaper pass, then (given the warehouse file) one reconcile pass. Returns the ids of the
     runs reaped. Never raises: recovery must not fail the run or the sensor tick that calls it;
@@ -296,12 +297,11 @@ class _WaitingConcurrencyContext(InstanceConcurrencyContext):
         return WAIT_POLL_S
 
 
-def _probe_warehouse(path: Path) -> None:
-    """Fail the run before any step if the warehouse file is corrupt (`probe_warehouse` raises,
-    naming the file; it returns for a sound or missing file, or one another process holds)."""
-    from gridassets.storage.health import probe_warehouse
-
-    probe_warehouse(path)
+def _probe_warehouse(store: backend.Warehouse) -> None:
+    """Fail the run before any step if the warehouse is damaged (a corrupt DuckDB file, a Delta
+    log that does not load); the error names the file. Returns for a sound or missing warehouse,
+    or a DuckDB file another process holds."""
+    store.probe()
 
 
 class RunWorkerExecutor(InProcessExecutor):
@@ -314,7 +314,7 @@ class RunWorkerExecutor(InProcessExecutor):
         identity = runs.current()
         instance.add_run_tags(run.run_id, worker_tags(identity))
         # The run's process reads its settings from the environment, as the resources do.
-        path = warehouse_path()
+        path = warehouse_store()
         messages: list[str] = []
         recover(instance, None, messages.append)  # first free the pool, whatever the warehouse
         yield DagsterEvent.engine_event(
@@ -445,7 +445,7 @@ def execute_in_process(job: dg.JobDefinition, *, instance: dg.DagsterInstance,
 )
 def dead_run_reaper(context: dg.SensorEvaluationContext, settings: GridSettings):
     notes: list[str] = []
-    reaped = recover(context.instance, warehouse_path(settings), notes.append)
+    reaped = recover(context.instance, warehouse_store(settings), notes.append)
     for note in notes:
         context.log.info(note)
     return dg.SkipReason(f"reaped {len(reaped)} dead run(s)" + (f": {', '.join(reaped)}"

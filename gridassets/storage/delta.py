@@ -1,0 +1,250 @@
+"""The Delta Lake warehouse: one Delta table per asset under `<lake>/<schema>/<table>`.
+
+Many processes write it at once. A partitioned table carries one extra column, `_partition`, the
+Dagster partition key of each row (the day, the week, the storm), and is partitioned by it in
+Delta; the views that readers see leave it out, so columns, their order and their types are those
+of the DuckDB backend. Writing a slice (see `publish`) is one Delta commit:
+
+- the staged rows are audited in an in-memory DuckDB first, exactly as on the DuckDB backend
+  (rows outside the partitions written are refused; values are cast to the stored column types,
+  a value that does not cast fails; a column the table lacks is added);
+- the commit overwrites with the predicate `_partition in (<the keys written>)`: it replaces
+  exactly those partitions, and commits of other partitions by other processes go in beside it
+  (delta-rs rebases a commit over ones that touched other files);
+- a concurrent commit to the same partition is a conflict that delta-rs detects: the write is
+  tried again from a fresh snapshot (the latest write replaces the partition, never both), and
+  after `CONFLICT_ATTEMPTS` it fails with `PublishConflict`, naming the table and partitions;
+- the commit carries its publish record (`gridassets.run_id`, `gridassets.asset` and the rows per
+  partition key) in its commit info, atomically with the rows, which is what reconciliation reads.
+
+A writer killed mid-write leaves the table at its last version (the files it wrote and never
+committed are removed by `vacuum`, the maintenance job).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
+
+from gridassets import warehouse
+from gridassets.storage import publish as wap
+from gridassets.storage import reconcile
+
+PARTITION = "_partition"
+CONFLICT_ATTEMPTS = 8
+CONFLICT_BASE_DELAY_S = 0.1
+# How far back in a table's history a dead run's commits are looked for (the reconciler runs
+# within a minute of a death; a busy table commits a few times a minute).
+HISTORY_DEPTH = 500
+RUN_KEY, ASSET_KEY, ROWS_KEY = "gridassets.run_id", "gridassets.asset", "gridassets.rows"
+
+
+class LakeDamagedError(warehouse.WarehouseError):
+    """A Delta table's log does not load, or names a data file that is gone."""
+
+
+class PublishConflict(wap.PublishRefused):
+    """Another process kept committing the same partitions; nothing of this write was committed."""
+
+
+class DeltaWarehouse:
+    kind = "delta"
+
+    def __init__(self, root: Path | str) -> None:
+        self.location = Path(root)
+
+    # --- where tables are ---------------------------------------------------------------------
+    def path_of(self, schema: str, table: str) -> Path:
+        return self.location / schema / table
+
+    def exists(self) -> bool:
+        return bool(self._table_paths())
+
+    def _table_paths(self) -> list[tuple[str, str, Path]]:
+        if not self.location.is_dir():
+            return []
+        return [(log.parent.parent.name, log.parent.name, log.parent)
+                for log in sorted(self.location.glob("*/*/_delta_log")) if log.is_dir()]
+
+    def tables(self) -> list[str]:
+        return [f"{s}.{t}" for s, t, _ in self._table_paths()]
+
+    def probe(self) -> None:
+        """Raise LakeDamagedError, naming the table, when a table's log does not load or its
+        current snapshot names a data file that is missing (reading it would fail mid-step)."""
+        for schema, name, path in self._table_paths():
+            try:
+                files = DeltaTable(str(path)).file_uris()
+            except Exception as exc:  # noqa: BLE001 - delta-rs raises several kinds for a bad log
+                raise LakeDamagedError(
+                    f"The Delta table {schema}.{name} at {path} cannot be loaded ({exc}). Its "
+                    "log (_delta_log) is damaged: restore the folder from a backup or rebuild the "
+                    "table by materializing it again after moving the folder aside.", path) from exc
+            missing = [f for f in files if not Path(f.removeprefix("file://")).exists()]
+            if missing:
+                raise LakeDamagedError(
+                    f"The Delta table {schema}.{name} at {path} names {len(missing)} data file(s) "
+                    f"that are gone (first: {missing[0]}): restore them from a backup, or move the "
+                    "table's folder aside and materialize it again.", path)
+
+    def table(self, schema: str, table: str) -> DeltaTable | None:
+        try:
+            return DeltaTable(str(self.path_of(schema, table)))
+        except TableNotFoundError:
+            return None
+
+    # --- reading --------------------------------------------------------------------------------
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """An in-memory DuckDB with a view `schema.table` over every table's current snapshot."""
+        con = duckdb.connect()
+        try:
+            for schema, name, path in self._table_paths():
+                register(con, schema, name, DeltaTable(str(path)))
+            yield con
+        finally:
+            con.close()
+
+    # --- writing --------------------------------------------------------------------------------
+    def publish(self, target: wap.Slice, frame: pd.DataFrame, *, asset: str, run_id: str,
+                log: Callable[[str], None] | None = None) -> dict[str, int]:
+        frame = warehouse.normalize_frame(frame)
+        path = self.path_of(target.schema, target.table)
+        with duckdb.connect() as con:
+            con.register(wap.STAGED, frame)
+            untyped = not wap.is_temporal(con, wap.STAGED, target)
+            if target.column is not None:
+                wap.refuse_rows_outside(con, target, untyped)
+            counts = wap.rows_per_key(con, target, len(frame), untyped)
+            metadata = {RUN_KEY: run_id, ASSET_KEY: asset, ROWS_KEY: json.dumps(counts)}
+            partitioned = target.column is not None
+            for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+                stored = self.table(target.schema, target.table)
+                data = _aligned(con, target, stored, frame, log, untyped)
+                try:
+                    write_deltalake(
+                        str(path), data, mode="overwrite",
+                        predicate=_predicate(target) if stored is not None and partitioned
+                        else None,
+                        partition_by=[PARTITION] if partitioned and stored is None else None,
+                        schema_mode="merge" if stored is not None else None,
+                        commit_properties=CommitProperties(custom_metadata=metadata))
+                    return counts
+                except CommitFailedError as exc:
+                    if attempt == CONFLICT_ATTEMPTS:
+                        raise PublishConflict(
+                            f"{target.name} {', '.join(target.partition_keys) or '(whole table)'}"
+                            f": other processes committed the same partitions {attempt} times "
+                            f"while this write was being committed ({exc}); nothing of it was "
+                            "committed") from exc
+                    time.sleep(random.uniform(0, CONFLICT_BASE_DELAY_S * 2 ** attempt))
+        raise AssertionError("unreachable")
+
+    def insert_missing(self, table: str, frame: pd.DataFrame, key: str) -> int:
+        """Merge: rows whose `key` the table lacks are inserted, in one commit."""
+        schema = warehouse.SCHEMA_OF[table]
+        frame = warehouse.normalize_frame(frame)
+        if frame.empty:
+            return 0
+        with duckdb.connect() as con:
+            con.register(wap.STAGED, frame)
+            for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+                stored = self.table(schema, table)
+                data = _aligned(con, wap.Slice(schema, table), stored, frame, None, False)
+                try:
+                    if stored is None:
+                        write_deltalake(str(self.path_of(schema, table)), data, mode="overwrite")
+                        return len(frame)
+                    result = (stored.merge(data, predicate=f't."{key}" = s."{key}"',
+                                           source_alias="s", target_alias="t")
+                              .when_not_matched_insert_all().execute())
+                    return int(result.get("num_target_rows_inserted", 0))
+                except CommitFailedError:
+                    if attempt == CONFLICT_ATTEMPTS:
+                        raise
+                    time.sleep(random.uniform(0, CONFLICT_BASE_DELAY_S * 2 ** attempt))
+        raise AssertionError("unreachable")
+
+    # --- what runs committed ------------------------------------------------------------------
+    def publish_log(self, depth: int = HISTORY_DEPTH) -> pd.DataFrame:
+        """Every recent publish, from the tables' commit info: asset, partition_key, run_id,
+        rows, published_at (the shape of the DuckDB backend's `ops.partition_publishes`)."""
+        rows = []
+        for _, _, path in self._table_paths():
+            for commit in DeltaTable(str(path)).history(depth):
+                if RUN_KEY not in commit:
+                    continue
+                at = datetime.utcfromtimestamp(commit["timestamp"] / 1000)
+                for key, n in json.loads(commit.get(ROWS_KEY) or "{}").items():
+                    rows.append((commit[ASSET_KEY], key, commit[RUN_KEY], int(n), at))
+        return pd.DataFrame(rows, columns=["asset", "partition_key", "run_id", "rows",
+                                           "published_at"])
+
+    def published_by_run(self, run_id: str) -> list[reconcile.Published]:
+        log = self.publish_log()
+        with duckdb.connect() as con:
+            con.execute(f"create schema {reconcile.PUBLISHES_SCHEMA}")
+            con.register("_publishes", log)
+            con.execute(f"create table {reconcile.PUBLISHES_SCHEMA}.{reconcile.PUBLISHES_TABLE} "
+                        "as select * from _publishes")
+            return reconcile.published_by_run(con, run_id)
+
+
+def register(con: duckdb.DuckDBPyConnection, schema: str, name: str, table: DeltaTable) -> None:
+    """Make `schema.name` a view over `table`'s current snapshot, without `_partition`."""
+    dataset = table.to_pyarrow_dataset()
+    hidden = f"_delta_{schema}_{name}"
+    con.register(hidden, dataset)
+    columns = ", ".join(f'"{c}"' for c in dataset.schema.names if c != PARTITION)
+    con.execute(f"create schema if not exists {schema}")
+    con.execute(f"create or replace view {schema}.{name} as select {columns} from {hidden}")
+
+
+def _predicate(target: wap.Slice) -> str:
+    keys = ", ".join("'" + k.replace("'", "''") + "'" for k in target.partition_keys)
+    return f"{PARTITION} in ({keys})" if keys else "false"
+
+
+def _aligned(con: duckdb.DuckDBPyConnection, target: wap.Slice, stored: DeltaTable | None,
+             frame: pd.DataFrame, log: Callable[[str], None] | None, untyped: bool) -> pa.Table:
+    """The staged rows as the stored table takes them: its columns in its order, cast to its
+    types (NULL where the frame lacks one), then the frame's new columns, then `_partition`."""
+    staged = {r[0]: r[1] for r in con.execute(f"describe select * from {wap.STAGED}").fetchall()}
+    selects: list[str] = []
+    if stored is not None:
+        empty = pa.Table.from_batches([], stored.to_pyarrow_dataset().schema)
+        con.register("_stored_schema", empty)
+        types = [(r[0], r[1]) for r in con.execute(
+            "describe select * from _stored_schema").fetchall() if r[0] != PARTITION]
+        con.unregister("_stored_schema")
+        for column, kind in types:
+            source = f'"{column}"' if column in staged else "null"
+            selects.append(f'cast({source} as {kind}) as "{column}"')
+        known = {c for c, _ in types}
+        for column in frame.columns:
+            if column not in known:
+                if log:
+                    log(f"{target.name}: adding column {column} {staged[column]}")
+                selects.append(f'"{column}"')
+    else:
+        for column in frame.columns:
+            if untyped and column == target.column:
+                selects.append(f'cast("{column}" as timestamp) as "{column}"')
+            else:
+                selects.append(f'"{column}"')
+    params: list = []
+    if target.column is not None:
+        selects.append(f"{wap.partition_key_sql(target, untyped, params)} as {PARTITION}")
+    relation = con.execute(f"select {', '.join(selects)} from {wap.STAGED}", params)
+    return relation.to_arrow_table()
