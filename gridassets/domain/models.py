@@ -1,4 +1,4 @@
-"""The maintenance and outage models: training data, training, held-out evaluation, scoring.
+"""The maintenance and outage models: training windows, training, held-out evaluation, scoring.
 
 Both models are trained for a week W on data before W, with a time-based holdout right before W:
 
@@ -14,14 +14,20 @@ Class imbalance: negatives are subsampled to at most NEGATIVES_PER_POSITIVE per 
 training set (all positives kept), and predicted probabilities are corrected for that sampling
 (prior shift: odds_true = rate x odds_sample), so they stay calibrated. Holdout metrics are computed
 on every holdout row, unsampled.
+
+The labelled rows come from the warehouse through `gridassets.storage.training_data`; everything
+here takes and returns frames.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
+import sys
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -210,60 +216,13 @@ def _matrix(frame: pd.DataFrame, features) -> np.ndarray:
     return frame[list(features)].astype(float).to_numpy()
 
 
-def code_version() -> str:
-    """A hash of this module's source and the scikit-learn version: what produced a model."""
-    import inspect
-    import sys
-
-    source = inspect.getsource(sys.modules[__name__])
-    return hashlib.sha256(f"{source}|sklearn={sklearn.__version__}".encode()).hexdigest()[:12]
+def code_version(*also: ModuleType) -> str:
+    """A hash of this module's source, of the modules `also` (the code that labels the training
+    rows) and the scikit-learn version: what produced a model."""
+    sources = [inspect.getsource(sys.modules[__name__]), *map(inspect.getsource, also)]
+    text = "|".join([*sources, f"sklearn={sklearn.__version__}"])
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def params_json(model: TrainedModel) -> str:
     return json.dumps(model.params, sort_keys=True, default=str)
-
-
-def maintenance_rows(con, start: date, end: date) -> pd.DataFrame:
-    """Transformer health features of days in [start, end) with their label: the unit fails
-    within the next HORIZON_DAYS days (failures after the day, up to and including day + 30)."""
-    from gridassets.warehouse import qualified
-
-    sql = f"""
-    select h.*,
-           count(f.transformer_id) > 0 as label
-    from {qualified("transformer_health_features")} h
-    left join {qualified("transformer_failures")} f
-           on f.transformer_id = h.transformer_id
-          and f.failed_at >= h.date + interval 1 day
-          and f.failed_at < h.date + interval {HORIZON_DAYS + 1} day
-    where h.date >= ? and h.date < ?
-    group by all
-    order by h.date, h.transformer_id
-    """
-    return con.execute(sql, [pd.Timestamp(start), pd.Timestamp(end)]).fetchdf()
-
-
-def outage_rows(con, start: date, end: date) -> pd.DataFrame:
-    """Circuit exposure features of days in [start, end) with their label: an outage of an
-    environmental cause starts on the circuit that day."""
-    from gridassets.warehouse import qualified
-
-    causes = ", ".join(f"'{c}'" for c in ENVIRONMENT_CAUSES)  # constants from code, not data
-    sql = f"""
-    with o as (
-        select circuit_id, cast(start_ts as date) as day, count(*) as outages
-        from {qualified("outage_events")}
-        where start_ts >= ? and start_ts < ? and cause in ({causes})
-        group by all
-    )
-    select e.*, coalesce(o.outages, 0) > 0 as label
-    from {qualified("circuit_exposure_features")} e
-    left join o on o.circuit_id = e.circuit_id and o.day = cast(e.date as date)
-    where e.date >= ? and e.date < ?
-    order by e.date, e.circuit_id
-    """
-    ts = [pd.Timestamp(start), pd.Timestamp(end)]
-    return con.execute(sql, ts + ts).fetchdf()
-
-
-ROWS = {MAINTENANCE.name: maintenance_rows, OUTAGE.name: outage_rows}

@@ -6,6 +6,8 @@ than the serving version's on the same holdout rows (neither model trained on th
 PROMOTION_TOLERANCE; otherwise the serving version stays. A training failure records a failed
 version and leaves the serving version in place. Scoring for day D uses the latest promoted version
 of a week starting on or before D, so a backfill never scores the past with a model trained later.
+
+The registry tables and artifact files are read and written by `gridassets.storage.model_store`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import io
 import json
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timezone
-from pathlib import Path
 
 import joblib
 import pandas as pd
@@ -81,7 +82,8 @@ def decide(candidate_auc: float, serving_auc: float | None, serving_version: str
 
 
 def version_id(model_name: str, week_start: date, payload: bytes) -> str:
-    return f"{model_name.removesuffix('_model')}-{week_start.isoformat()}-{hashlib.sha256(payload).hexdigest()[:8]}"
+    digest = hashlib.sha256(payload).hexdigest()[:8]
+    return f"{model_name.removesuffix('_model')}-{week_start.isoformat()}-{digest}"
 
 
 def dumps(model) -> bytes:
@@ -90,36 +92,9 @@ def dumps(model) -> bytes:
     return buffer.getvalue()
 
 
-def save_artifact(payload: bytes, models_dir: Path, model_name: str, version: str) -> tuple[Path, str]:
-    """Write the artifact atomically; returns its path and SHA-256."""
-    folder = Path(models_dir) / model_name
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{version}.joblib"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(payload)
-    tmp.replace(path)
-    return path, hashlib.sha256(payload).hexdigest()
-
-
-def load_artifact(path: str | Path, sha256: str):
-    """Load a model artifact, refusing one whose bytes differ from what was registered."""
-    payload = Path(path).read_bytes()
-    actual = hashlib.sha256(payload).hexdigest()
-    if actual != sha256:
-        raise ValueError(f"{path}: SHA-256 {actual[:12]} differs from the registered {sha256[:12]}")
+def loads(payload: bytes):
+    """The model serialized by `dumps`."""
     return joblib.load(io.BytesIO(payload))
-
-
-def serving_record(con, table: str, as_of: date) -> dict | None:
-    """The latest promoted version of a week starting on or before `as_of` (None if none).
-
-    `table` is the qualified registry table of one model (code, not data)."""
-    rows = con.execute(
-        f"select * from {table} where status = 'promoted' and week_start <= ? "
-        "order by week_start desc limit 1",
-        [pd.Timestamp(as_of)],
-    ).fetchdf()
-    return None if rows.empty else rows.iloc[0].to_dict()
 
 
 def now_utc() -> datetime:

@@ -1,25 +1,34 @@
 """One week's model: train, judge against the serving version, record the decision.
 
-Also loads the version that serves a given day, for scoring.
+Pure: `train_week` takes what `gridassets.storage.training_data.load_week` loaded (a `WeekData`:
+the serving version and its model, the window, the training and holdout rows) and returns the
+registry record, the model and the artifact bytes to store (`gridassets.storage.model_store`
+writes them and fills in the artifact's path and SHA-256).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
-from pathlib import Path
+from datetime import date, datetime
 
 import pandas as pd
 
 from gridassets.domain import models, registry
-from gridassets.domain.registry import NoServingModelError, VersionRecord
-from gridassets.warehouse import classify, qualified, table_exists
+from gridassets.domain.registry import VersionRecord
 
-FEATURE_TABLE = {
-    models.MAINTENANCE.name: "transformer_health_features",
-    models.OUTAGE.name: "circuit_exposure_features",
-}
+
+@dataclass
+class WeekData:
+    """What the training of one week reads."""
+
+    serving: dict | None  # the registry row serving the day before the week; None: none
+    serving_model: models.TrainedModel | None  # its model; None when none or unreadable
+    code_version: str  # of the code that labels the rows and trains the model
+    window: models.Window | None = None
+    train_rows: pd.DataFrame | None = None
+    holdout_rows: pd.DataFrame | None = None
+    error: Exception | None = None  # what stopped the loading: recorded as a failed training
 
 
 @dataclass
@@ -27,14 +36,16 @@ class WeekResult:
     record: VersionRecord
     model: models.TrainedModel | None
     holdout: pd.DataFrame | None
+    # The artifact to store under record.version; None for a failed training. Until it is
+    # stored, the record's artifact_path and artifact_sha256 are None.
+    payload: bytes | None = None
 
 
-def serving_as_of(con, spec: models.ModelSpec, day: date,
-                  pending: Sequence[VersionRecord] = ()) -> dict | None:
+def serving_among(stored: dict | None, pending: Sequence[VersionRecord], day: date
+                  ) -> dict | None:
     """The registry row serving `day`: the latest promoted version of a week starting on or before
-    it, among the stored records and `pending` ones (decided earlier in the same run)."""
-    stored = (registry.serving_record(con, qualified(spec.name), day)
-              if table_exists(con, spec.name) else None)
+    it, among the `stored` one (the registry table's, or None) and `pending` records (decided
+    earlier in the same run)."""
     candidates = [r.__dict__ for r in pending
                   if r.status == "promoted" and r.week_start <= day]
     if stored is not None:
@@ -45,83 +56,62 @@ def serving_as_of(con, spec: models.ModelSpec, day: date,
     return max(candidates, key=lambda r: r["week_start"])
 
 
-def load_serving(con, spec: models.ModelSpec, day: date, models_dir: Path
-                 ) -> tuple[dict, models.TrainedModel]:
-    """The serving version for `day` and its model (artifact paths are relative to `models_dir`).
-    Raises NoServingModelError if there is none."""
-    record = serving_as_of(con, spec, day)
-    if record is None:
-        raise NoServingModelError(
-            f"no promoted {spec.name} version serves {day}: materialize {spec.name} for the week "
-            f"of {day} (or an earlier week) first; every version so far failed or was rejected"
-            if table_exists(con, spec.name) else
-            f"no {spec.name} has been trained yet: materialize {spec.name} for the week of {day}"
-        )
-    return record, registry.load_artifact(Path(models_dir) / record["artifact_path"],
-                                          record["artifact_sha256"])
+def week_window(spec: models.ModelSpec, week_start: date, first_available: date | None
+                ) -> models.Window:
+    """The training window of the week, given the first day of features (None: no features).
+
+    Raises TrainingError when there are no features or too short a history."""
+    if first_available is None:
+        raise models.TrainingError(f"{spec.name}: no features have been materialized yet")
+    return models.training_window(spec, week_start, first_available)
 
 
-def train_week(con, spec: models.ModelSpec, week_start: date, models_dir: Path, seed: int,
-               pending: Sequence[VersionRecord] = ()) -> WeekResult:
+def train_week(spec: models.ModelSpec, week_start: date, data: WeekData, seed: int,
+               trained_at: datetime) -> WeekResult:
     """Train the model of the week starting `week_start` and decide whether it serves.
 
-    Never raises for a training problem: a failure is recorded (status "failed", with the reason)
-    and the serving version stays.
+    Never raises for a training problem: a failure (in `data.error`, or raised while training)
+    is recorded (status "failed", with the reason) and the serving version stays.
     """
-    serving = serving_as_of(con, spec, week_start - timedelta(days=1), pending)
-    serving_version = serving["version"] if serving else None
-    code = models.code_version()
-    base = dict(model_name=spec.name, week_start=week_start, trained_at=registry.now_utc(),
-                serving_before=serving_version, code_version=code)
-    window = None
-    try:
-        first = con.execute(
-            f"select min(date) from {qualified(FEATURE_TABLE[spec.name])}").fetchall()[0][0]
-        if first is None:
-            raise models.TrainingError(f"{spec.name}: no features have been materialized yet")
-        window = models.training_window(spec, week_start, pd.Timestamp(first).date())
-        rows = models.ROWS[spec.name]
-        train_rows = rows(con, window.train_start, window.train_end)
-        holdout_rows = rows(con, window.holdout_start, window.holdout_end)
-        model = models.train(spec, train_rows, holdout_rows, seed)
-    except Exception as exc:  # a failed training must never take the serving version down
-        if classify(exc, "the warehouse") is not None:
-            # A damaged or full warehouse is not a failed training: recording one would write
-            # to the file, and DuckDB can commit writes made after a checksum error.
-            raise
-        reason = f"training failed ({type(exc).__name__}: {exc}); serving version stays"
+    serving_version = data.serving["version"] if data.serving else None
+    base = dict(model_name=spec.name, week_start=week_start, trained_at=trained_at,
+                serving_before=serving_version, code_version=data.code_version)
+    failure = data.error
+    if failure is None:
+        try:
+            model = models.train(spec, data.train_rows, data.holdout_rows, seed)
+        except Exception as exc:  # a failed training must never take the serving version down
+            failure = exc
+    if failure is not None:
+        reason = f"training failed ({type(failure).__name__}: {failure}); serving version stays"
         record = VersionRecord(
             **base, version=f"{spec.name.removesuffix('_model')}-{week_start}-failed",
             status="failed", decision=reason,
-            **_window_fields(window), roc_auc=None, pr_auc=None, brier=None, metrics="{}",
+            **_window_fields(data.window), roc_auc=None, pr_auc=None, brier=None, metrics="{}",
             serving_roc_auc_same_holdout=None, params="{}", artifact_path=None,
             artifact_sha256=None, serving_after=serving_version,
         )
         return WeekResult(record, None, None)
 
     serving_auc = None
-    if serving is not None:
+    if data.serving is not None and data.serving_model is not None:
         try:
-            old = registry.load_artifact(Path(models_dir) / serving["artifact_path"],
-                                         serving["artifact_sha256"])
-            serving_auc = models.evaluate(old, holdout_rows, spec.entity)["roc_auc"]
-        except Exception:  # an unreadable or incompatible serving model cannot block a new one
+            serving_auc = models.evaluate(data.serving_model, data.holdout_rows,
+                                          spec.entity)["roc_auc"]
+        except Exception:  # an incompatible serving model cannot block a new one
             serving_auc = None
     promote, reason = registry.decide(model.metrics["roc_auc"], serving_auc, serving_version)
     payload = registry.dumps(model)
     version = registry.version_id(spec.name, week_start, payload)
-    path, sha = registry.save_artifact(payload, models_dir, spec.name, version)
     record = VersionRecord(
         **base, version=version, status="promoted" if promote else "rejected", decision=reason,
-        **_window_fields(window), roc_auc=model.metrics["roc_auc"],
+        **_window_fields(data.window), roc_auc=model.metrics["roc_auc"],
         pr_auc=model.metrics["pr_auc"], brier=model.metrics["brier"],
         metrics=registry.metrics_json(model.metrics), serving_roc_auc_same_holdout=serving_auc,
-        params=models.params_json(model), artifact_sha256=sha,
-        # relative to the models folder, so a data folder can be moved or copied whole
-        artifact_path=str(path.relative_to(models_dir)),
+        params=models.params_json(model), artifact_path=None, artifact_sha256=None,
         serving_after=version if promote else serving_version,
     )
-    return WeekResult(record, model, holdout_rows)
+    return WeekResult(record, model, data.holdout_rows, payload)
 
 
 def _window_fields(window: models.Window | None) -> dict:
@@ -129,3 +119,11 @@ def _window_fields(window: models.Window | None) -> dict:
         return dict(train_start=None, train_end=None, holdout_start=None, holdout_end=None)
     return dict(train_start=window.train_start, train_end=window.train_end,
                 holdout_start=window.holdout_start, holdout_end=window.holdout_end)
+
+
+def load_serving(con, spec: models.ModelSpec, day: date, models_dir):
+    """Transitional: `gridassets.storage.model_store.load_serving`, for the one caller left
+    (`defs/storms/risk_assets.py`, whose owner is moving it). Delete once it calls storage."""
+    from gridassets.storage import model_store
+
+    return model_store.load_serving(con, spec, day, models_dir)

@@ -25,8 +25,9 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from gridassets import warehouse
-from gridassets.domain import models, training
+from gridassets.domain import models
 from gridassets.domain.prioritization import captured_share
+from gridassets.storage import model_store, training_data
 
 TOP_SHARE = 0.10
 RANDOM_DRAWS = 200
@@ -97,16 +98,16 @@ def _outage(con, models_dir: Path) -> dict:
     ).fetchdf()["date"]
     if days.empty:
         return _scores(np.array([]), np.array([]))
-    rows = models.outage_rows(con, days.min().date(), days.max().date() + timedelta(days=1))
+    rows = training_data.outage_rows(con, days.min().date(), days.max().date() + timedelta(days=1))
     parts = []
     cache: dict = {}
     for day, group in rows.groupby("date"):
-        record = training.serving_as_of(con, models.OUTAGE, day.date())
+        record = model_store.serving_as_of(con, models.OUTAGE, day.date())
         if record is None:
             continue
         if record["version"] not in cache:
-            cache[record["version"]] = training.load_serving(con, models.OUTAGE, day.date(),
-                                                             models_dir)[1]
+            cache[record["version"]] = model_store.load_serving(con, models.OUTAGE, day.date(),
+                                                                models_dir)[1]
         parts.append(group.assign(p=cache[record["version"]].predict_proba(group)))
     scored = pd.concat(parts)
     out = _scores(scored["label"].to_numpy(bool), scored["p"].to_numpy())

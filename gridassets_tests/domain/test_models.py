@@ -8,6 +8,7 @@ import pytest
 
 from gridassets import warehouse
 from gridassets.domain import models, prioritization, registry
+from gridassets.storage import training_data
 
 
 def test_maintenance_window_leaves_a_purge_gap_and_unknown_labels_out():
@@ -59,7 +60,7 @@ def test_labels_mark_failures_in_the_next_30_days_only(tmp_path):
         warehouse.replace_rows(con, "transformer_failures", pd.DataFrame({
             "transformer_id": ["T1"], "failed_at": [pd.Timestamp("2025-02-10 13:00")],
             "failure_mode": ["thermal"]}))
-        rows = models.maintenance_rows(con, date(2025, 1, 1), date(2025, 3, 2))
+        rows = training_data.maintenance_rows(con, date(2025, 1, 1), date(2025, 3, 2))
     positive = set(rows.loc[rows["label"], "date"].dt.date)
     assert min(positive) == date(2025, 1, 11)  # 2025-01-11 + 30 days covers 02-10
     assert max(positive) == date(2025, 2, 9)   # the day before the failure

@@ -10,7 +10,8 @@ from gridassets.defs.metadata import frame_schema, markdown_table, png_markdown
 from gridassets.defs.partitions import weekly_partitions
 from gridassets.defs.policies import DUCKDB_POOL, OWNERS, WEEKLY_FRESHNESS
 from gridassets.defs.resources import GridSettings, Warehouse
-from gridassets.domain import models, plots, training
+from gridassets.domain import models, plots, registry, training
+from gridassets.storage import model_store, training_data
 
 # Week W learns from the ~30 weeks of daily features and events before it.
 TRAINING_HISTORY = dg.TimeWindowPartitionMapping(
@@ -53,8 +54,11 @@ def build_model_asset(spec: models.ModelSpec, features_asset: str, labels_asset:
         results = []
         with warehouse.connect() as con:
             for week in _weeks(context):
-                result = training.train_week(con, spec, week, s.models_dir, s.seed,
-                                             pending=[r.record for r in results])
+                trained_at = registry.now_utc()
+                data = training_data.load_week(con, spec, week, s.models_dir,
+                                               pending=[r.record for r in results])
+                result = model_store.save_week(
+                    training.train_week(spec, week, data, s.seed, trained_at), s.models_dir)
                 context.log.info(f"{spec.name} {week}: {result.record.status}: "
                                  f"{result.record.decision}")
                 results.append(result)

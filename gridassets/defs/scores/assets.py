@@ -18,9 +18,10 @@ from gridassets.defs.metadata import (
 from gridassets.defs.partitions import daily_partitions
 from gridassets.defs.policies import DAILY_FRESHNESS, DUCKDB_POOL, OWNERS, TRANSIENT_RETRY
 from gridassets.defs.resources import GridSettings, Warehouse
-from gridassets.domain import audits, models, plots, prioritization, risk, training
+from gridassets.domain import audits, models, plots, prioritization, risk
 from gridassets.domain.export import write_atomic_csv
 from gridassets.domain.registry import NoServingModelError
+from gridassets.storage import model_store
 
 COMMON = dict(
     group_name="scores",
@@ -59,11 +60,11 @@ def _read(con, table: str, start, end, column: str = "date") -> pd.DataFrame:
 def _serving(con, spec: models.ModelSpec, day, cache: dict, models_dir):
     """The version serving `day`, loaded once per version; a dg.Failure when there is none."""
     try:
-        record = training.serving_as_of(con, spec, day)
+        record = model_store.serving_as_of(con, spec, day)
         if record is None:
-            training.load_serving(con, spec, day, models_dir)  # raises with the explanation
+            model_store.load_serving(con, spec, day, models_dir)  # raises with the explanation
         if record["version"] not in cache:
-            cache[record["version"]] = training.load_serving(con, spec, day, models_dir)[1]
+            cache[record["version"]] = model_store.load_serving(con, spec, day, models_dir)[1]
         return record["version"], cache[record["version"]]
     except NoServingModelError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from exc
