@@ -12,6 +12,7 @@ from pathlib import Path
 
 from gridassets import runner, warehouse
 from gridassets.settings import Settings, SettingsError
+from gridassets.storage import backend
 
 # Days of daily lists (and of the weekly models behind them) that `run` scores at the window's end.
 SCORE_DAYS = 56
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     home = getattr(instance, "root_directory", None) or "(temporary instance)"
     print(f"gridassets: {settings.source} data, history {args.start}..{args.end}, "
           f"daily lists {score_start}..{args.end}")
-    print(f"  warehouse {settings.warehouse}\n  dagster   {home}\n")
+    print(f"  warehouse {settings.warehouse_location} ({settings.backend})\n  dagster   {home}\n")
     started = time.monotonic()
     runner.build_daily_graph(
         defs, args.start, args.end, score_start, instance,
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
 def print_list(settings: Settings, day: date, top: int) -> None:
     """The top of the day's prioritized list, then where every output is."""
-    with warehouse.connect(settings.warehouse) as con:
+    with backend.open_warehouse(settings).connect() as con:
         rows = con.execute(
             f"select rank, circuit_id, priority_score, outage_score, transformer_score, "
             f"vegetation_score, loading_score, customers, reason, outage_model_version, "
@@ -63,7 +64,7 @@ def print_list(settings: Settings, day: date, top: int) -> None:
     if rows:
         print(f"models: outage {rows[0][9]}, maintenance {rows[0][10]}")
     print("\nOutputs")
-    print(f"  warehouse      {settings.warehouse}")
+    print(f"  warehouse      {settings.warehouse_location} ({settings.backend})")
     for table, n in counts.items():
         print(f"    {warehouse.qualified(table):<40} {n:>12,} rows")
     print(f"  daily lists    {settings.outputs_dir / 'prioritized_circuits'}/<date>.csv")

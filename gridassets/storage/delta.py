@@ -246,5 +246,4 @@ def _aligned(con: duckdb.DuckDBPyConnection, target: wap.Slice, stored: DeltaTab
     params: list = []
     if target.column is not None:
         selects.append(f"{wap.partition_key_sql(target, untyped, params)} as {PARTITION}")
-    relation = con.execute(f"select {', '.join(selects)} from {wap.STAGED}", params)
-    return relation.to_arrow_table()
+    return con.sql(f"select {', '.join(selects)} from {wap.STAGED}", params=params).to_arrow_table()
