@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import duckdb
 import pandas as pd
@@ -91,7 +92,7 @@ class DeltaWarehouse:
                     f"The Delta table {schema}.{name} at {path} cannot be loaded ({exc}). Its "
                     "log (_delta_log) is damaged: restore the folder from a backup or rebuild the "
                     "table by materializing it again after moving the folder aside.", path) from exc
-            missing = [f for f in files if not Path(f.removeprefix("file://")).exists()]
+            missing = [f for f in files if not Path(local_path(f)).exists()]
             if missing:
                 raise LakeDamagedError(
                     f"The Delta table {schema}.{name} at {path} names {len(missing)} data file(s) "
@@ -131,12 +132,17 @@ class DeltaWarehouse:
             partitioned = target.column is not None
             for attempt in range(1, CONFLICT_ATTEMPTS + 1):
                 stored = self.table(target.schema, target.table)
-                data = _aligned(con, target, stored, frame, log, untyped)
+                select, params, added = _aligned(con, target, stored, frame, log, untyped)
+                predicate = _predicate(target) if stored is not None and partitioned else None
+                if added and predicate is not None:
+                    # A new column: the table is rewritten whole in this commit, so that every
+                    # live file has the full schema (see `register`). Rare: a new code version.
+                    select = f"{_rest_of_table(con, target, stored, added)} union all {select}"
+                    predicate = None
+                data = con.sql(select, params=params).fetch_arrow_reader()
                 try:
                     write_deltalake(
-                        str(path), data, mode="overwrite",
-                        predicate=_predicate(target) if stored is not None and partitioned
-                        else None,
+                        str(path), data, mode="overwrite", predicate=predicate,
                         partition_by=[PARTITION] if partitioned and stored is None else None,
                         schema_mode="merge" if stored is not None else None,
                         commit_properties=CommitProperties(custom_metadata=metadata))
@@ -161,7 +167,9 @@ class DeltaWarehouse:
             con.register(wap.STAGED, frame)
             for attempt in range(1, CONFLICT_ATTEMPTS + 1):
                 stored = self.table(schema, table)
-                data = _aligned(con, wap.Slice(schema, table), stored, frame, None, False)
+                select, params, _ = _aligned(con, wap.Slice(schema, table), stored, frame, None,
+                                             False)
+                data = con.sql(select, params=params).to_arrow_table()
                 try:
                     if stored is None:
                         write_deltalake(str(self.path_of(schema, table)), data, mode="overwrite")
@@ -202,13 +210,28 @@ class DeltaWarehouse:
 
 
 def register(con: duckdb.DuckDBPyConnection, schema: str, name: str, table: DeltaTable) -> None:
-    """Make `schema.name` a view over `table`'s current snapshot, without `_partition`."""
-    dataset = table.to_pyarrow_dataset()
-    hidden = f"_delta_{schema}_{name}"
-    con.register(hidden, dataset)
-    columns = ", ".join(f'"{c}"' for c in dataset.schema.names if c != PARTITION)
+    """Make `schema.name` a view over `table`'s current snapshot, without `_partition`.
+
+    The view reads exactly the Parquet files that the snapshot's log names (globbing the folder
+    would also read superseded files). Every live file has the table's full schema (a write that
+    adds a column rewrites the table, see `publish`), so the files are read without reconciling
+    their schemas, which would cost a footer read per file on every connection."""
+    fields = [f.name for f in table.schema().fields]
+    columns = ", ".join(f'"{c}"' for c in fields if c != PARTITION)
+    files = [local_path(uri) for uri in table.file_uris()]
     con.execute(f"create schema if not exists {schema}")
-    con.execute(f"create or replace view {schema}.{name} as select {columns} from {hidden}")
+    if files:
+        listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        source = f"read_parquet([{listed}])"
+    else:
+        source = f"_delta_{schema}_{name}"
+        con.register(source, pa.Table.from_batches([], table.to_pyarrow_dataset().schema))
+    con.execute(f"create or replace view {schema}.{name} as select {columns} from {source}")
+
+
+def local_path(uri: str) -> str:
+    parsed = urlparse(uri)
+    return unquote(parsed.path) if parsed.scheme in ("file", "") else uri
 
 
 def _predicate(target: wap.Slice) -> str:
@@ -216,18 +239,26 @@ def _predicate(target: wap.Slice) -> str:
     return f"{PARTITION} in ({keys})" if keys else "false"
 
 
+def _stored_types(con: duckdb.DuckDBPyConnection, stored: DeltaTable) -> list[tuple[str, str]]:
+    """(column, DuckDB type) of the stored table, in its order, `_partition` included."""
+    con.register("_stored_schema", pa.schema(stored.schema().to_arrow()).empty_table())
+    try:
+        return [(r[0], r[1]) for r in con.execute("describe _stored_schema").fetchall()]
+    finally:
+        con.unregister("_stored_schema")
+
+
 def _aligned(con: duckdb.DuckDBPyConnection, target: wap.Slice, stored: DeltaTable | None,
-             frame: pd.DataFrame, log: Callable[[str], None] | None, untyped: bool) -> pa.Table:
-    """The staged rows as the stored table takes them: its columns in its order, cast to its
-    types (NULL where the frame lacks one), then the frame's new columns, then `_partition`."""
+             frame: pd.DataFrame, log: Callable[[str], None] | None, untyped: bool
+             ) -> tuple[str, list, list[tuple[str, str]]]:
+    """SQL (and its parameters) selecting the staged rows as the stored table takes them: its
+    columns in its order, cast to its types (NULL where the frame lacks one), then the frame's
+    new columns, then `_partition`; and the new columns with their types."""
     staged = {r[0]: r[1] for r in con.execute(f"describe select * from {wap.STAGED}").fetchall()}
     selects: list[str] = []
+    added: list[tuple[str, str]] = []
     if stored is not None:
-        empty = pa.Table.from_batches([], stored.to_pyarrow_dataset().schema)
-        con.register("_stored_schema", empty)
-        types = [(r[0], r[1]) for r in con.execute(
-            "describe select * from _stored_schema").fetchall() if r[0] != PARTITION]
-        con.unregister("_stored_schema")
+        types = [t for t in _stored_types(con, stored) if t[0] != PARTITION]
         for column, kind in types:
             source = f'"{column}"' if column in staged else "null"
             selects.append(f'cast({source} as {kind}) as "{column}"')
@@ -237,6 +268,7 @@ def _aligned(con: duckdb.DuckDBPyConnection, target: wap.Slice, stored: DeltaTab
                 if log:
                     log(f"{target.name}: adding column {column} {staged[column]}")
                 selects.append(f'"{column}"')
+                added.append((column, staged[column]))
     else:
         for column in frame.columns:
             if untyped and column == target.column:
@@ -246,4 +278,16 @@ def _aligned(con: duckdb.DuckDBPyConnection, target: wap.Slice, stored: DeltaTab
     params: list = []
     if target.column is not None:
         selects.append(f"{wap.partition_key_sql(target, untyped, params)} as {PARTITION}")
-    return con.sql(f"select {', '.join(selects)} from {wap.STAGED}", params=params).to_arrow_table()
+    return f"select {', '.join(selects)} from {wap.STAGED}", params, added
+
+
+def _rest_of_table(con: duckdb.DuckDBPyConnection, target: wap.Slice, stored: DeltaTable,
+                   added: list[tuple[str, str]]) -> str:
+    """SQL for the stored rows outside the partitions being written, with NULL in the columns
+    being added, in the column order of `_aligned`'s select."""
+    con.register("_stored_rows", stored.to_pyarrow_dataset())
+    columns = [f'"{c}"' for c, _ in _stored_types(con, stored) if c != PARTITION]
+    columns += [f'cast(null as {kind}) as "{c}"' for c, kind in added]
+    keys = ", ".join("'" + k.replace("'", "''") + "'" for k in target.partition_keys)
+    where = f"where {PARTITION} not in ({keys})" if keys else ""
+    return f"select {', '.join(columns)}, {PARTITION} from _stored_rows {where}"
