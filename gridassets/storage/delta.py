@@ -78,6 +78,10 @@ class DeltaWarehouse:
         return [(log.parent.parent.name, log.parent.name, log.parent)
                 for log in sorted(self.location.glob("*/*/_delta_log")) if log.is_dir()]
 
+    def table_paths(self) -> list[tuple[str, str, Path]]:
+        """(schema, table, folder) of every Delta table of the lake."""
+        return self._table_paths()
+
     def tables(self) -> list[str]:
         return [f"{s}.{t}" for s, t, _ in self._table_paths()]
 

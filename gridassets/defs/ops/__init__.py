@@ -1,4 +1,5 @@
-"""Operations: schedules, run-failure alerts, and recovery from runs whose process died."""
+"""Operations: schedules, run-failure alerts, recovery from runs whose process died, and the
+warehouse's upkeep."""
 
 import dagster as dg
 
@@ -10,11 +11,12 @@ from gridassets.defs.ops.schedules import (
     weekly_models_job,
     weekly_schedule,
 )
+from gridassets.defs.ops.maintenance import maintenance_schedule, warehouse_maintenance
 from gridassets.defs.ops.recovery import dead_run_reaper
 from gridassets.defs.ops.sensors import run_failure_alerts
 
 defs = dg.Definitions(
     sensors=[run_failure_alerts, dead_run_reaper],
-    schedules=[fleet_schedule, daily_schedule, weekly_schedule],
-    jobs=[fleet_job, daily_job, weekly_models_job],
+    schedules=[fleet_schedule, daily_schedule, weekly_schedule, maintenance_schedule],
+    jobs=[fleet_job, daily_job, weekly_models_job, warehouse_maintenance],
 )
