@@ -24,7 +24,9 @@ committed are removed by `vacuum`, the maintenance job).
 from __future__ import annotations
 
 import json
+import os
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -112,14 +114,19 @@ class DeltaWarehouse:
     # --- reading --------------------------------------------------------------------------------
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """An in-memory DuckDB with a view `schema.table` over every table's current snapshot."""
-        con = duckdb.connect()
+        """A DuckDB connection with a view `schema.table` over every table's current snapshot.
+
+        The views live in one in-memory database per process and lake (`_Reader`): opening a
+        connection reads only the log entries committed since the last one and rebuilds the
+        views of the tables that changed. While another connection of the process is open its
+        views are left as they are (its reads stay on one snapshot) and this one gets a
+        database of its own."""
+        reader = _reader(self.location)
+        con, shared = reader.open(self._table_paths())
         try:
-            for schema, name, path in self._table_paths():
-                register(con, schema, name, DeltaTable(str(path)))
             yield con
         finally:
-            con.close()
+            reader.close(con, shared)
 
     # --- writing --------------------------------------------------------------------------------
     def publish(self, target: wap.Slice, frame: pd.DataFrame, *, asset: str, run_id: str,
@@ -213,6 +220,59 @@ class DeltaWarehouse:
             return reconcile.published_by_run(con, run_id)
 
 
+class _Reader:
+    """The views over one lake's tables in one process, kept current incrementally."""
+
+    def __init__(self) -> None:
+        self.db = duckdb.connect()
+        self.tables: dict[tuple[str, str], tuple[DeltaTable, int]] = {}
+        self.open_cursors = 0
+        self.lock = threading.Lock()
+
+    def open(self, paths: list[tuple[str, str, Path]]) -> tuple[duckdb.DuckDBPyConnection, bool]:
+        """A connection on the current snapshots, and whether it is a cursor of the shared
+        database (False: a private one, because another connection is still open)."""
+        with self.lock:
+            if self.open_cursors:
+                private = duckdb.connect()
+                for schema, name, path in paths:
+                    register(private, schema, name, DeltaTable(str(path)))
+                return private, False
+            present = {(schema, name) for schema, name, _ in paths}
+            for schema, name in [k for k in self.tables if k not in present]:
+                self.db.execute(f"drop view if exists {schema}.{name}")
+                del self.tables[(schema, name)]
+            for schema, name, path in paths:
+                cached = self.tables.get((schema, name))
+                if cached is None:
+                    table = DeltaTable(str(path))
+                else:
+                    table = cached[0]
+                    table.update_incremental()
+                if cached is None or cached[1] != table.version():
+                    register(self.db, schema, name, table)
+                    self.tables[(schema, name)] = (table, table.version())
+            self.open_cursors += 1
+            return self.db.cursor(), True
+
+    def close(self, con: duckdb.DuckDBPyConnection, shared: bool) -> None:
+        con.close()
+        if shared:
+            with self.lock:
+                self.open_cursors -= 1
+
+
+_READERS: dict[tuple[int, Path], _Reader] = {}
+
+
+def _reader(root: Path) -> _Reader:
+    # By process too: a forked child (a Celery worker's pool) must not share its parent's DuckDB.
+    key = (os.getpid(), root.resolve())
+    if key not in _READERS:
+        _READERS[key] = _Reader()
+    return _READERS[key]
+
+
 def register(con: duckdb.DuckDBPyConnection, schema: str, name: str, table: DeltaTable) -> None:
     """Make `schema.name` a view over `table`'s current snapshot, without `_partition`.
 
@@ -228,8 +288,12 @@ def register(con: duckdb.DuckDBPyConnection, schema: str, name: str, table: Delt
         listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
         source = f"read_parquet([{listed}])"
     else:
+        # No file yet (only empty writes): an empty table of the same types. A table, not a
+        # registered frame, which only the connection that registered it would see.
         source = f"_delta_{schema}_{name}"
-        con.register(source, pa.Table.from_batches([], table.to_pyarrow_dataset().schema))
+        con.register("_delta_empty", pa.schema(table.schema().to_arrow()).empty_table())
+        con.execute(f"create or replace table {source} as select * from _delta_empty")
+        con.unregister("_delta_empty")
     con.execute(f"create or replace view {schema}.{name} as select {columns} from {source}")
 
 
