@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import dagster as dg
 
 from gridassets.defs.ops.alerts import deliver
-from gridassets.defs.resources import GridSettings
+from gridassets.defs.config import GridSettings
 from gridassets.domain import alerting
 
 
