@@ -10,6 +10,7 @@ import dagster as dg
 import pytest
 
 from gridassets.defs.resources import GridSettings, build_resources
+from gridassets.storage.backend import open_warehouse
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Real data kept unchanged in the repository (see gridassets_tests/data/README.md).
@@ -28,9 +29,33 @@ def _isolated_environment(monkeypatch):
             monkeypatch.delenv(var, raising=False)
 
 
+# Every test that touches the warehouse through the `backend` fixture (the `settings` fixture
+# does) runs once per backend, unless it is about the DuckDB file itself (`duckdb_only`).
+BACKENDS = ("duckdb", "delta")
+
+
+def pytest_generate_tests(metafunc):
+    if "backend" in metafunc.fixturenames:
+        duckdb_only = metafunc.definition.get_closest_marker("duckdb_only") is not None
+        metafunc.parametrize("backend", ["duckdb"] if duckdb_only else list(BACKENDS),
+                             indirect=True)
+
+
 @pytest.fixture
-def settings(tmp_path) -> GridSettings:
-    return GridSettings(data_dir=str(tmp_path / "data"), **SMALL_FLEET)
+def backend(request) -> str:
+    """The warehouse backend of the test (GRIDASSETS_WAREHOUSE)."""
+    return request.param
+
+
+@pytest.fixture
+def settings(tmp_path, backend) -> GridSettings:
+    return GridSettings(data_dir=str(tmp_path / "data"), backend=backend, **SMALL_FLEET)
+
+
+def read_warehouse(settings: GridSettings):
+    """A connection on the warehouse of `settings`, whichever backend: `with read_warehouse(s) as
+    con: con.execute("select ... from raw.feeder_load")`."""
+    return open_warehouse(settings.resolve()).connect(read_only=True)
 
 
 @pytest.fixture

@@ -263,14 +263,20 @@ class _Reader:
 
 
 _READERS: dict[tuple[int, Path], _Reader] = {}
+READERS_KEPT = 4  # lakes whose views a process keeps; the least recently used beyond are closed
 
 
 def _reader(root: Path) -> _Reader:
     # By process too: a forked child (a Celery worker's pool) must not share its parent's DuckDB.
     key = (os.getpid(), root.resolve())
-    if key not in _READERS:
-        _READERS[key] = _Reader()
-    return _READERS[key]
+    reader = _READERS.pop(key, None) or _Reader()
+    _READERS[key] = reader  # most recently used last
+    for old in list(_READERS)[:-READERS_KEPT]:
+        stale = _READERS[old]
+        if not stale.open_cursors:
+            del _READERS[old]
+            stale.db.close()
+    return reader
 
 
 def register(con: duckdb.DuckDBPyConnection, schema: str, name: str, table: DeltaTable) -> None:
