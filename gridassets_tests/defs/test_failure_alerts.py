@@ -1,5 +1,6 @@
-"""Run-failure alerts: a real failed run, evaluated by the failure sensor, lands in the alert log, the
-warehouse table and a webhook; a locked warehouse or a broken webhook never fails the sensor."""
+"""Run-failure alerts: a real failed run, evaluated by the failure sensor, lands in the alert log,
+the warehouse table (either backend) and a webhook; a locked warehouse or a broken webhook never
+fails the sensor."""
 
 import json
 import queue
@@ -13,7 +14,6 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from gridassets.defs.ops.alerts import alert_log_path
@@ -24,7 +24,7 @@ from gridassets.domain import alerting
 from gridassets.domain.export import write_registry
 from gridassets.domain.fleet import FleetConfig, FleetSimulator
 from gridassets.domain.schemas import CIRCUITS, TRANSFORMERS
-from gridassets_tests.conftest import SMALL_FLEET
+from gridassets_tests.conftest import SMALL_FLEET, read_warehouse
 
 FEEDER_LOAD = next(a for a in raw_assets if a.key.path == ["feeder_load"])
 
@@ -110,9 +110,9 @@ def test_webhook_urls_must_be_http_and_are_never_logged_whole():
 # --- a real failed run, through the sensor -------------------------------------------------
 
 @pytest.fixture
-def landing_settings(tmp_path) -> GridSettings:
+def landing_settings(tmp_path, backend) -> GridSettings:
     """Landing mode with the registry files but no daily files: any raw partition fails."""
-    settings = GridSettings(source="landing", data_dir=str(tmp_path / "data"))
+    settings = GridSettings(source="landing", data_dir=str(tmp_path / "data"), backend=backend)
     sim = FleetSimulator(FleetConfig(**SMALL_FLEET))
     landing = settings.resolve().landing_dir
     write_registry(CIRCUITS, sim.circuits(), landing)
@@ -121,7 +121,8 @@ def landing_settings(tmp_path) -> GridSettings:
 
 
 def with_webhook(settings: GridSettings, url: str) -> GridSettings:
-    return GridSettings(source=settings.source, data_dir=settings.data_dir, alert_webhook=url)
+    return GridSettings(source=settings.source, data_dir=settings.data_dir,
+                        backend=settings.backend, alert_webhook=url)
 
 
 def fail_feeder_load(settings: GridSettings, instance, day: str) -> dg.ExecuteInProcessResult:
@@ -143,7 +144,7 @@ def evaluate_sensor(result: dg.ExecuteInProcessResult, instance, settings: GridS
 
 
 def stored_failures(settings: GridSettings) -> list[dict]:
-    with duckdb.connect(str(settings.resolve().warehouse), read_only=True) as con:
+    with read_warehouse(settings) as con:
         frame = con.execute("select * from ops.run_failures order by failed_at, run_id").fetchdf()
     return frame.to_dict("records")
 
@@ -199,6 +200,7 @@ def lock_holder(landing_settings) -> Iterator[subprocess.Popen]:
         proc.wait(timeout=10)
 
 
+@pytest.mark.duckdb_only
 def test_a_locked_warehouse_keeps_the_log_line_and_the_table_catches_up(
         landing_settings, instance, lock_holder, capfd):
     first = fail_feeder_load(landing_settings, instance, "2025-06-01")
@@ -281,7 +283,8 @@ def test_a_failing_webhook_is_logged_and_never_raised(landing_settings, instance
     assert alerting.read_log(alert_log_path(settings.resolve()))[0].run_id == result.run_id
 
 
-def test_an_unreachable_webhook_is_logged_and_the_alert_still_recorded(landing_settings, instance, capfd):
+def test_an_unreachable_webhook_is_logged_and_the_alert_still_recorded(landing_settings, instance,
+                                                                       capfd):
     # A port nothing listens on: connection refused, logged, the alert still recorded.
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
