@@ -2,11 +2,11 @@
 fails naming what to materialize first, and writes nothing."""
 
 import dagster as dg
-import duckdb
 import pytest
 
 from gridassets.definitions import defs
 from gridassets.defs.fleet.assets import circuits, transformers
+from gridassets_tests.conftest import read_warehouse
 
 DAY = "2026-11-30"
 ASSETS = {a.key.to_user_string(): a for a in defs.assets
@@ -31,7 +31,7 @@ def test_an_output_without_its_inputs_fails_and_names_them(resources, settings, 
     message = failure.event_specific_data.error.message
     assert f"{asset} {DAY}: {first}: materialize" in message, message
     assert "Nothing was written" in message
-    with duckdb.connect(str(settings.resolve().warehouse), read_only=True) as con:
+    with read_warehouse(settings) as con:
         tables = {t for (t,) in con.execute(
             "select table_name from information_schema.tables").fetchall()}
     assert asset not in tables
