@@ -1,13 +1,15 @@
-"""The IO manager writes a partition fully or not at all, into a real DuckDB file."""
+"""The IO manager writes a partition fully or not at all, into a real warehouse of either backend
+(the DuckDB file, Delta tables)."""
 
 import dagster as dg
-import duckdb
 import pandas as pd
 import pytest
+from deltalake import DeltaTable
 
 from gridassets.defs.io_manager import WarehouseIOManager
 from gridassets.defs.partitions import daily_partitions
 from gridassets.defs.resources import GridSettings
+from gridassets_tests.conftest import read_warehouse
 
 DAY = "2025-06-01"
 
@@ -32,8 +34,7 @@ def day_frame(day: str, load: float = 1.0, **extra) -> pd.DataFrame:
     return frame
 
 
-def run(tmp_path, frame_for_day, partition=DAY, raise_on_error=True):
-    settings = GridSettings(data_dir=str(tmp_path))
+def run(settings: GridSettings, frame_for_day, partition=DAY, raise_on_error=True):
     return dg.materialize(
         [make_asset(frame_for_day)], partition_key=partition,
         resources={"io_manager": WarehouseIOManager(settings=settings)},
@@ -41,17 +42,27 @@ def run(tmp_path, frame_for_day, partition=DAY, raise_on_error=True):
     )
 
 
-def rows(tmp_path, sql="select load_mw, count(*) from raw.feeder_load group by 1 order by 1"):
-    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+def rows(settings, sql="select load_mw, count(*) from raw.feeder_load group by 1 order by 1"):
+    with read_warehouse(settings) as con:
         return con.execute(sql).fetchall()
 
 
-def test_rewrite_replaces_a_partition_without_duplicates(tmp_path):
-    run(tmp_path, lambda d: day_frame(d, 1.0))
-    run(tmp_path, lambda d: day_frame(d, 2.0))
-    run(tmp_path, lambda d: day_frame(d, 3.0), partition="2025-06-02")
-    assert rows(tmp_path) == [(2.0, 24), (3.0, 24)]
-    types = rows(tmp_path, "select data_type from information_schema.columns "
+def kept(settings: GridSettings) -> tuple[list, int | None]:
+    """What a failed write must leave as it was: every row of raw.feeder_load, ordered, and on
+    the Delta backend the table's version (None on DuckDB)."""
+    resolved = settings.resolve()
+    version = None
+    if resolved.backend == "delta":
+        version = DeltaTable(str(resolved.lake_dir / "raw" / "feeder_load")).version()
+    return rows(settings, "select * from raw.feeder_load order by all"), version
+
+
+def test_rewrite_replaces_a_partition_without_duplicates(settings):
+    run(settings, lambda d: day_frame(d, 1.0))
+    run(settings, lambda d: day_frame(d, 2.0))
+    run(settings, lambda d: day_frame(d, 3.0), partition="2025-06-02")
+    assert rows(settings) == [(2.0, 24), (3.0, 24)]
+    types = rows(settings, "select data_type from information_schema.columns "
                            "where table_name = 'feeder_load' and column_name = 'timestamp'")
     assert types == [("TIMESTAMP",)]
 
@@ -69,40 +80,42 @@ def test_rewrite_replaces_a_partition_without_duplicates(tmp_path):
     ],
     ids=["failed-insert", "wrong-type", "rows-outside-partition"],
 )
-def test_failed_write_leaves_the_partition_untouched(tmp_path, bad_frame, words):
-    run(tmp_path, lambda d: day_frame(d, 1.0))
-    result = run(tmp_path, bad_frame, raise_on_error=False)
+def test_failed_write_leaves_the_partition_untouched(settings, bad_frame, words):
+    run(settings, lambda d: day_frame(d, 1.0))
+    before = kept(settings)
+    result = run(settings, bad_frame, raise_on_error=False)
     assert not result.success
     failure = result.get_step_failure_events()[0].event_specific_data.error
     assert words in failure.message or words in str(failure.cause)
-    assert rows(tmp_path) == [(1.0, 24)]
+    assert rows(settings) == [(1.0, 24)]
+    assert kept(settings) == before
 
 
-def test_empty_partition_creates_the_table_and_clears_old_rows(tmp_path):
-    run(tmp_path, lambda d: day_frame(d, 1.0).head(0))
-    assert rows(tmp_path) == []
-    run(tmp_path, lambda d: day_frame(d, 1.0))
-    run(tmp_path, lambda d: day_frame(d, 1.0).head(0))
-    assert rows(tmp_path) == []
+def test_empty_partition_creates_the_table_and_clears_old_rows(settings):
+    run(settings, lambda d: day_frame(d, 1.0).head(0))
+    assert rows(settings) == []
+    run(settings, lambda d: day_frame(d, 1.0))
+    run(settings, lambda d: day_frame(d, 1.0).head(0))
+    assert rows(settings) == []
 
 
-def test_a_new_column_is_added_and_older_partitions_keep_theirs(tmp_path):
-    run(tmp_path, lambda d: day_frame(d, 1.0))
-    run(tmp_path, lambda d: day_frame(d, 2.0, quality="measured"), partition="2025-06-02")
-    assert rows(tmp_path, "select quality, count(*) from raw.feeder_load group by 1 order by 1") == [
-        ("measured", 24), (None, 24)]
+def test_a_new_column_is_added_and_older_partitions_keep_theirs(settings):
+    run(settings, lambda d: day_frame(d, 1.0))
+    run(settings, lambda d: day_frame(d, 2.0, quality="measured"), partition="2025-06-02")
+    quality = "select quality, count(*) from raw.feeder_load group by 1 order by 1"
+    assert rows(settings, quality) == [("measured", 24), (None, 24)]
 
 
-def test_an_empty_first_write_stores_a_timestamp_column_later_writes_fit(tmp_path):
+def test_an_empty_first_write_stores_a_timestamp_column_later_writes_fit(settings):
     # An empty frame's columns carry no type (they arrive as text): the slice is still judged
     # as time, and the table is created with a timestamp partition column.
     empty = lambda d: pd.DataFrame({"circuit_id": pd.Series(dtype=object),  # noqa: E731
                                     "timestamp": pd.Series(dtype=object),
                                     "load_mw": pd.Series(dtype=float)})
-    run(tmp_path, empty)
-    types = rows(tmp_path, "select data_type from information_schema.columns "
+    run(settings, empty)
+    types = rows(settings, "select data_type from information_schema.columns "
                            "where table_name = 'feeder_load' and column_name = 'timestamp'")
     assert types == [("TIMESTAMP",)]
-    run(tmp_path, lambda d: day_frame(d, 1.0))
-    run(tmp_path, empty)
-    assert rows(tmp_path) == []
+    run(settings, lambda d: day_frame(d, 1.0))
+    run(settings, empty)
+    assert rows(settings) == []
