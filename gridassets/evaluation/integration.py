@@ -27,6 +27,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from gridassets import warehouse
 from gridassets.domain import models
 from gridassets.domain.prioritization import captured_share
+from gridassets.storage import evaluation as reads
 from gridassets.storage import model_store, training_data
 
 TOP_SHARE = 0.10
@@ -54,8 +55,7 @@ def evaluate(db: Path, models_dir: Path) -> Evaluation:
     if not Path(db).is_file():
         raise ValueError(f"{db} does not exist: build it first (make run)")
     with warehouse.connect(db) as con:
-        last_day = con.execute(
-            f"select max(timestamp) from {warehouse.qualified('feeder_load')}").fetchall()[0][0]
+        last_day = reads.last_load_timestamp(con)
         if last_day is None:
             raise ValueError(f"{db} holds no data: build it first (make run)")
         last_day = pd.Timestamp(last_day).normalize()
@@ -76,26 +76,14 @@ def _scores(y: np.ndarray, p: np.ndarray) -> dict:
 
 
 def _maintenance(con, last_day: pd.Timestamp) -> dict:
-    horizon = models.HORIZON_DAYS
-    rows = con.execute(f"""
-        select r.date, r.transformer_id, r.p_fail_30d, count(f.transformer_id) > 0 as failed
-        from {warehouse.qualified('transformer_risk')} r
-        left join {warehouse.qualified('transformer_failures')} f
-               on f.transformer_id = r.transformer_id
-              and f.failed_at >= r.date + interval 1 day
-              and f.failed_at < r.date + interval {horizon + 1} day
-        where r.date <= ?
-        group by all
-    """, [last_day - timedelta(days=horizon)]).fetchdf()
+    rows = reads.scored_failures(con, last_day - timedelta(days=models.HORIZON_DAYS))
     out = _scores(rows["failed"].to_numpy(bool), rows["p_fail_30d"].to_numpy())
     out["days"] = int(rows["date"].nunique())
     return out
 
 
 def _outage(con, models_dir: Path) -> dict:
-    days = con.execute(
-        f"select distinct date from {warehouse.qualified('circuit_outage_risk')} order by 1"
-    ).fetchdf()["date"]
+    days = reads.outage_score_days(con)
     if days.empty:
         return _scores(np.array([]), np.array([]))
     rows = training_data.outage_rows(con, days.min().date(), days.max().date() + timedelta(days=1))
@@ -116,20 +104,11 @@ def _outage(con, models_dir: Path) -> dict:
 
 
 def _lift(con, last_day: pd.Timestamp) -> dict:
-    lists = con.execute(f"select * from {warehouse.qualified('prioritized_circuits')}").fetchdf()
-    outage = con.execute(
-        f"select date, circuit_id, p_outage_7d from {warehouse.qualified('circuit_outage_risk')}"
-    ).fetchdf()
-    worst = con.execute(
-        f"select date, circuit_id, max(p_fail_30d) as p_fail_30d "
-        f"from {warehouse.qualified('transformer_risk')} group by all").fetchdf()
-    trees = con.execute(
-        f"select date, circuit_id, tree_canopy_pct * coalesce(years_since_trim, 5) as trim_index "
-        f"from {warehouse.qualified('vegetation_risk')}").fetchdf()
-    events = con.execute(
-        f"select circuit_id, start_ts, customers_affected * "
-        f"date_diff('second', start_ts, end_ts) / 60.0 as customer_minutes "
-        f"from {warehouse.qualified('outage_events')} where end_ts is not null").fetchdf()
+    lists = reads.prioritized_lists(con)
+    outage = reads.outage_probabilities(con)
+    worst = reads.worst_transformer_probabilities(con)
+    trees = reads.trim_index(con)
+    events = reads.customer_minutes_lost(con)
     frame = (lists.merge(outage, on=["date", "circuit_id"], how="left")
              .merge(worst, on=["date", "circuit_id"], how="left")
              .merge(trees, on=["date", "circuit_id"], how="left"))
@@ -176,13 +155,7 @@ def _lift(con, last_day: pd.Timestamp) -> dict:
 
 
 def _registry(con) -> pd.DataFrame:
-    parts = []
-    for spec in (models.MAINTENANCE, models.OUTAGE):
-        if warehouse.table_exists(con, spec.name):
-            parts.append(con.execute(
-                f"select model_name, week_start, version, status, roc_auc, pr_auc, brier "
-                f"from {warehouse.qualified(spec.name)} order by week_start").fetchdf())
-    return pd.concat(parts) if parts else pd.DataFrame()
+    return reads.registry_versions(con, (models.MAINTENANCE, models.OUTAGE))
 
 
 def format_report(ev: Evaluation) -> str:

@@ -24,6 +24,7 @@ from gridassets.domain import models
 from gridassets.domain.export import write_atomic_text
 from gridassets.evaluation import integration
 from gridassets.settings import Settings
+from gridassets.storage import evaluation as reads
 
 # Days of features a week needs before both models can train (see models.training_window).
 FIRST_TRAINABLE_DAYS = (models.MAINTENANCE.min_train_days + models.MAINTENANCE.purge_days
@@ -39,12 +40,7 @@ def data_span(db: Path) -> tuple[date, date] | None:
     if not Path(db).exists():
         return None
     with warehouse.connect(db) as con:
-        if not warehouse.table_exists(con, "circuit_exposure_features"):
-            return None
-        lo, hi = con.execute(
-            f"select min(date), max(date) from {warehouse.qualified('circuit_exposure_features')}"
-        ).fetchall()[0]
-    return None if lo is None else (pd.Timestamp(lo).date(), pd.Timestamp(hi).date())
+        return reads.feature_span(con)
 
 
 def evaluate(start: date, end: date, eia: bool = True, eia_origins: int | None = None,
@@ -113,19 +109,11 @@ def stored_forecasts(db: Path) -> dict | None:
     from gridassets.domain import backtest, forecasting
 
     with warehouse.connect(db) as con:
-        if not warehouse.table_exists(con, "load_forecast"):
-            return None
-        forecasts = con.execute(
-            f"select {', '.join(backtest.SCORED_COLUMNS)} "
-            f"from {warehouse.qualified('load_forecast')} "
-            f"where target_ts <= (select max(timestamp) from {warehouse.qualified('feeder_load')})"
-        ).fetchdf()
-        if forecasts.empty:
+        forecasts = reads.scored_forecasts(con, backtest.SCORED_COLUMNS)
+        if forecasts is None or forecasts.empty:
             return None
         first = pd.Timestamp(forecasts["target_ts"].min()) - pd.Timedelta(days=8)
-        load = con.execute(
-            f"select circuit_id, timestamp, load_mw from {warehouse.qualified('feeder_load')} "
-            "where timestamp >= ?", [first]).fetchdf()
+        load = reads.feeder_load_since(con, first)
     result = backtest.score(forecasts, load, forecasting.INTERVAL_LEVEL)
     per = result.per_circuit
     return {
