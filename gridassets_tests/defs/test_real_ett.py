@@ -14,7 +14,6 @@ time, leaving the file (kept unchanged in gridassets_tests/data/ett) untouched:
 from datetime import date, timedelta
 
 import dagster as dg
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,7 +22,7 @@ from gridassets.defs.raw.assets import raw_assets
 from gridassets.defs.resources import GridSettings, build_resources
 from gridassets.domain.export import write_daily, write_registry
 from gridassets.domain.schemas import CIRCUITS, TRANSFORMER_TELEMETRY, TRANSFORMERS
-from gridassets_tests.conftest import TEST_DATA
+from gridassets_tests.conftest import TEST_DATA, read_warehouse
 
 ETT = TEST_DATA / "ett" / "ETTh1.csv"
 
@@ -50,8 +49,8 @@ def ett_telemetry() -> tuple[pd.DataFrame, float]:
 
 
 @pytest.fixture
-def landing_settings(tmp_path) -> GridSettings:
-    settings = GridSettings(source="landing", data_dir=str(tmp_path / "data"))
+def landing_settings(tmp_path, backend) -> GridSettings:
+    settings = GridSettings(source="landing", data_dir=str(tmp_path / "data"), backend=backend)
     landing = settings.resolve().landing_dir
     week, rating_kva = ett_telemetry()
     write_registry(CIRCUITS, pd.DataFrame(
@@ -79,7 +78,7 @@ def test_a_real_transformer_week_loads_and_passes_the_checks(landing_settings):
     failed = {name: c.description for name, c in checks.items() if not c.passed}
     assert failed == {}, failed
 
-    with duckdb.connect(str(landing_settings.resolve().warehouse), read_only=True) as con:
+    with read_warehouse(landing_settings) as con:
         stored = con.execute(
             "select timestamp, load_pct, oil_temp_c, ambient_temp_c "
             "from raw.transformer_telemetry order by timestamp").fetchdf()
