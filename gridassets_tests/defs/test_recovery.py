@@ -1,20 +1,25 @@
 """The reaper and the reconciler against a real Dagster instance and real processes; their wiring
-(the executor of every job, the sensor, `python -m gridassets run`'s path)."""
+(the executor of every job, the sensor, `python -m gridassets run`'s path).
+
+The reaper's pool-slot tests are about the `duckdb` pool (duckdb_only); the reconciler reads what
+real writes committed on either backend."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import dagster as dg
-import duckdb
+import pandas as pd
 import pytest
 from dagster._core.events import DagsterEvent, StepMaterializationData
 
 from gridassets.defs.ops import recovery
 from gridassets.defs.resources import GridSettings
+from gridassets.storage import publish as wap
 from gridassets.storage import runs
+from gridassets.storage.backend import open_warehouse
 
 POOL = "duckdb"
 
@@ -85,6 +90,7 @@ def status(instance, run) -> dg.DagsterRunStatus:
     return instance.get_run_by_id(run.run_id).status
 
 
+@pytest.mark.duckdb_only
 def test_a_dead_holder_and_a_dead_waiter_are_failed_and_the_slot_goes_to_the_live_run(
         instance, dead):
     holder = add_run(instance, worker=dead())
@@ -111,6 +117,7 @@ def test_a_dead_holder_and_a_dead_waiter_are_failed_and_the_slot_goes_to_the_liv
     assert len(notes) == 2
 
 
+@pytest.mark.duckdb_only
 def test_freeing_only_the_holder_hands_the_slot_to_a_dead_waiter(instance, dead):
     # Why the reaper must find every dead run before freeing any slot.
     holder = add_run(instance, worker=dead())
@@ -122,6 +129,7 @@ def test_freeing_only_the_holder_hands_the_slot_to_a_dead_waiter(instance, dead)
     assert (dead_waiter.run_id, True) in slots(instance)[1]
 
 
+@pytest.mark.duckdb_only
 def test_live_foreign_and_untagged_runs_are_left_alone(instance, alive):
     live_child = add_run(instance, worker=alive())
     me = add_run(instance, worker=runs.current())
@@ -146,6 +154,7 @@ def test_a_pid_reused_by_a_newer_process_does_not_keep_a_run_alive(instance, ali
     assert status(instance, run) == dg.DagsterRunStatus.FAILURE
 
 
+@pytest.mark.duckdb_only
 def test_a_dead_run_that_was_being_canceled_is_canceled(instance, dead):
     run = add_run(instance, status=dg.DagsterRunStatus.CANCELING, worker=dead())
     claim(instance, run)
@@ -154,6 +163,7 @@ def test_a_dead_run_that_was_being_canceled_is_canceled(instance, dead):
     assert slots(instance) == ([], [])
 
 
+@pytest.mark.duckdb_only
 def test_slots_left_by_runs_that_ended_are_freed(instance):
     ended = add_run(instance, status=dg.DagsterRunStatus.FAILURE)
     claim(instance, ended)
@@ -163,13 +173,19 @@ def test_slots_left_by_runs_that_ended_are_freed(instance):
 
 # --- the reconciler -------------------------------------------------------------------------------
 
-def publish_log(path, rows):
-    """What gridassets.storage.publish commits with every write (the publish-log contract)."""
-    with duckdb.connect(str(path)) as con:
-        con.execute("create schema if not exists ops")
-        con.execute("create table if not exists ops.partition_publishes (asset varchar, "
-                    "partition_key varchar, run_id varchar, rows bigint, published_at timestamp)")
-        con.executemany("insert into ops.partition_publishes values (?, ?, ?, ?, ?)", rows)
+def publish(settings: GridSettings, run_id: str, asset: str, partition: str, rows: int) -> None:
+    """A real write of `rows` rows by run `run_id` (`partition` '' for an unpartitioned table):
+    its commit carries the publish record that the reconciler reads (ops.partition_publishes on
+    DuckDB, the commit info on Delta)."""
+    if partition:
+        start = datetime.fromisoformat(partition)
+        target = wap.Slice("raw", asset, "timestamp", windows=(
+            wap.PartitionWindow(partition, start, start + timedelta(days=1)),))
+        frame = pd.DataFrame({"timestamp": pd.date_range(start, periods=rows, freq="15min"),
+                              "load_mw": 1.0})
+    else:
+        target, frame = wap.Slice("fleet", asset), pd.DataFrame({"n": range(rows)})
+    open_warehouse(settings.resolve()).publish(target, frame, asset=asset, run_id=run_id)
 
 
 def record_materialization(instance, run, asset: str, partition: str | None):
@@ -190,18 +206,16 @@ def runless(instance, asset: str) -> dict[str | None, dict]:
     return out
 
 
-T0 = datetime(2025, 6, 2, 1, 30)
-
-
-def test_committed_but_unrecorded_partitions_are_recorded_once(instance, tmp_path, dead):
-    db = tmp_path / "warehouse.duckdb"
+def test_committed_but_unrecorded_partitions_are_recorded_once(instance, settings, dead):
+    store = open_warehouse(settings.resolve())
     run = add_run(instance, status=dg.DagsterRunStatus.FAILURE, worker=dead())
-    publish_log(db, [("feeder_load", f"2025-06-0{d}", run.run_id, 96, T0) for d in (1, 2, 3)]
-                + [("circuits", "", run.run_id, 4, T0)])
+    for day in (1, 2, 3):
+        publish(settings, run.run_id, "feeder_load", f"2025-06-0{day}", 96)
+    publish(settings, run.run_id, "circuits", "", 4)
     record_materialization(instance, run, "feeder_load", "2025-06-01")
 
     notes = []
-    events = recovery.reconcile_ended_runs(instance, db, notes.append)
+    events = recovery.reconcile_ended_runs(instance, store, notes.append)
 
     assert sorted((e.asset_key.to_user_string(), e.partition) for e in events) == [
         ("circuits", None), ("feeder_load", "2025-06-02"), ("feeder_load", "2025-06-03")]
@@ -213,25 +227,25 @@ def test_committed_but_unrecorded_partitions_are_recorded_once(instance, tmp_pat
     assert instance.get_run_by_id(run.run_id).tags[recovery.RECONCILED_TAG] == "3 recovered"
     assert len(notes) == 3 and all(run.run_id in n for n in notes)
     # A second pass finds the run reconciled.
-    assert recovery.reconcile_ended_runs(instance, db) == []
+    assert recovery.reconcile_ended_runs(instance, store) == []
 
 
 def test_a_partition_a_later_run_replaced_is_not_recorded_for_the_dead_run(
-        instance, tmp_path, dead):
-    db = tmp_path / "warehouse.duckdb"
+        instance, settings, dead):
     run = add_run(instance, status=dg.DagsterRunStatus.FAILURE, worker=dead())
     later = add_run(instance, status=dg.DagsterRunStatus.SUCCESS)
-    publish_log(db, [("feeder_load", "2025-06-01", run.run_id, 96, T0),
-                     ("feeder_load", "2025-06-01", later.run_id, 96, T0.replace(hour=2))])
-    assert recovery.reconcile_ended_runs(instance, db) == []
+    publish(settings, run.run_id, "feeder_load", "2025-06-01", 96)
+    publish(settings, later.run_id, "feeder_load", "2025-06-01", 96)
+    assert recovery.reconcile_ended_runs(instance, open_warehouse(settings.resolve())) == []
     assert instance.get_run_by_id(run.run_id).tags[recovery.RECONCILED_TAG] == "0 recovered"
 
 
+@pytest.mark.duckdb_only
 def test_a_warehouse_held_by_another_process_is_skipped_until_the_next_pass(
-        instance, tmp_path, dead):
-    db = tmp_path / "warehouse.duckdb"
+        instance, settings, dead):
+    db = settings.resolve().warehouse
     run = add_run(instance, status=dg.DagsterRunStatus.FAILURE, worker=dead())
-    publish_log(db, [("feeder_load", "2025-06-01", run.run_id, 96, T0)])
+    publish(settings, run.run_id, "feeder_load", "2025-06-01", 96)
     holder = subprocess.Popen(
         [sys.executable, "-c", "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "
          "print('open', flush=True); time.sleep(600)", str(db)],
@@ -249,19 +263,18 @@ def test_a_warehouse_held_by_another_process_is_skipped_until_the_next_pass(
 
 
 def test_a_run_marked_ended_whose_process_still_runs_is_reconciled_later(
-        instance, tmp_path, alive):
+        instance, settings, alive):
     # Force-terminated in the UI, its process may still commit: wait until it is gone.
-    db = tmp_path / "warehouse.duckdb"
     run = add_run(instance, status=dg.DagsterRunStatus.CANCELED, worker=alive())
-    publish_log(db, [("feeder_load", "2025-06-01", run.run_id, 96, T0)])
-    assert recovery.reconcile_ended_runs(instance, db) == []
+    publish(settings, run.run_id, "feeder_load", "2025-06-01", 96)
+    assert recovery.reconcile_ended_runs(instance, open_warehouse(settings.resolve())) == []
     assert recovery.RECONCILED_TAG not in instance.get_run_by_id(run.run_id).tags
 
 
-def test_without_a_warehouse_there_is_nothing_to_reconcile(instance, tmp_path, dead):
+def test_without_a_warehouse_there_is_nothing_to_reconcile(instance, settings, dead):
     run = add_run(instance, status=dg.DagsterRunStatus.FAILURE, worker=dead())
-    assert recovery.reconcile_ended_runs(instance, tmp_path / "none.duckdb") == []
-    assert not (tmp_path / "none.duckdb").exists()
+    assert recovery.reconcile_ended_runs(instance, open_warehouse(settings.resolve())) == []
+    assert not settings.resolve().warehouse_location.exists()
     assert instance.get_run_by_id(run.run_id).tags[recovery.RECONCILED_TAG] == "no warehouse"
 
 
@@ -274,6 +287,7 @@ def test_every_job_runs_with_the_run_worker_executor():
         assert job.executor_def is recovery.run_worker_executor, job.name
 
 
+@pytest.mark.duckdb_only
 def test_the_reaper_sensor_is_on_by_default_and_reaps(instance, tmp_path, dead):
     from gridassets.definitions import defs
 
@@ -291,9 +305,10 @@ def test_the_reaper_sensor_is_on_by_default_and_reaps(instance, tmp_path, dead):
 
 
 @pytest.fixture
-def small_env(monkeypatch, tmp_path):
+def small_env(monkeypatch, tmp_path, backend):
     data = tmp_path / "data"
     monkeypatch.setenv("GRIDASSETS_DATA_DIR", str(data))
+    monkeypatch.setenv("GRIDASSETS_WAREHOUSE", backend)
     monkeypatch.setenv("GRIDASSETS_CIRCUITS", "4")
     monkeypatch.setenv("GRIDASSETS_TRANSFORMERS", "40")
     return data
@@ -323,6 +338,7 @@ def test_python_m_gridassets_runs_are_tagged_with_their_process_and_reap(
     assert status(instance, stale) == dg.DagsterRunStatus.FAILURE
 
 
+@pytest.mark.duckdb_only
 def test_a_corrupt_warehouse_fails_the_run_before_any_step(instance, small_env):
     from gridassets import runner
     from gridassets.definitions import defs
