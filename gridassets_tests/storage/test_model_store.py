@@ -1,17 +1,19 @@
-"""Model versions in storage: the serving row of a registry table (with pending records), and
-artifacts written under the models folder, recorded by relative path and checked by SHA-256."""
+"""Model versions in storage: the serving row of a registry table (with pending records), on
+both warehouse backends, and artifacts written under the models folder, recorded by relative path
+and checked by SHA-256."""
 
 import hashlib
 from datetime import date
 
-import duckdb
 import pandas as pd
 import pytest
 
-from gridassets import warehouse
 from gridassets.domain import models, training
 from gridassets.domain.registry import NoServingModelError
 from gridassets.storage import model_store
+from gridassets.storage.backend import open_warehouse
+from gridassets.storage.publish import Slice
+from gridassets_tests.conftest import read_warehouse
 from gridassets_tests.domain.test_training import SERVING, TRAINED_AT, WEEK, record, week_data
 
 SPEC = models.OUTAGE
@@ -49,15 +51,19 @@ def test_a_failed_week_writes_no_file(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_serving_comes_from_the_table_and_the_pending_records(tmp_path):
-    db = tmp_path / "w.duckdb"
-    with warehouse.connect(db) as con:
+def store_registry(settings, frame: pd.DataFrame) -> None:
+    open_warehouse(settings.resolve()).publish(Slice("models", SPEC.name), frame,
+                                               asset=SPEC.name, run_id="test")
+
+
+def test_serving_comes_from_the_table_and_the_pending_records(tmp_path, settings):
+    with open_warehouse(settings.resolve()).connect() as con:  # read-only needs a file
         assert model_store.serving_as_of(con, SPEC, date(2025, 6, 3)) is None
         with pytest.raises(NoServingModelError, match="no outage_model has been trained yet"):
             model_store.load_serving(con, SPEC, date(2025, 6, 3), tmp_path)
-        rows = pd.concat([record(date(2025, 5, 19), "promoted", "s1").frame(),
-                          record(date(2025, 5, 26), "rejected", "s2").frame()])
-        warehouse.replace_rows(con, SPEC.name, rows)
+    store_registry(settings, pd.concat([record(date(2025, 5, 19), "promoted", "s1").frame(),
+                                        record(date(2025, 5, 26), "rejected", "s2").frame()]))
+    with read_warehouse(settings) as con:
         assert model_store.serving_as_of(con, SPEC, date(2025, 6, 3))["version"] == "s1"
         assert model_store.serving_as_of(con, SPEC, date(2025, 5, 18)) is None
         with pytest.raises(NoServingModelError, match="no promoted outage_model version serves"):
@@ -66,11 +72,3 @@ def test_serving_comes_from_the_table_and_the_pending_records(tmp_path):
         assert model_store.serving_as_of(con, SPEC, date(2025, 6, 3), pending)["version"] == "p1"
         assert model_store.serving_record(con, "models.outage_model", date(2025, 5, 30))[
             "version"] == "s1"
-
-
-def test_the_registry_table_reads_without_a_writable_connection(tmp_path):
-    db = tmp_path / "w.duckdb"
-    with warehouse.connect(db) as con:
-        warehouse.replace_rows(con, SPEC.name, record(date(2025, 5, 19), "promoted", "s1").frame())
-    with duckdb.connect(str(db), read_only=True) as con:
-        assert model_store.serving_as_of(con, SPEC, date(2025, 6, 3))["version"] == "s1"
