@@ -1,6 +1,8 @@
-"""The forecasting assets materialized for real on a small warehouse: selection, inputs, checks."""
+"""The forecasting assets materialized for real on a small warehouse of either backend: selection,
+inputs, checks."""
 
 import shutil
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -8,6 +10,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
+from deltalake import DeltaTable
 
 from gridassets.defs.fleet.assets import circuits
 from gridassets.defs.forecasting import assets as forecasting_assets
@@ -17,7 +20,8 @@ from gridassets.defs.resources import GridSettings, build_resources
 from gridassets.domain.export import write_daily, write_registry
 from gridassets.domain.fleet import FleetConfig, FleetSimulator
 from gridassets.domain.schemas import CIRCUITS, SPECS
-from gridassets_tests.conftest import SMALL_FLEET
+from gridassets.storage.delta import PARTITION
+from gridassets_tests.conftest import SMALL_FLEET, read_warehouse
 
 # 18 days of raw data: enough history (14 days) for the model to be fitted, not a fallback.
 RAW_START, RAW_END = date(2025, 5, 15), date(2025, 6, 1)
@@ -39,18 +43,26 @@ def _build(settings: GridSettings, tables=("feeder_load", "weather_observations"
 
 
 @pytest.fixture(scope="module")
-def base_data(tmp_path_factory) -> Path:
-    """A synthetic warehouse with the registry, feeder load and weather (built once)."""
-    data = tmp_path_factory.mktemp("forecast_base") / "data"
-    _build(GridSettings(data_dir=str(data), **SMALL_FLEET))
-    return data
+def base_data(tmp_path_factory) -> Callable[[str], Path]:
+    """The data folder of a synthetic warehouse with the registry, feeder load and weather, for a
+    backend (built once per backend)."""
+    built: dict[str, Path] = {}
+
+    def for_backend(backend: str) -> Path:
+        if backend not in built:
+            data = tmp_path_factory.mktemp(f"forecast_base_{backend}") / "data"
+            _build(GridSettings(data_dir=str(data), backend=backend, **SMALL_FLEET))
+            built[backend] = data
+        return built[backend]
+
+    return for_backend
 
 
 @pytest.fixture
-def settings(base_data, tmp_path) -> GridSettings:
+def settings(base_data, tmp_path, backend) -> GridSettings:
     data = tmp_path / "data"
-    shutil.copytree(base_data, data)
-    return GridSettings(data_dir=str(data), **SMALL_FLEET)
+    shutil.copytree(base_data(backend), data)
+    return GridSettings(data_dir=str(data), backend=backend, **SMALL_FLEET)
 
 
 def run(settings, selection, day: date | None = None, range_=None, instance=None,
@@ -61,8 +73,26 @@ def run(settings, selection, day: date | None = None, range_=None, instance=None
 
 
 def sql(settings, query: str, params=()) -> pd.DataFrame:
-    with duckdb.connect(str(settings.resolve().warehouse), read_only=True) as con:
+    with read_warehouse(settings) as con:
         return con.execute(query, list(params)).fetchdf()
+
+
+def delta_table(settings, schema: str, table: str) -> DeltaTable | None:
+    """The Delta table behind `schema.table` (None on the DuckDB backend)."""
+    resolved = settings.resolve()
+    if resolved.backend != "delta":
+        return None
+    return DeltaTable(str(resolved.lake_dir / schema / table))
+
+
+def lose_days_from(settings, table: str, day: date) -> None:
+    """Delete raw.`table`'s rows of `day` and later behind the graph's back (a lost partition)."""
+    lake = delta_table(settings, "raw", table)
+    if lake is not None:
+        lake.delete(f"{PARTITION} >= '{day.isoformat()}'")  # a partition key is its day
+        return
+    with duckdb.connect(str(settings.resolve().warehouse)) as con:
+        con.execute(f"delete from raw.{table} where timestamp >= ?", [pd.Timestamp(day)])
 
 
 def tables(settings) -> set[str]:
@@ -104,6 +134,7 @@ def test_load_forecast_alone_runs_from_the_real_definitions(settings, monkeypatc
     from gridassets.definitions import defs
 
     monkeypatch.setenv("GRIDASSETS_DATA_DIR", settings.data_dir)
+    monkeypatch.setenv("GRIDASSETS_WAREHOUSE", settings.backend)
     for name, var in (("seed", "SEED"), ("n_circuits", "CIRCUITS"),
                       ("n_transformers", "TRANSFORMERS")):
         monkeypatch.setenv(f"GRIDASSETS_{var}", str(SMALL_FLEET[name]))
@@ -134,7 +165,8 @@ def test_alone_or_together_the_forecast_is_the_same_and_the_state_carries_over(s
     state = sql(settings, "select * from models.load_forecast_models")
     assert set(state["issue_date"].astype(str)) == {day_before.isoformat()}
     # Alone, the next day reads the state the day before left and stores none of its own.
-    alone = GridSettings(data_dir=str(tmp_path / "alone"), **SMALL_FLEET)
+    alone = GridSettings(data_dir=str(tmp_path / "alone"), backend=settings.backend,
+                         **SMALL_FLEET)
     shutil.copytree(settings.data_dir, alone.data_dir)
     result = run(alone, ["load_forecast"], ISSUE)
     assert result.success
@@ -154,9 +186,9 @@ def test_alone_or_together_the_forecast_is_the_same_and_the_state_carries_over(s
 # --- 2. a utility with load data alone --------------------------------------------------------
 
 @pytest.fixture
-def load_only(tmp_path) -> GridSettings:
+def load_only(tmp_path, backend) -> GridSettings:
     """Landing mode with circuits and feeder load only: no weather_observations at all."""
-    settings = GridSettings(source="landing", data_dir=str(tmp_path / "data"))
+    settings = GridSettings(source="landing", data_dir=str(tmp_path / "data"), backend=backend)
     landing = settings.resolve().landing_dir
     sim = FleetSimulator(FleetConfig(**SMALL_FLEET))
     write_registry(CIRCUITS, sim.circuits(), landing)
@@ -202,9 +234,7 @@ def test_no_feeder_load_for_the_day_fails_naming_what_to_materialize(settings):
 
 
 def test_a_missing_weather_day_where_there_is_weather_fails(settings):
-    with duckdb.connect(str(settings.resolve().warehouse)) as con:
-        con.execute("delete from raw.weather_observations where timestamp >= ?",
-                    [pd.Timestamp(ISSUE)])
+    lose_days_from(settings, "weather_observations", ISSUE)
     result = run(settings, ["load_forecast"], ISSUE)
     assert not result.success
     assert f"no weather_observations for {ISSUE}: materialize" in failure(result)
@@ -215,8 +245,7 @@ def test_backtest_without_the_days_actuals_fails(settings):
     first = ISSUE - timedelta(days=2)
     assert run(settings, ["load_forecast", "load_forecast_models"], range_=(first, ISSUE)).success
     target = ISSUE + timedelta(days=1)
-    with duckdb.connect(str(settings.resolve().warehouse)) as con:
-        con.execute("delete from raw.feeder_load where timestamp >= ?", [pd.Timestamp(target)])
+    lose_days_from(settings, "feeder_load", target)
     result = run(settings, ["load_forecast_backtest"], target)
     assert not result.success
     assert (f"no feeder_load for {target}: materialize feeder_load for that day first"
@@ -227,9 +256,13 @@ def test_backtest_without_the_days_actuals_fails(settings):
 
 def test_backtest_with_a_gap_in_the_forecasts_fails(settings):
     assert run(settings, ["load_forecast", "load_forecast_models"], ISSUE).success
-    with duckdb.connect(str(settings.resolve().warehouse)) as con:
-        # The only stored forecast is now from long before the four weeks being scored.
-        con.execute("update scores.load_forecast set issue_date = issue_date - 40")
+    # The only stored forecast is now from long before the four weeks being scored.
+    lake = delta_table(settings, "scores", "load_forecast")
+    if lake is not None:
+        lake.update(updates={"issue_date": "issue_date - interval '40 days'"})
+    else:
+        with duckdb.connect(str(settings.resolve().warehouse)) as con:
+            con.execute("update scores.load_forecast set issue_date = issue_date - 40")
     result = run(settings, ["load_forecast_backtest"], RAW_END)
     assert not result.success
     assert "materialize load_forecast" in failure(result)
@@ -273,6 +306,8 @@ def test_checks_pass_and_attach_to_the_new_materializations(settings):
 def test_a_failed_blocking_check_writes_nothing(settings, monkeypatch):
     assert run(settings, ["load_forecast", "load_forecast_models"], ISSUE).success
     before = sql(settings, "select * from scores.load_forecast order by circuit_id, target_ts")
+    lake = delta_table(settings, "scores", "load_forecast")
+    version = lake.version() if lake is not None else None
     real = forecasting_assets.forecasting.forecast_day_ahead
 
     def broken(*args, **kwargs):
@@ -288,3 +323,6 @@ def test_a_failed_blocking_check_writes_nothing(settings, monkeypatch):
     assert [e.asset_key.to_user_string() for e in failed] == ["load_forecast"]
     pd.testing.assert_frame_equal(
         sql(settings, "select * from scores.load_forecast order by circuit_id, target_ts"), before)
+    if lake is not None:
+        lake.update_incremental()
+        assert lake.version() == version
