@@ -81,6 +81,8 @@ class BenchConfig:
     forecast_warmup_days: int = FORECAST_WARMUP_DAYS
     cli: bool = True
     reuse: bool = False
+    backend: str = "duckdb"
+    pandas: bool = True  # measure the SQL features against pandas (once is enough)
 
     @property
     def data_dir(self) -> Path:
@@ -101,6 +103,7 @@ class BenchConfig:
                if not k.startswith("GRIDASSETS_") and k != "DAGSTER_HOME"}
         env.update({
             "GRIDASSETS_SOURCE": "synthetic",
+            "GRIDASSETS_WAREHOUSE": self.backend,
             "GRIDASSETS_DATA_DIR": str(data_dir or self.data_dir),
             "GRIDASSETS_SEED": str(self.seed),
             "GRIDASSETS_CIRCUITS": str(self.circuits),
@@ -114,6 +117,7 @@ class BenchConfig:
         return {"circuits": self.circuits, "transformers": self.transformers, "seed": self.seed,
                 "start": self.start.isoformat(), "day": self.day.isoformat(),
                 "models": self.models, "growth_days": list(self.growth_days),
+                "backend": self.backend,
                 "forecast_warmup_days": self.forecast_warmup_days}
 
 
@@ -388,7 +392,7 @@ def measure_cli(cfg: BenchConfig, label: str, day: date, assets: list[str]) -> M
 # SQL against pandas
 
 
-def sql_vs_pandas(warehouse_path: Path, day: date) -> dict[str, Any]:
+def sql_vs_pandas(settings: Settings, day: date) -> dict[str, Any]:
     """The transformer health features of `day` (and the daily stats of its 30-day window) from
     raw telemetry, by the project's DuckDB SQL and by plain pandas, timed and compared."""
     import duckdb
@@ -396,6 +400,7 @@ def sql_vs_pandas(warehouse_path: Path, day: date) -> dict[str, Any]:
     from gridassets import bench_pandas
     from gridassets.domain import features
     from gridassets.storage import features as feature_sql
+    from gridassets.storage.backend import open_warehouse
 
     first = day - timedelta(days=features.WINDOW_DAYS - 1)
     end = day + timedelta(days=1)
@@ -405,7 +410,6 @@ def sql_vs_pandas(warehouse_path: Path, day: date) -> dict[str, Any]:
         # The window's raw slices, copied into memory under the warehouse's table names, so both
         # sides read the same rows from the same place.
         t0 = time.perf_counter()
-        con.execute("attach ? as wh (read_only)", [str(warehouse_path)])
         slices = {
             "raw.transformer_telemetry": ("where timestamp >= ? and timestamp < ?", [lo, hi]),
             "raw.weather_observations": ("where timestamp >= ? and timestamp < ?", [lo, hi]),
@@ -413,10 +417,13 @@ def sql_vs_pandas(warehouse_path: Path, day: date) -> dict[str, Any]:
             "fleet.transformers": ("", []),
             "fleet.circuits": ("", []),
         }
-        for table, (where, params) in slices.items():
-            con.execute(f"create schema if not exists {table.split('.')[0]}")
-            con.execute(f"create table {table} as select * from wh.{table} {where}", params)
-        con.execute("detach wh")
+        with open_warehouse(settings).connect(read_only=True) as wh:
+            for table, (where, params) in slices.items():
+                con.execute(f"create schema if not exists {table.split('.')[0]}")
+                con.register("_slice", wh.sql(f"select * from {table} {where}",
+                                              params=params).to_arrow_table())
+                con.execute(f"create table {table} as select * from _slice")
+                con.unregister("_slice")
         copy_seconds = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -689,8 +696,10 @@ def _run_bench(cfg: BenchConfig, progress) -> dict[str, Any]:
         cli = measure_cli(cfg, "daily-cli", cfg.day, assets)
     progress("  growth with history ...")
     growth = measure_growth(cfg, growth_groups, progress)
-    progress("  transformer health features: DuckDB SQL against pandas ...")
-    versus = sql_vs_pandas(Settings.from_env().warehouse, cfg.day)
+    versus = None
+    if cfg.pandas:
+        progress("  transformer health features: DuckDB SQL against pandas ...")
+        versus = sql_vs_pandas(Settings.from_env(), cfg.day)
     load_end = _load()
 
     per_asset = main.assets()
@@ -702,6 +711,7 @@ def _run_bench(cfg: BenchConfig, progress) -> dict[str, Any]:
         row["group"] = main.groups.get(name)
     result: dict[str, Any] = {
         "scale": cfg.scale,
+        "backend": cfg.backend,
         "assets": per_asset,
         "daily_graph_seconds": round(main.seconds, 3),
         "peak_rss_mb": round(main.peak_rss_mb, 1),
@@ -736,6 +746,118 @@ def _run_bench(cfg: BenchConfig, progress) -> dict[str, Any]:
     return result
 
 
+BACKENDS = ("duckdb", "delta")
+
+
+def run_backends(cfg: BenchConfig, backends: tuple[str, ...] = BACKENDS, progress=print
+                 ) -> dict[str, Any]:
+    """The benchmark on each backend, each in its own folder (`<root>/<backend>`), then the cost
+    of reading through the Delta log; writes one bench.json whose contract keys are the first
+    backend's and whose `backends` holds each one's figures, and prints them side by side."""
+    from dataclasses import replace
+
+    results: dict[str, dict[str, Any]] = {}
+    for i, kind in enumerate(backends):
+        sub = replace(cfg, backend=kind, root=cfg.root / kind, out=cfg.root / kind / "bench.json",
+                      pandas=cfg.pandas and i == 0)
+        results[kind] = run_bench(sub, progress)
+        progress("")
+    first = results[backends[0]]
+    combined = dict(first)
+    combined["backends"] = {kind: {k: r[k] for k in (
+        "assets", "daily_graph_seconds", "peak_rss_mb", "incremental_ratio", "daily_graph",
+        "cli", "growth", "targets", "history")} for kind, r in results.items()}
+    if "delta" in results:
+        progress("  reading through the Delta log ...")
+        combined["delta_read"] = read_cost(cfg, backends)
+    _write_json_atomic(cfg.out, combined)
+    if len(results) > 1:
+        progress(format_side_by_side(combined))
+    progress(f"\nwrote {cfg.out}")
+    return combined
+
+
+def read_cost(cfg: BenchConfig, backends: tuple[str, ...]) -> dict[str, Any]:
+    """What a reader pays on each backend: opening a connection (on Delta: reading every table's
+    log, cold in a fresh process and warm in the same one) and one query of the measured day."""
+    code = """
+import json, sys, time
+from datetime import datetime, timedelta
+from gridassets.settings import Settings
+from gridassets.storage.backend import open_warehouse
+store = open_warehouse(Settings.from_env())
+day = datetime.fromisoformat(sys.argv[1])
+out = {}
+t = time.perf_counter()
+with store.connect() as con:
+    out["connect_cold_s"] = time.perf_counter() - t
+    tables = con.execute("select count(*) from information_schema.tables "
+                         "where table_schema <> 'main'").fetchall()[0][0]
+t = time.perf_counter()
+with store.connect() as con:
+    out["connect_warm_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    rows, mean = con.execute(
+        "select count(*), avg(load_pct) from raw.transformer_telemetry "
+        "where timestamp >= ? and timestamp < ?", [day, day + timedelta(days=1)]).fetchall()[0]
+    out["query_day_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    con.execute("select count(*), avg(load_pct) from raw.transformer_telemetry").fetchall()
+    out["query_all_s"] = time.perf_counter() - t
+out.update(tables=tables, day_rows=rows)
+if store.kind == "delta":
+    from deltalake import DeltaTable
+    out["files"] = sum(len(DeltaTable(str(p)).file_uris()) for _, _, p in store.table_paths())
+    out["commits"] = sum(DeltaTable(str(p)).version() + 1 for _, _, p in store.table_paths())
+print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}))
+"""
+    from dataclasses import replace
+
+    cost = {}
+    for kind in backends:
+        sub = replace(cfg, backend=kind, root=cfg.root / kind)
+        done = subprocess.run([sys.executable, "-c", code, cfg.day.isoformat()], env=sub.env(),
+                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            raise BenchError(f"reading the {kind} warehouse failed: {done.stderr[-2000:]}")
+        cost[kind] = json.loads(done.stdout.strip().splitlines()[-1])
+    return cost
+
+
+def format_side_by_side(r: dict[str, Any]) -> str:
+    """Per asset, seconds and peak memory on each backend; the whole partition; the read cost."""
+    kinds = list(r["backends"])
+    head = f"{'asset':<30}" + "".join(f" {k + ' s':>10} {k + ' MB':>10}" for k in kinds)
+    lines = [f"gridassets bench, {r['scale']} scale, partition {r['day']}: the backends side by "
+             "side", "", head]
+    names = list(r["backends"][kinds[0]]["assets"])
+    for name in names:
+        cells = ""
+        for k in kinds:
+            a = r["backends"][k]["assets"].get(name, {})
+            sec = f"{a['seconds']:.2f}" if a.get("seconds") is not None else "-"
+            cells += f" {sec:>10} {_mb(a.get('peak_memory_mb')):>10}"
+        lines.append(f"{name:<30}{cells}")
+    lines.append(f"{'whole daily partition':<30}" + "".join(
+        f" {r['backends'][k]['daily_graph_seconds']:>10.1f} {_mb(r['backends'][k]['peak_rss_mb']):>10}"
+        for k in kinds))
+    cli = [r["backends"][k]["cli"] for k in kinds]
+    if all(cli):
+        lines.append(f"{'the same through the CLI':<30}" + "".join(
+            f" {c['seconds']:>10.1f} {_mb(c['peak_rss_mb']):>10}" for c in cli))
+    lines.append(f"{'incremental_ratio':<30}" + "".join(
+        f" {r['backends'][k]['incremental_ratio']:>10} {'':>10}" for k in kinds))
+    cost = r.get("delta_read")
+    if cost:
+        lines += ["", "reading: " + "; ".join(
+            f"{k}: connect {c['connect_cold_s']:.3f} s cold, {c['connect_warm_s']:.3f} s warm, "
+            f"one day of telemetry ({c['day_rows']:,} rows) {c['query_day_s']:.3f} s, all of it "
+            f"{c['query_all_s']:.3f} s" + (f" ({c['files']:,} files, {c['commits']:,} commits in "
+                                            f"{c['tables']} tables)" if "files" in c else "")
+            for k, c in cost.items())]
+    return "\n".join(lines)
+
+
 def _targets(main: Measurement, growth: dict[str, Any]) -> dict[str, Any]:
     values = {"daily_graph_seconds": main.seconds, "peak_rss_mb": main.peak_rss_mb,
               "incremental_ratio": growth["ratio"]}
@@ -749,7 +871,7 @@ def format_table(r: dict[str, Any]) -> str:
     lines = [
         f"gridassets bench, {r['scale']} scale: {r['fleet']['circuits']:,} circuits, "
         f"{r['fleet']['transformers']:,} transformers; partition {r['day']} after "
-        f"{r['history']['days']} days of history",
+        f"{r['history']['days']} days of history; warehouse {r.get('backend', 'duckdb')}",
         f"machine: {m.get('cpus')} CPUs ({m.get('cpu_model', '?')}), {m.get('memory_gib', '?')} GiB; "
         f"load average {m['load_average_start'][0]} at start, {m['load_average_end'][0]} at end",
         "",
@@ -786,11 +908,12 @@ def format_table(r: dict[str, Any]) -> str:
         f"{g['ratio_full']}",
     ]
     v = r["sql_vs_pandas"]
-    lines += [
+    lines += [] if v is None else [
         f"health features ({v['telemetry_rows']:,} telemetry rows): DuckDB SQL "
         f"{v['duckdb_seconds']:.2f} s, pandas {v['pandas_seconds']:.2f} s (+{v['pandas_read_seconds']:.2f} s "
         f"to read) -> pandas/DuckDB {v['pandas_over_duckdb']}x; "
-        f"{'equal' if v['equal'] else 'NOT EQUAL'} (max abs diff {v['max_abs_diff']:.2g})",
+        f"{'equal' if v['equal'] else 'NOT EQUAL'} (max abs diff {v['max_abs_diff']:.2g})"]
+    lines += [
         "",
         "targets (utility scale, 2 cores): " + "; ".join(
             f"{k} {x['value']} {x['target']} {'met' if x['met'] else 'MISSED'}"
@@ -861,6 +984,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="reuse the history built by an earlier run with the same options")
     parser.add_argument("--root", type=Path, help="the benchmark's folder "
                         "(default: <data dir>/bench/<scale>)")
+    parser.add_argument("--backend", choices=[*BACKENDS, "both"], default="both",
+                        help="the warehouse measured (default: both, side by side)")
     parser.add_argument("--out", type=Path, help="where bench.json goes "
                         "(default: <data dir>/outputs/bench.json)")
 

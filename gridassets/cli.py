@@ -96,7 +96,8 @@ def bench(args: argparse.Namespace) -> int:
     from gridassets import bench as benchmark
 
     try:
-        benchmark.run_bench(benchmark.config_from_args(args))
+        backends = benchmark.BACKENDS if args.backend == "both" else (args.backend,)
+        benchmark.run_backends(benchmark.config_from_args(args), backends)
     except benchmark.BenchError as exc:
         print(f"gridassets bench: {exc}", file=sys.stderr)
         return 1

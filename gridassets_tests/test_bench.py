@@ -35,10 +35,24 @@ def test_bench_writes_the_contract_keys(tmp_path):
     )
     assert out.returncode == 0, f"{out.stdout[-3000:]}\n{out.stderr[-5000:]}"
 
-    # The benchmark works in its own folder and writes bench.json under the data folder.
+    # The benchmark works in its own folder, one per backend, and writes bench.json under the
+    # data folder.
     result = json.loads((data / "outputs" / "bench.json").read_text())
-    assert (data / "bench" / "demo" / "data" / "warehouse.duckdb").is_file()
-    assert not (data / "warehouse.duckdb").exists()
+    assert (data / "bench" / "demo" / "duckdb" / "data" / "warehouse.duckdb").is_file()
+    assert (data / "bench" / "demo" / "delta" / "data" / "lake" / "raw" / "feeder_load"
+            / "_delta_log").is_dir()
+    assert not (data / "warehouse.duckdb").exists() and not (data / "lake").exists()
+    assert result["backend"] == "duckdb"
+    assert set(result["backends"]) == {"duckdb", "delta"}
+    delta = result["backends"]["delta"]
+    assert set(delta["assets"]) == set(result["assets"])
+    assert delta["assets"]["transformer_telemetry"]["rows"] == 24 * SMALL_FLEET["n_transformers"]
+    assert delta["daily_graph_seconds"] > 0 and delta["peak_rss_mb"] > 50
+    read = result["delta_read"]
+    assert read["delta"]["day_rows"] == read["duckdb"]["day_rows"] == \
+        24 * SMALL_FLEET["n_transformers"]
+    assert read["delta"]["files"] > 0 and read["delta"]["connect_cold_s"] > 0
+    assert "the backends side by side" in out.stdout
 
     for key in ("scale", "assets", "daily_graph_seconds", "peak_rss_mb", "incremental_ratio"):
         assert key in result, key
