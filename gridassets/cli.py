@@ -118,6 +118,15 @@ def backup(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    if settings.backend == "delta":
+        dest = args.to or settings.data_dir / "backups" / f"lake-{stamp}"
+        try:
+            tables = backend.open_warehouse(settings).backup(dest)
+        except (warehouse.WarehouseError, OSError) as exc:
+            print(f"gridassets backup: not backed up: {exc}", file=sys.stderr)
+            return 1
+        print(f"backed up {settings.lake_dir} ({tables} tables) to {dest}")
+        return 0
     name = f"warehouse-{stamp}.duckdb"
     dest = args.to or settings.data_dir / "backups" / name
     if dest.is_dir():

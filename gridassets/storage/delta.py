@@ -105,6 +105,25 @@ class DeltaWarehouse:
                     f"that are gone (first: {missing[0]}): restore them from a backup, or move the "
                     "table's folder aside and materialize it again.", path)
 
+    def backup(self, dest: Path) -> int:
+        """Copy the lake to `dest` (which must not exist) while writers go on; returns the tables.
+
+        Per table the log is copied before the data files: data files are written before the
+        commit that names them and never change, so every file the copied log names is copied
+        too (a file committed later is an orphan in the copy, which vacuum removes)."""
+        import shutil
+
+        self.probe()
+        if dest.exists():
+            raise FileExistsError(f"{dest} exists: choose a new folder")
+        tables = self._table_paths()
+        for schema, name, path in tables:
+            target = dest / schema / name
+            shutil.copytree(path / "_delta_log", target / "_delta_log")
+            shutil.copytree(path, target, ignore=shutil.ignore_patterns("_delta_log"),
+                            dirs_exist_ok=True)
+        return len(tables)
+
     def table(self, schema: str, table: str) -> DeltaTable | None:
         try:
             return DeltaTable(str(self.path_of(schema, table)))

@@ -69,3 +69,24 @@ def test_the_maintenance_job_runs_on_both_backends(tmp_path):
         metadata = output.event_specific_data.metadata
         assert metadata["backend"].value == kind
         assert metadata["tables"].value == (1 if kind == "delta" else 0)
+
+
+def test_a_lake_backup_reads_the_same_and_never_overwrites(tmp_path, monkeypatch, capsys):
+    from gridassets import cli
+
+    data = tmp_path / "data"
+    store = DeltaWarehouse(data / "lake")
+    _write(store, "2025-01-01", 1.0, "r1")
+    _write(store, "2025-01-02", 3.0, "r1")
+    monkeypatch.setenv("GRIDASSETS_DATA_DIR", str(data))
+    monkeypatch.setenv("GRIDASSETS_WAREHOUSE", "delta")
+    dest = tmp_path / "copy"
+
+    assert cli.main(["backup", "--to", str(dest)]) == 0
+    assert "(1 tables)" in capsys.readouterr().out
+    with store.connect() as con, DeltaWarehouse(dest).connect() as copy:
+        query = "select * from raw.feeder_load order by ts"
+        assert copy.sql(query).fetchall() == con.sql(query).fetchall()
+
+    assert cli.main(["backup", "--to", str(dest)]) == 1
+    assert "exists" in capsys.readouterr().err
