@@ -9,6 +9,9 @@ from gridassets import cli, warehouse
 from gridassets.storage.health import BackupError, backup_warehouse
 from gridassets_tests.storage.conftest import corrupt_mid_file, leave_wal, sha256
 
+# About consistent copies of the DuckDB file itself: one backend.
+pytestmark = pytest.mark.duckdb_only
+
 
 def tables(path) -> dict[str, list[tuple]]:
     with duckdb.connect(str(path), read_only=True) as con:

@@ -17,6 +17,9 @@ from gridassets.warehouse import (WarehouseCorruptError, WarehouseDiskFullError,
 from gridassets_tests.storage.conftest import (build, corrupt_mid_file, leave_wal, overwrite,
                                                sha256, truncate_past_catalog)
 
+# About the DuckDB file itself (its blocks, headers, WAL, a full disk): one backend.
+pytestmark = pytest.mark.duckdb_only
+
 
 def assert_names_the_file_and_what_to_do(exc, path):
     text = str(exc.value)

@@ -5,12 +5,16 @@ import sys
 
 import dagster as dg
 import pandas as pd
+import pytest
 
 from gridassets import warehouse
 from gridassets.defs.io_manager import WarehouseIOManager
 from gridassets.defs.policies import TRANSIENT_RETRY
 from gridassets.defs.resources import GridSettings
 from gridassets_tests.storage.conftest import corrupt_mid_file, sha256, truncate_past_catalog
+
+# About the DuckDB file itself (a corrupt or truncated file, its lock): one backend.
+pytestmark = pytest.mark.duckdb_only
 
 
 def reading_asset(path, retry_policy=TRANSIENT_RETRY):
