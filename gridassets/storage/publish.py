@@ -182,6 +182,8 @@ def _record(con, asset: str, run_id: str, counts: dict[str, int]) -> None:
     con.execute(
         f"create table if not exists {PUBLISHES} (asset varchar, partition_key varchar, "
         "run_id varchar, rows bigint, published_at timestamp)").fetchall()
+    if not counts:
+        return  # a slice of no partitions (a table created empty) published no partition
     now = pd.Timestamp.now(tz="UTC").tz_localize(None).to_pydatetime()
     con.executemany(f"insert into {PUBLISHES} values (?, ?, ?, ?, ?)",
                     [[asset, key, run_id, int(n), now] for key, n in counts.items()])
