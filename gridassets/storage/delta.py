@@ -163,7 +163,9 @@ class DeltaWarehouse:
             for attempt in range(1, CONFLICT_ATTEMPTS + 1):
                 stored = self.table(target.schema, target.table)
                 select, params, added = _aligned(con, target, stored, frame, log, untyped)
-                predicate = _predicate(target) if stored is not None and partitioned else None
+                # The predicate even when there was no table: if another process creates it
+                # before this commit, an overwrite without one would delete its partitions.
+                predicate = _predicate(target) if partitioned else None
                 if added and predicate is not None:
                     # A new column: the table is rewritten whole in this commit, so that every
                     # live file has the full schema (see `register`). Rare: a new code version.
