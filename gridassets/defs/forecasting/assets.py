@@ -20,6 +20,7 @@ from gridassets.defs.partitions import daily_partitions
 from gridassets.defs.policies import DAILY_FRESHNESS, DUCKDB_POOL, OWNERS, TRANSIENT_RETRY
 from gridassets.defs.resources import Warehouse
 from gridassets.domain import backtest, forecasting
+from gridassets.storage import forecasting as forecast_reads
 
 CONFIG = forecasting.ForecastConfig()
 BACKTEST_DAYS = 28
@@ -79,19 +80,13 @@ def load_forecast(context: dg.AssetExecutionContext, warehouse: Warehouse):
         require_inputs(con, "load_forecast", days, {
             "circuits": None, "feeder_load": "timestamp",
             **({"weather_observations": "timestamp"} if has_weather else {})})
-        circuits = con.execute(f"select circuit_id, zone from {wh.qualified('circuits')}").fetchdf()
-        window = [since, last + pd.Timedelta(days=1)]
-        load = wh.fetch_compact(
-            con, f"select circuit_id, timestamp, load_mw from {wh.qualified('feeder_load')} "
-                 "where timestamp >= ? and timestamp < ?", window)
+        circuits = forecast_reads.circuit_zones(con)
+        until = last + pd.Timedelta(days=1)
+        load = forecast_reads.feeder_load_between(con, since, until, compact=True)
         temperature = None
         if has_weather:
-            temperature = wh.fetch_compact(
-                con, f"select c.circuit_id, w.timestamp, w.temp_c "
-                     f"from {wh.qualified('weather_observations')} w "
-                     f"join {wh.qualified('circuits')} c on c.zone = w.zone "
-                     "where w.timestamp >= ? and w.timestamp < ?", window)
-        fitted, state_day = _state_before(con, first)
+            temperature = forecast_reads.circuit_temperature_between(con, since, until)
+        fitted, state_day = forecast_reads.model_state_before(con, first)
     ids = sorted(circuits["circuit_id"].astype(str))
     forecasts, states = [], []
     for day in days:
@@ -181,23 +176,6 @@ def _state_text(state_day, n_models: int, first, last, stored: bool) -> str:
             f"models after {last} (materialize load_forecast_models for them)")
 
 
-def _state_before(con, first: pd.Timestamp
-                  ) -> tuple[dict[str, forecasting.FittedModel], object]:
-    """Each circuit's model as the latest stored day before `first` left it (normally the day
-    before), and that day; ({}, None) when none is stored (every circuit is fitted from scratch).
-    A model from a later day is never read: it would leak later data into the forecast."""
-    if not wh.table_exists(con, "load_forecast_models"):
-        return {}, None
-    table = wh.qualified("load_forecast_models")
-    day = con.execute(f"select max(issue_date) from {table} where issue_date < ?",
-                      [first.date()]).fetchall()[0][0]
-    if day is None:
-        return {}, None
-    rows = con.execute(f"select circuit_id, model_json from {table} where issue_date = ?",
-                       [day]).fetchall()
-    return {cid: forecasting.FittedModel.from_json(text) for cid, text in rows}, day
-
-
 def _state_rows(fitted: dict[str, forecasting.FittedModel], day) -> pd.DataFrame:
     return pd.DataFrame([
         {"circuit_id": cid, "issue_date": day, "method": m.method, "fitted_on": m.fitted_on,
@@ -232,18 +210,14 @@ def load_forecast_backtest(context: dg.AssetExecutionContext, warehouse: Warehou
         stored = wh.table_exists(con, "load_forecast")
         first_stored = None
         if stored:
-            first_stored = con.execute(
-                f"select min(issue_date) from {wh.qualified('load_forecast')}").fetchall()[0][0]
+            first_stored = forecast_reads.first_forecast_issue(con)
         for day in days:
             # Forecasts issued on D-28 .. D-1 target D-27 .. D: every target is known by D's end.
             first_issue = pd.Timestamp(day) - pd.Timedelta(days=BACKTEST_DAYS)
             forecasts = pd.DataFrame()
             if stored:
-                forecasts = con.execute(
-                    f"select {', '.join(backtest.SCORED_COLUMNS)} "
-                    f"from {wh.qualified('load_forecast')} "
-                    "where issue_date >= ? and issue_date < ?",
-                    [first_issue.date(), day]).fetchdf()
+                forecasts = forecast_reads.forecasts_issued(
+                    con, backtest.SCORED_COLUMNS, first_issue.date(), day)
             if forecasts.empty:
                 if first_stored is not None and first_stored < day:
                     # Forecasts were stored before the four weeks: the gap is missing input.
@@ -258,11 +232,8 @@ def load_forecast_backtest(context: dg.AssetExecutionContext, warehouse: Warehou
                 continue
             # The day's actuals: without them the newest targets would silently go unscored.
             require_inputs(con, "load_forecast_backtest", [day], {"feeder_load": "timestamp"})
-            load = con.execute(
-                f"select circuit_id, timestamp, load_mw from {wh.qualified('feeder_load')} "
-                "where timestamp >= ? and timestamp < ?",
-                [first_issue - pd.Timedelta(days=8), pd.Timestamp(day) + pd.Timedelta(days=1)]
-            ).fetchdf()
+            load = forecast_reads.feeder_load_between(
+                con, first_issue - pd.Timedelta(days=8), pd.Timestamp(day) + pd.Timedelta(days=1))
             last = backtest.score(forecasts, load, CONFIG.interval_level)
             per = last.per_circuit.copy()
             overall = {k: v for k, v in last.overall.items() if k in per.columns}

@@ -1,0 +1,79 @@
+"""What the day-ahead load forecast and its backtest read from the warehouse: the circuits and
+their zones, hourly feeder load and zone temperature over a window, each circuit's model as the
+latest stored day before a forecast left it, and the stored forecasts of a range of issue days.
+
+Functions take a DuckDB connection on which every table is visible as `schema.table` and return
+frames or values; they write nothing. The forecasting and the scoring are the domain's
+(`gridassets.domain.forecasting`, `gridassets.domain.backtest`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import duckdb
+import pandas as pd
+
+from gridassets import warehouse
+from gridassets.domain import forecasting
+
+
+def circuit_zones(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """circuit_id, zone of every circuit."""
+    return con.execute(
+        f"select circuit_id, zone from {warehouse.qualified('circuits')}").fetchdf()
+
+
+def feeder_load_between(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Timestamp,
+                        *, compact: bool = False) -> pd.DataFrame:
+    """circuit_id, timestamp, load_mw of the hours in [start, end); with `compact`, circuit_id is
+    a categorical (`warehouse.fetch_compact`), for a long window of a large fleet."""
+    sql = (f"select circuit_id, timestamp, load_mw from {warehouse.qualified('feeder_load')} "
+           "where timestamp >= ? and timestamp < ?")
+    if compact:
+        return warehouse.fetch_compact(con, sql, [start, end])
+    return con.execute(sql, [start, end]).fetchdf()
+
+
+def circuit_temperature_between(con: duckdb.DuckDBPyConnection, start: pd.Timestamp,
+                                end: pd.Timestamp) -> pd.DataFrame:
+    """circuit_id, timestamp, temp_c: the observed temperature of each circuit's zone in the hours
+    of [start, end), circuit_id a categorical (`warehouse.fetch_compact`)."""
+    return warehouse.fetch_compact(
+        con, f"select c.circuit_id, w.timestamp, w.temp_c "
+             f"from {warehouse.qualified('weather_observations')} w "
+             f"join {warehouse.qualified('circuits')} c on c.zone = w.zone "
+             "where w.timestamp >= ? and w.timestamp < ?", [start, end])
+
+
+def model_state_before(con: duckdb.DuckDBPyConnection, first: pd.Timestamp
+                       ) -> tuple[dict[str, forecasting.FittedModel], object]:
+    """Each circuit's model as the latest stored day before `first` left it (normally the day
+    before), and that day; ({}, None) when none is stored (every circuit is fitted from scratch).
+    A model from a later day is never read: it would leak later data into the forecast."""
+    if not warehouse.table_exists(con, "load_forecast_models"):
+        return {}, None
+    table = warehouse.qualified("load_forecast_models")
+    day = con.execute(f"select max(issue_date) from {table} where issue_date < ?",
+                      [first.date()]).fetchall()[0][0]
+    if day is None:
+        return {}, None
+    rows = con.execute(f"select circuit_id, model_json from {table} where issue_date = ?",
+                       [day]).fetchall()
+    return {cid: forecasting.FittedModel.from_json(text) for cid, text in rows}, day
+
+
+def first_forecast_issue(con: duckdb.DuckDBPyConnection):
+    """The first issue day of the stored load forecasts (None when the table holds no rows)."""
+    return con.execute(
+        f"select min(issue_date) from {warehouse.qualified('load_forecast')}").fetchall()[0][0]
+
+
+def forecasts_issued(con: duckdb.DuckDBPyConnection, columns: Sequence[str], start, end
+                     ) -> pd.DataFrame:
+    """The stored load forecasts (`columns`, names from code) issued on days in [start, end)."""
+    return con.execute(
+        f"select {', '.join(columns)} "
+        f"from {warehouse.qualified('load_forecast')} "
+        "where issue_date >= ? and issue_date < ?",
+        [start, end]).fetchdf()
