@@ -13,6 +13,7 @@ from pathlib import Path
 from gridassets import runner, warehouse
 from gridassets.settings import Settings, SettingsError
 from gridassets.storage import backend
+from gridassets.storage import copy as warehouse_copy
 
 # Days of daily lists (and of the weekly models behind them) that `run` scores at the window's end.
 SCORE_DAYS = 56
@@ -177,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                           help="the backup file, or a folder for it (default: <data dir>/backups/"
                                "warehouse-<UTC time>.duckdb)")
     p_backup.set_defaults(func=backup)
+    warehouse_copy.add_parser(sub)
     args = parser.parse_args(argv)
     if getattr(args, "start", None) and args.end < args.start:
         parser.error(f"--end {args.end} is before --start {args.start}")
