@@ -204,7 +204,9 @@ class DeltaWarehouse:
                 data = con.sql(select, params=params).to_arrow_table()
                 try:
                     if stored is None:
-                        write_deltalake(str(self.path_of(schema, table)), data, mode="overwrite")
+                        # Append, not overwrite: a table another process created meanwhile keeps
+                        # its rows (at worst a run's alert appears twice; never one lost).
+                        write_deltalake(str(self.path_of(schema, table)), data, mode="append")
                         return len(frame)
                     result = (stored.merge(data, predicate=f't."{key}" = s."{key}"',
                                            source_alias="s", target_alias="t")
@@ -246,7 +248,9 @@ class _Reader:
 
     def __init__(self) -> None:
         self.db = duckdb.connect()
-        self.tables: dict[tuple[str, str], tuple[DeltaTable, int]] = {}
+        # (schema, table) -> the loaded table, its version, and the inode of its log folder (a
+        # table deleted and created again, as `warehouse copy --replace` does, is loaded anew).
+        self.tables: dict[tuple[str, str], tuple[DeltaTable, int, int]] = {}
         self.open_cursors = 0
         self.lock = threading.Lock()
 
@@ -265,6 +269,9 @@ class _Reader:
                 del self.tables[(schema, name)]
             for schema, name, path in paths:
                 cached = self.tables.get((schema, name))
+                log_inode = os.stat(path / "_delta_log").st_ino
+                if cached is not None and cached[2] != log_inode:
+                    cached = None
                 if cached is None:
                     table = DeltaTable(str(path))
                 else:
@@ -272,7 +279,7 @@ class _Reader:
                     table.update_incremental()
                 if cached is None or cached[1] != table.version():
                     register(self.db, schema, name, table)
-                    self.tables[(schema, name)] = (table, table.version())
+                    self.tables[(schema, name)] = (table, table.version(), log_inode)
             self.open_cursors += 1
             return self.db.cursor(), True
 
