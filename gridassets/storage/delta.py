@@ -167,14 +167,21 @@ class DeltaWarehouse:
                 # before this commit, an overwrite without one would delete its partitions.
                 predicate = _predicate(target) if partitioned else None
                 if added and predicate is not None:
-                    # A new column: the table is rewritten whole in this commit, so that every
-                    # live file has the full schema (see `register`). Rare: a new code version.
-                    select = f"{_rest_of_table(con, target, stored, added)} union all {select}"
-                    predicate = None
+                    # A new column: every stored partition is rewritten in this commit, so that
+                    # every live file has the full schema (see `register`). Rare: a new code
+                    # version. Its predicate names the partitions it read: a partition another
+                    # process adds meanwhile is not deleted, and one it replaces meanwhile is a
+                    # conflict (both remove its file), so this write is redone on top of it.
+                    rest, stored_keys = _rest_of_table(con, target, stored, added)
+                    select = f"{rest} union all {select}"
+                    predicate = _predicate(target, extra=stored_keys)
                 data = con.sql(select, params=params).fetch_arrow_reader()
                 try:
+                    # The table object read above, not its path: the commit is checked for
+                    # conflicts against everything committed since the snapshot this write read.
                     write_deltalake(
-                        str(path), data, mode="overwrite", predicate=predicate,
+                        stored if stored is not None else str(path), data, mode="overwrite",
+                        predicate=predicate,
                         partition_by=[PARTITION] if partitioned and stored is None else None,
                         schema_mode="merge" if stored is not None else None,
                         commit_properties=CommitProperties(custom_metadata=metadata))
@@ -336,8 +343,8 @@ def local_path(uri: str) -> str:
     return unquote(parsed.path) if parsed.scheme in ("file", "") else uri
 
 
-def _predicate(target: wap.Slice) -> str:
-    keys = ", ".join("'" + k.replace("'", "''") + "'" for k in target.partition_keys)
+def _predicate(target: wap.Slice, extra: list[str] = ()) -> str:
+    keys = ", ".join("'" + k.replace("'", "''") + "'" for k in [*target.partition_keys, *extra])
     return f"{PARTITION} in ({keys})" if keys else "false"
 
 
@@ -384,12 +391,14 @@ def _aligned(con: duckdb.DuckDBPyConnection, target: wap.Slice, stored: DeltaTab
 
 
 def _rest_of_table(con: duckdb.DuckDBPyConnection, target: wap.Slice, stored: DeltaTable,
-                   added: list[tuple[str, str]]) -> str:
+                   added: list[tuple[str, str]]) -> tuple[str, list[str]]:
     """SQL for the stored rows outside the partitions being written, with NULL in the columns
-    being added, in the column order of `_aligned`'s select."""
+    being added, in the column order of `_aligned`'s select; and the partitions it covers."""
     con.register("_stored_rows", stored.to_pyarrow_dataset())
     columns = [f'"{c}"' for c, _ in _stored_types(con, stored) if c != PARTITION]
     columns += [f'cast(null as {kind}) as "{c}"' for c, kind in added]
     keys = ", ".join("'" + k.replace("'", "''") + "'" for k in target.partition_keys)
     where = f"where {PARTITION} not in ({keys})" if keys else ""
-    return f"select {', '.join(columns)}, {PARTITION} from _stored_rows {where}"
+    stored_keys = [k for (k,) in con.execute(
+        f"select distinct {PARTITION} from _stored_rows {where}").fetchall() if k is not None]
+    return f"select {', '.join(columns)}, {PARTITION} from _stored_rows {where}", stored_keys

@@ -3,7 +3,7 @@ one partition at once never leave both writers' rows, writers of different parti
 and a refused or failing write leaves the table at its version."""
 
 import threading
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 import duckdb
 import pandas as pd
@@ -216,3 +216,51 @@ def test_a_slice_of_no_partitions_creates_an_empty_partitioned_table(tmp_path):
     store.publish(target("2025-06-01"), frame("2025-06-01", "w"), asset="feeder_load",
                   run_id="w")
     assert len(rows(store)) == ROWS
+
+
+# --- a write that adds a column, while another process writes -------------------------------------
+
+def _day_slice(key: str) -> Slice:
+    start = datetime.fromisoformat(key)
+    return Slice("raw", "t", "ts", windows=(PartitionWindow(key, start,
+                                                            start + timedelta(days=1)),))
+
+
+def _write_days(root: str, days: list[str], value: float) -> None:
+    store = DeltaWarehouse(root)
+    for key in days:
+        store.publish(_day_slice(key), pd.DataFrame({"ts": [pd.Timestamp(key) + pd.Timedelta(
+            hours=1)], "v": [value]}), asset="t", run_id=f"writer-{value}")
+
+
+def _add_columns(root: str, n: int) -> None:
+    store = DeltaWarehouse(root)
+    for i in range(n):
+        store.publish(_day_slice("2024-01-01"), pd.DataFrame({
+            "ts": [pd.Timestamp("2024-01-01 01:00")], "v": [2.0], f"c{i}": [1.0]}),
+            asset="t", run_id="adder")
+
+
+def test_a_column_added_while_another_process_writes_loses_nothing(tmp_path):
+    """Adding a column rewrites every stored partition in one commit. Meanwhile another process
+    adds 20 new days and replaces 20 existing ones: every new day survives and every replaced day
+    holds the other process's rows (seen before the fix: 12 of 40 new days deleted)."""
+    import multiprocessing
+
+    root = str(tmp_path / "lake")
+    old = [(date(2024, 2, 1) + timedelta(days=i)).isoformat() for i in range(20)]
+    new = [(date(2024, 3, 1) + timedelta(days=i)).isoformat() for i in range(20)]
+    _write_days(root, ["2024-01-01", *old], 1.0)
+    spawn = multiprocessing.get_context("spawn")
+    writer = spawn.Process(target=_write_days, args=(root, [d for pair in zip(old, new)
+                                                          for d in pair], 5.0))
+    adder = spawn.Process(target=_add_columns, args=(root, 10))
+    writer.start(), adder.start()
+    writer.join(120), adder.join(120)
+    assert (writer.exitcode, adder.exitcode) == (0, 0)
+    with DeltaWarehouse(root).connect() as con:
+        days = dict(con.execute("select cast(ts as date)::varchar, v from raw.t").fetchall())
+        columns = [r[0] for r in con.execute("describe raw.t").fetchall()]
+    assert columns == ["ts", "v", *[f"c{i}" for i in range(10)]]
+    assert sorted(days) == sorted(["2024-01-01", *old, *new])
+    assert {days[d] for d in old + new} == {5.0}
