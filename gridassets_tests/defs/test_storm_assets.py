@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
@@ -11,9 +10,10 @@ import pandas as pd
 import pytest
 
 from gridassets.defs.resources import build_resources
-from gridassets.defs.storms import store
 from gridassets.defs.storms.assets import storm_alerts
-from gridassets.domain.alerts import parse_alert_bytes, sanitize_key
+from gridassets.domain.alerts import parse_alert_bytes
+from gridassets.domain.storm_messages import current_zone_conditions
+from gridassets.storage import alert_store
 from gridassets_tests.defs.test_storm_sensor import (  # noqa: F401  (fixture)
     NW_FILE,
     Inbox,
@@ -109,7 +109,7 @@ def test_an_update_is_current_and_the_alert_it_replaces_is_not(box):
     rows = table(box)
     assert list(zip(rows["message_id"], rows["is_current"])) == [("acme-wind-1", False),
                                                                  ("acme-wind-2", True)]
-    conditions = store.current_zone_conditions(rows)
+    conditions = current_zone_conditions(rows)
     assert list(conditions["zone"]) == ["MTZ309", "MTZ310"]
     assert set(conditions["max_wind_gust_mph"]) == {85.0}
 
@@ -123,14 +123,14 @@ def test_a_cancel_for_some_zones_leaves_the_others_active(box):
     rows = table(box)
     assert set(rows["status"]) == {"active"}
     assert list(rows["current_zones"]) == ["MTZ310", ""]
-    assert list(store.current_zone_conditions(rows)["zone"]) == ["MTZ310"]
+    assert list(current_zone_conditions(rows)["zone"]) == ["MTZ310"]
 
 
 def test_a_storm_whose_alerts_have_all_ended_is_expired(box):
     # The sensor would ignore an expired alert, so the message is stored directly, as a sensor
     # tick of an hour ago would have stored it.
     alert = parse_alert_bytes(minimal_bytes(onset=iso(-300), expires=iso(-30))).alerts[0]
-    store.write_message(box.root, store.message_record(
+    alert_store.write_message(box.root, alert_store.message_record(
         alert, alert.storm_id, datetime.now(UTC) - timedelta(hours=1), "old.json"))
     materialize(box, alert.storm_id)
 
@@ -172,8 +172,8 @@ def test_a_stored_alert_whose_window_ends_before_it_starts_fails_the_check_and_w
     # The sensor ignores such an alert; one stored another way (by hand, an older sensor) is
     # refused by the asset's blocking check before anything is written.
     alert = parse_alert_bytes(minimal_bytes(onset=iso(600), expires=iso(60))).alerts[0]
-    store.write_message(box.root, store.message_record(alert, alert.storm_id, datetime.now(UTC),
-                                                       "backwards.json"))
+    alert_store.write_message(box.root, alert_store.message_record(
+        alert, alert.storm_id, datetime.now(UTC), "backwards.json"))
     result = materialize(box, alert.storm_id, raise_on_error=False)
 
     assert not result.success
@@ -214,56 +214,7 @@ def test_a_corrupt_message_file_fails_naming_the_file(box):
     assert "acme-wind-1.json" in failure.step_failure_data.error.message
 
 
-# --------------------------------------------------------------------------------------------
-# The pure parts
-
-
 def minimal_bytes(**fields) -> bytes:
     import json
 
     return json.dumps(minimal(**fields)).encode()
-
-
-def stored(message_id: str, *, sent_minutes: float, zones=("MTZ309",), cancel=False,
-           gust=60.0, end_minutes: float = 600) -> store.StoredMessage:
-    now = datetime.now(UTC)
-    return store.StoredMessage(
-        storm_id="s-1", message_id=message_id, message_key=sanitize_key(message_id),
-        message_type="Cancel" if cancel else "Alert", vtec_action=None, is_cancel=cancel,
-        event="High Wind Warning", severity=None, sent=now + timedelta(minutes=sent_minutes),
-        received_at=now, onset=None, ends=None, expires=now + timedelta(minutes=end_minutes),
-        zones=tuple(zones), max_wind_gust_mph=gust, gust_source="parameter", precip_mm=None,
-        references=(), headline=None, source_file="f.json",
-    )
-
-
-def test_the_latest_message_has_the_last_word_in_each_zone():
-    messages = [
-        stored("a", sent_minutes=-30, zones=("Z1", "Z2", "Z3"), gust=60),
-        stored("b", sent_minutes=-20, zones=("Z2",), gust=80),
-        stored("c", sent_minutes=-10, zones=("Z3",), cancel=True),
-    ]
-    frame = store.storm_alerts_frame(list(reversed(messages)), datetime.now(UTC))
-    assert list(frame["message_id"]) == ["a", "b", "c"]
-    assert list(frame["current_zones"]) == ["Z1", "Z2", ""]
-    assert list(frame["is_current"]) == [True, True, False]
-    assert set(frame["status"]) == {"active"}
-    conditions = store.current_zone_conditions(frame)
-    assert list(zip(conditions["zone"], conditions["max_wind_gust_mph"])) == [("Z1", 60.0),
-                                                                              ("Z2", 80.0)]
-
-
-def test_storm_alerts_frame_refuses_what_it_cannot_describe():
-    with pytest.raises(ValueError, match="without messages"):
-        store.storm_alerts_frame([], datetime.now(UTC))
-    with pytest.raises(ValueError, match="timezone-aware"):
-        store.storm_alerts_frame([stored("a", sent_minutes=0)], datetime.now())
-    other = stored("b", sent_minutes=0)
-    other = store.StoredMessage(**{**other.__dict__, "storm_id": "s-2"})
-    with pytest.raises(ValueError, match="several storms"):
-        store.storm_alerts_frame([stored("a", sent_minutes=0), other], datetime.now(UTC))
-
-
-def test_a_missing_precipitation_is_nan_not_text():
-    frame = store.storm_alerts_frame([stored("a", sent_minutes=0)], datetime.now(UTC))
-    assert frame["precip_mm"].dtype == "float64" and math.isnan(frame["precip_mm"].iloc[0])

@@ -19,10 +19,10 @@ import pytest
 
 from gridassets.defs.fleet.assets import circuits
 from gridassets.defs.resources import GridSettings, build_resources
-from gridassets.defs.storms import store
 from gridassets.defs.storms.assets import storm_alerts
 from gridassets.defs.storms.jobs import STORM_ASSETS
 from gridassets.domain.alerts import parse_alert_bytes
+from gridassets.storage import alert_store
 from gridassets_tests.conftest import TEST_FLEET, TEST_WINDOW, copy_data
 
 UTC = timezone.utc
@@ -42,7 +42,7 @@ def store_alert(data: Path, document: dict, storm_id: str | None = None) -> str:
     """Store a message as the sensor does (the sensor itself would judge expiry by the clock)."""
     [alert] = parse_alert_bytes(json.dumps(document).encode()).alerts
     storm_id = storm_id or alert.storm_id
-    store.write_message(data / "alerts", store.message_record(
+    alert_store.write_message(data / "alerts", alert_store.message_record(
         alert, storm_id, datetime(2025, 7, 10, 12, 5, tzinfo=UTC), "july.json"))
     return storm_id
 

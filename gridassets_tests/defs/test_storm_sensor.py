@@ -15,11 +15,11 @@ import pytest
 
 from gridassets.defs.partitions import storm_partitions
 from gridassets.defs.resources import FleetSource, GridSettings
-from gridassets.defs.storms import inbox as inbox_module
-from gridassets.defs.storms.inbox import MAX_FILES_PER_TICK, InboxCursor
 from gridassets.defs.storms.jobs import STORM_ASSETS, storm_job
 from gridassets.defs.storms.sensors import weather_alert_sensor
 from gridassets.domain.alerts import MAX_DEPTH, MAX_FILE_BYTES, sanitize_key
+from gridassets.domain.storm_messages import MAX_FILES_PER_TICK, QUIET_SECONDS, InboxCursor
+from gridassets.storage import alert_inbox
 from gridassets_tests.nws_fixtures import load_nws_file
 
 UTC = timezone.utc
@@ -438,7 +438,7 @@ def test_a_file_still_being_written_is_taken_only_once_it_is_stable(box):
 
 
 def test_a_file_quiet_for_a_couple_of_seconds_is_taken_at_once(box):
-    box.drop("a.json", minimal(), age=inbox_module.QUIET_SECONDS + 1)
+    box.drop("a.json", minimal(), age=QUIET_SECONDS + 1)
     assert len(box.tick().run_requests) == 1
 
 
@@ -555,7 +555,7 @@ def test_an_unreadable_file_is_rejected(box, monkeypatch):
             raise PermissionError(13, "Permission denied", str(path))
         return real_open(path, flags, *args, **kwargs)
 
-    monkeypatch.setattr(inbox_module.os, "open", refusing_open)
+    monkeypatch.setattr(alert_inbox.os, "open", refusing_open)
     box.drop("good.json", minimal())
     result = box.tick()
 
@@ -577,7 +577,7 @@ def test_a_file_that_cannot_be_moved_is_not_read_again_while_unchanged(box, monk
         raise PermissionError(13, "Permission denied", str(src))
 
     with monkeypatch.context() as m:
-        m.setattr(inbox_module.os, "rename", no_rename)
+        m.setattr(alert_inbox.os, "rename", no_rename)
         first = box.tick()
     assert run_keys(first) == ["acme-wind-1:acme-wind-1"]  # its alert was stored: the run goes on
     assert set(cursor_of(box).stuck) == {"stuck.json"}
@@ -664,15 +664,15 @@ def test_a_tick_also_stops_at_its_byte_budget(box):
         box.drop(f"b{i}.json", minimal(id=f"acme-b{i}"), age=50 - i)
     size = (box.inbox / "b0.json").stat().st_size
     zones = FleetSource(settings=box.settings).zones()
-    tick = inbox_module.process_inbox(box.root, zones, InboxCursor(), datetime.now(UTC),
-                                      max_bytes=size * 2 - 1)
+    tick = alert_inbox.process_inbox(box.root, zones, InboxCursor(), datetime.now(UTC),
+                                     max_bytes=size * 2 - 1)
     assert [r.storm_id for r in tick.runs] == ["acme-b0"]
     assert tick.deferred == 2 and set(tick.cursor.seen) == {"b1.json", "b2.json"}
 
 
 def test_an_unwritable_message_store_leaves_the_file_for_the_next_tick(box, monkeypatch):
     box.drop("two.json", [minimal(id="acme-s1"), minimal(id="acme-s2")])
-    real_write = inbox_module.store.write_message
+    real_write = alert_inbox.alert_store.write_message
 
     def failing_second(root, record):
         if record["message_id"] == "acme-s2":
@@ -680,7 +680,7 @@ def test_an_unwritable_message_store_leaves_the_file_for_the_next_tick(box, monk
         return real_write(root, record)
 
     with monkeypatch.context() as m:
-        m.setattr(inbox_module.store, "write_message", failing_second)
+        m.setattr(alert_inbox.alert_store, "write_message", failing_second)
         first = box.tick()
     # The message already stored still gets its run; the file stays to be read again.
     assert run_keys(first) == ["acme-s1:acme-s1"]

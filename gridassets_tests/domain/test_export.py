@@ -56,8 +56,8 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, umask):
 
 
 def test_durable_bytes_and_the_alert_store_are_readable_by_others(tmp_path):
-    from gridassets.defs.storms.store import write_atomically
     from gridassets.domain.export import write_atomic_bytes
+    from gridassets.storage.alert_store import write_atomically
 
     old = os.umask(0o022)
     try:

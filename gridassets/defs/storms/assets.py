@@ -3,7 +3,7 @@
 `storm_alerts` reads the storm's folder of the message store (written by the sensor before it
 requests the run), so a storm can also be re-materialized from the UI with no config. The storm
 assets downstream (outage risk, crew priorities) read the conditions that apply per zone from it
-with `store.current_zone_conditions`.
+with `storm_messages.current_zone_conditions`.
 """
 
 from datetime import datetime, timezone
@@ -15,7 +15,8 @@ from gridassets.defs.metadata import frame_schema, preview
 from gridassets.defs.partitions import storm_partitions
 from gridassets.defs.policies import DUCKDB_POOL, OWNERS, TRANSIENT_RETRY
 from gridassets.defs.resources import GridSettings
-from gridassets.defs.storms import store
+from gridassets.domain import storm_messages
+from gridassets.storage import alert_store
 
 PREVIEW_COLUMNS = ["message_type", "vtec_action", "event", "sent", "ends", "zones",
                    "max_wind_gust_mph", "is_current", "current_zones"]
@@ -43,8 +44,8 @@ def storm_alerts(context: dg.AssetExecutionContext, settings: GridSettings):
     storm_id = context.partition_key
     alerts_root = settings.resolve().alerts_root
     try:
-        folder = store.storm_folder(alerts_root, storm_id)
-        messages = store.load_storm_messages(folder)
+        folder = alert_store.storm_folder(alerts_root, storm_id)
+        messages = alert_store.load_storm_messages(folder)
     except (ValueError, OSError) as e:  # StoredMessageError is a ValueError
         raise dg.Failure(description=f"storm {storm_id!r}: {e}", allow_retries=False) from e
     if not messages:
@@ -56,14 +57,14 @@ def storm_alerts(context: dg.AssetExecutionContext, settings: GridSettings):
             allow_retries=False,
             metadata={"folder": dg.MetadataValue.path(str(folder))},
         )
-    frame = store.storm_alerts_frame(messages, as_of=datetime.now(timezone.utc))
+    frame = storm_messages.storm_alerts_frame(messages, as_of=datetime.now(timezone.utc))
     current = frame[frame["is_current"]]
     status = str(frame["status"].iloc[0])
     gust = float(current["max_wind_gust_mph"].max()) if len(current) else float("nan")
     current_zones = sorted({z for zs in current["current_zones"] for z in zs.split(",") if z})
     context.log.info(f"storm {storm_id}: {len(frame)} message(s), {status}, "
                      f"current zones {', '.join(current_zones) or 'none'}")
-    problems = store.alert_problems(frame)
+    problems = storm_messages.alert_problems(frame)
     # Judged before the write; reported after it when it passed, so that the result attaches to
     # the new materialization.
     check = dg.AssetCheckResult(
@@ -83,7 +84,7 @@ def storm_alerts(context: dg.AssetExecutionContext, settings: GridSettings):
         "max_wind_gust_mph": dg.MetadataValue.float(gust),
         "messages": len(frame),
         "folder": dg.MetadataValue.path(str(folder)),
-        "dagster/column_schema": frame_schema(frame, store.STORM_ALERT_DESCRIPTIONS),
+        "dagster/column_schema": frame_schema(frame, storm_messages.STORM_ALERT_DESCRIPTIONS),
         "preview": preview(frame[PREVIEW_COLUMNS]),
     })
     yield check

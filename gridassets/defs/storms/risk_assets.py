@@ -16,10 +16,10 @@ from gridassets.defs.metadata import frame_schema, markdown_table
 from gridassets.defs.partitions import storm_partitions
 from gridassets.defs.policies import DUCKDB_POOL, OWNERS, TRANSIENT_RETRY
 from gridassets.defs.resources import GridSettings, Warehouse
-from gridassets.defs.storms import store
 from gridassets.domain import models, prioritization, risk, storm_risk, training
 from gridassets.domain.export import write_atomic_csv
 from gridassets.domain.registry import NoServingModelError
+from gridassets.domain.storm_messages import current_zone_conditions
 
 # The storm is scored with the latest day the warehouse holds: the newest state and models.
 LATEST = dg.LastPartitionMapping()
@@ -149,7 +149,7 @@ def storm_outage_risk(context: dg.AssetExecutionContext, warehouse: Warehouse,
     with warehouse.connect() as con:
         alerts = _storm_alerts(con, storm_id)
         status = str(alerts["status"].iloc[0])
-        conditions = store.current_zone_conditions(alerts)
+        conditions = current_zone_conditions(alerts)
         circuits = _circuits(con, storm_id)
         if conditions.empty:
             scored = None  # cancelled: no zone left to score, and no state or model is used

@@ -1,11 +1,12 @@
 """The weather-alert sensor: an alert file dropped into the inbox starts the storm assets.
 
-Each tick takes the complete files of the inbox (see `inbox` for the folders and rules), matches
-their alerts to the zones of our circuits, stores the accepted messages, adds one dynamic partition
-per storm and requests one run of `storm_job` per message. The run key is
-``<storm_id>:<message key>``: the same message twice runs once, and an Update or Cancel (a new
-message) runs its storm again. The cursor holds only file names with their sizes and modification
-times; the tick's clock decides which alerts have expired and which files are old enough to take.
+Each tick takes the complete files of the inbox (see `storage/alert_inbox.py` for the folders,
+`domain/storm_messages.py` for the rules), matches their alerts to the zones of our circuits,
+stores the accepted messages, adds one dynamic partition per storm and requests one run of
+`storm_job` per message. The run key is ``<storm_id>:<message key>``: the same message twice
+runs once, and an Update or Cancel (a new message) runs its storm again. The cursor holds only
+file names with their sizes and modification times; the tick's clock decides which alerts have
+expired and which files are old enough to take.
 
 The zones come from the fleet's data source, not the warehouse, so the sensor never waits for the
 DuckDB lock; if they cannot be read, the tick takes no file (every alert would look foreign).
@@ -17,10 +18,11 @@ import dagster as dg
 
 from gridassets.defs.partitions import storm_partitions
 from gridassets.defs.resources import FleetSource, GridSettings
-from gridassets.defs.storms.inbox import InboxCursor, InboxTick, process_inbox
 from gridassets.defs.storms.jobs import storm_job
 from gridassets.domain.alerts import printable
 from gridassets.domain.landing import LandingError
+from gridassets.domain.storm_messages import InboxCursor
+from gridassets.storage.alert_inbox import InboxTick, process_inbox
 
 TAG_PREFIX = "gridassets/"
 

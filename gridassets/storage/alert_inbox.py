@@ -1,4 +1,4 @@
-"""The alert inbox: which files to take, what became of each alert in them, which runs to request.
+"""The alert inbox: takes the files of the inbox, stores their accepted alerts, and moves them on.
 
 Layout under the alerts root (`Settings.alerts_root`):
 
@@ -7,17 +7,15 @@ Layout under the alerts root (`Settings.alerts_root`):
 * ``processed/``: files that were read, each with ``<file>.note.json`` saying what became of every
   alert in it.
 * ``rejected/``: files that could not be used, each with ``<file>.error.txt`` saying why.
-* ``storms/<storm_id>/``: the accepted messages (see `store`).
+* ``storms/<storm_id>/``: the accepted messages (see `alert_store`).
 
-A file is taken once it is complete: its size and modification time are what the previous tick saw
-(the cursor records them), or it was last modified at least `QUIET_SECONDS` ago. A file still being
-written changes between ticks and is not read half-way. A name already used in processed/ or
-rejected/ gets a ``-2``, ``-3`` ... suffix before ``.json``: nothing is overwritten.
+Which files a tick takes (complete ones, within the tick's limits), which storm a message joins
+and what the cursor remembers are decided in `gridassets/domain/storm_messages.py`. A name already
+used in processed/ or rejected/ gets a ``-2``, ``-3`` ... suffix before ``.json``: nothing is
+overwritten.
 
-Each tick reads at most `MAX_FILES_PER_TICK` files and `MAX_BYTES_PER_TICK` bytes (a sensor
-evaluation times out after 60 s); the rest waits for the next tick, oldest first.
-
-This module does not import dagster; `sensors.py` turns an `InboxTick` into a SensorResult.
+This module does not import dagster; `defs/storms/sensors.py` turns an `InboxTick` into a
+SensorResult.
 """
 
 from __future__ import annotations
@@ -33,7 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from gridassets.defs.storms import store
+from gridassets.domain import storm_messages
 from gridassets.domain.alerts import (
     MAX_FILE_BYTES,
     Alert,
@@ -42,53 +40,22 @@ from gridassets.domain.alerts import (
     parse_alert_bytes,
     printable,
 )
+from gridassets.domain.storm_messages import (
+    MAX_BYTES_PER_TICK,
+    MAX_FILES_PER_TICK,
+    QUIET_SECONDS,
+    InboxCursor,
+    ListedFile,
+)
+from gridassets.storage import alert_store
 
 INBOX, PROCESSED, REJECTED = "inbox", "processed", "rejected"
 NOTE_SUFFIX = ".note.json"
 ERROR_SUFFIX = ".error.txt"
 
-QUIET_SECONDS = 2.0
-MAX_FILES_PER_TICK = 20
-MAX_BYTES_PER_TICK = 64 * 1024 * 1024
 MAX_NUMBERED_NAMES = 100  # name-2.json ... name-100.json, then a random suffix
-MAX_TRACKED = 1000  # files remembered in the cursor; beyond that the age rule still takes them
-CURSOR_VERSION = 1
 
 RUN_REQUESTED, DUPLICATE, IGNORED = "run_requested", "duplicate", "ignored"
-
-
-@dataclass
-class InboxCursor:
-    """What the sensor remembers between ticks: file names with (size, mtime in ns).
-
-    ``seen``: files listed but not taken (incomplete, or over the tick's limits). ``stuck``: files
-    that were read but could not be moved out of the inbox; they are not read again while unchanged.
-    """
-
-    seen: dict[str, tuple[int, int]] = field(default_factory=dict)
-    stuck: dict[str, tuple[int, int]] = field(default_factory=dict)
-
-    @classmethod
-    def parse(cls, text: str | None) -> tuple[InboxCursor, str | None]:
-        """The cursor from its JSON text, and a problem to log if the text was unusable."""
-        if not text:
-            return cls(), None
-        try:
-            raw = json.loads(text)
-            if raw.get("v") != CURSOR_VERSION:
-                raise ValueError(f"version {raw.get('v')!r}")
-            return cls(seen=_file_keys(raw.get("seen", {})),
-                       stuck=_file_keys(raw.get("stuck", {}))), None
-        except (ValueError, TypeError, AttributeError) as e:
-            return cls(), f"unusable cursor ({e}); starting from an empty one"
-
-    def serialize(self) -> str:
-        return json.dumps(
-            {"v": CURSOR_VERSION,
-             "seen": {k: list(v) for k, v in sorted(self.seen.items())},
-             "stuck": {k: list(v) for k, v in sorted(self.stuck.items())}},
-            separators=(",", ":"), ensure_ascii=True,
-        )
 
 
 @dataclass(frozen=True)
@@ -125,18 +92,6 @@ class InboxTick:
     problems: list[str] = field(default_factory=list)  # for the operator's log
 
 
-@dataclass(frozen=True)
-class _Listed:
-    name: str
-    size: int
-    mtime_ns: int
-    mode: int
-
-    @property
-    def key(self) -> tuple[int, int]:
-        return (self.size, self.mtime_ns)
-
-
 class _Reject(Exception):
     """The file is unusable; the message is the reason written to its .error.txt."""
 
@@ -166,32 +121,25 @@ def process_inbox(
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("process_inbox needs a timezone-aware `now`")
     root = Path(alerts_root)
-    for folder in (INBOX, PROCESSED, REJECTED, store.STORMS_DIR):
+    for folder in (INBOX, PROCESSED, REJECTED, alert_store.STORMS_DIR):
         (root / folder).mkdir(parents=True, exist_ok=True)
 
     tick = InboxTick()
     resolver = _StormResolver(root)
-    now_ns = int(now.timestamp() * 1e9)
-    taken, budget = 0, max_bytes
-
-    for item in _list_inbox(root / INBOX):
-        if cursor.stuck.get(item.name) == item.key:
+    listed = _list_inbox(root / INBOX)
+    decisions = storm_messages.plan_tick(listed, cursor, now, max_files=max_files,
+                                         max_bytes=max_bytes, quiet_seconds=quiet_seconds)
+    for item, decision in zip(listed, decisions):
+        if decision == storm_messages.STUCK:
             tick.cursor.stuck[item.name] = item.key
-            continue
-        complete = (cursor.seen.get(item.name) == item.key
-                    or now_ns - item.mtime_ns >= quiet_seconds * 1e9)
-        cost = item.size if stat.S_ISREG(item.mode) and item.size <= MAX_FILE_BYTES else 0
-        over_limits = taken >= max_files or (taken > 0 and cost > budget)
-        if not complete or over_limits:
-            if not complete:
+        elif decision == storm_messages.TAKE:
+            _take(root, item, our_zones, now, tick, resolver)
+        else:
+            if decision == storm_messages.WAIT:
                 tick.waiting.append(item.name)
             else:
                 tick.deferred += 1
-            _track(tick.cursor.seen, item.name, item.key)
-            continue
-        taken += 1
-        budget -= cost
-        _take(root, item, our_zones, now, tick, resolver)
+            tick.cursor.track(item.name, item.key)
     return tick
 
 
@@ -199,7 +147,7 @@ def process_inbox(
 # One file
 
 
-def _take(root: Path, item: _Listed, our_zones: Collection[str], now: datetime, tick: InboxTick,
+def _take(root: Path, item: ListedFile, our_zones: Collection[str], now: datetime, tick: InboxTick,
           resolver: _StormResolver) -> None:
     path = root / INBOX / item.name
     try:
@@ -224,22 +172,23 @@ def _take(root: Path, item: _Listed, our_zones: Collection[str], now: datetime, 
             entries.append(_entry(alert, IGNORED, reason=reason))
             continue
         storm_id = resolver.storm_of(alert)
-        if alert.is_cancel and not store.storm_has_messages(root, storm_id):
+        if alert.is_cancel and not alert_store.storm_has_messages(root, storm_id):
             # Nothing to call off: storing it would make a storm of a cancel alone, a partition
             # and a run whose list would stand crews down from a storm nobody was told about.
             entries.append(_entry(alert, IGNORED, storm_id=storm_id, reason=(
                 f"a cancel of storm {storm_id}, which was never received: no message of it is "
                 "stored, so there is nothing to call off")))
             continue
-        run_key = f"{storm_id}:{store.message_key(alert.message_id)}"
-        stored_as = f"{store.STORMS_DIR}/{storm_id}/{store.message_key(alert.message_id)}.json"
+        message_key = alert_store.message_key(alert.message_id)
+        run_key = f"{storm_id}:{message_key}"
+        stored_as = f"{alert_store.STORMS_DIR}/{storm_id}/{message_key}.json"
         if run_key in tick_keys:
             entries.append(_entry(alert, DUPLICATE, storm_id=storm_id, run_key=run_key,
                                   reason="the same message appeared earlier in this tick"))
             continue
-        record = store.message_record(alert, storm_id, now, printable(item.name))
+        record = alert_store.message_record(alert, storm_id, now, printable(item.name))
         try:
-            _, written = store.write_message(root, record)
+            _, written = alert_store.write_message(root, record)
         except OSError as e:
             # The store is unwritable (disk full, permissions): the file is fine, so it stays in
             # the inbox and is read again next tick; runs of messages already stored from it are
@@ -283,7 +232,7 @@ def _take(root: Path, item: _Listed, our_zones: Collection[str], now: datetime, 
     _move(root, item, PROCESSED, NOTE_SUFFIX, note, summary or "no alerts in it", tick)
 
 
-def _read(path: Path, item: _Listed) -> bytes:
+def _read(path: Path, item: ListedFile) -> bytes:
     """The bytes of a complete regular file of at most MAX_FILE_BYTES; raises _Reject, _Changed,
     FileNotFoundError."""
     if stat.S_ISLNK(item.mode):
@@ -321,7 +270,7 @@ def _read(path: Path, item: _Listed) -> bytes:
     return data
 
 
-def _reject(root: Path, item: _Listed, reason: str, now: datetime, tick: InboxTick) -> None:
+def _reject(root: Path, item: ListedFile, reason: str, now: datetime, tick: InboxTick) -> None:
     reason = printable(reason)
     text = (
         f"{printable(item.name)} was rejected at {now.astimezone(timezone.utc).isoformat()}.\n"
@@ -332,7 +281,7 @@ def _reject(root: Path, item: _Listed, reason: str, now: datetime, tick: InboxTi
     _move(root, item, REJECTED, ERROR_SUFFIX, text, reason, tick)
 
 
-def _move(root: Path, item: _Listed, folder: str, companion_suffix: str,
+def _move(root: Path, item: ListedFile, folder: str, companion_suffix: str,
           companion: dict[str, Any] | str, detail: str, tick: InboxTick) -> None:
     """Move the file to processed/ or rejected/ under a free name, then write its note or error."""
     destination = _free_name(root / folder, item.name, companion_suffix)
@@ -354,7 +303,8 @@ def _move(root: Path, item: _Listed, folder: str, companion_suffix: str,
     else:
         data = companion.encode("utf-8", "backslashreplace")
     try:
-        store.write_atomically(destination.with_name(destination.name + companion_suffix), data)
+        alert_store.write_atomically(
+            destination.with_name(destination.name + companion_suffix), data)
     except OSError as e:
         tick.problems.append(
             f"{printable(destination.name)}: cannot write its {companion_suffix}: {e}")
@@ -380,15 +330,8 @@ def _free_name(folder: Path, name: str, companion_suffix: str) -> Path:
 # Storm resolution
 
 
-def _without_year(storm_id: str) -> str:
-    """A VTEC storm id without its year: `ktfx-hw-w-0033-2025` -> `ktfx-hw-w-0033`."""
-    return storm_id.rsplit("-", 1)[0]
-
-
 class _StormResolver:
-    """Resolves an Update or Cancel without VTEC to the storm of the message it references, and a
-    VTEC message whose storm year was guessed to the same event's storm of another year when it
-    references a message of it (an event issued in December and continued in January).
+    """Finds the storm of a referenced message for `storm_messages.storm_of`.
 
     The message store is the map (a message's file sits in its storm's folder), so the mapping
     survives restarts and never needs trimming; messages stored in this tick are remembered here.
@@ -400,28 +343,17 @@ class _StormResolver:
         self._storms: list[str] | None = None
 
     def storm_of(self, alert: Alert) -> str:
-        if alert.vtec_action is None and alert.message_type in ("Update", "Cancel"):
-            for reference in alert.references:
-                storm_id = self._lookup(reference)
-                if storm_id is not None:
-                    return storm_id
-        elif alert.storm_year_guessed:
-            event = _without_year(alert.storm_id)
-            for reference in alert.references:
-                storm_id = self._lookup(reference)
-                if storm_id is not None and _without_year(storm_id) == event:
-                    return storm_id
-        return alert.storm_id
+        return storm_messages.storm_of(alert, self._lookup)
 
     def remember(self, message_id: str, storm_id: str) -> None:
-        self._known[store.message_key(message_id)] = storm_id
+        self._known[alert_store.message_key(message_id)] = storm_id
 
     def _lookup(self, message_id: str) -> str | None:
-        key = store.message_key(message_id)
+        key = alert_store.message_key(message_id)
         if key not in self._known:
             if self._storms is None:
-                self._storms = store.list_storms(self.root)
-            found = store.find_message(self.root, message_id, self._storms)
+                self._storms = alert_store.list_storms(self.root)
+            found = alert_store.find_message(self.root, message_id, self._storms)
             if found is None:
                 return None
             self._known[key] = found
@@ -432,7 +364,7 @@ class _StormResolver:
 # Small helpers
 
 
-def _list_inbox(inbox: Path) -> list[_Listed]:
+def _list_inbox(inbox: Path) -> list[ListedFile]:
     """The candidate files of the inbox, oldest first (then by name)."""
     listed = []
     with os.scandir(inbox) as entries:
@@ -443,7 +375,7 @@ def _list_inbox(inbox: Path) -> list[_Listed]:
                 st = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue
-            listed.append(_Listed(entry.name, st.st_size, st.st_mtime_ns, st.st_mode))
+            listed.append(ListedFile(entry.name, st.st_size, st.st_mtime_ns, st.st_mode))
     return sorted(listed, key=lambda f: (f.mtime_ns, f.name))
 
 
@@ -461,19 +393,3 @@ def _entry(alert: Alert, outcome: str, **fields: Any) -> dict[str, Any]:
 
 def _opt_printable(text: str | None) -> str | None:
     return None if text is None else printable(text)
-
-
-def _track(seen: dict[str, tuple[int, int]], name: str, key: tuple[int, int]) -> None:
-    if len(seen) < MAX_TRACKED:
-        seen[name] = key
-
-
-def _file_keys(raw: Any) -> dict[str, tuple[int, int]]:
-    if not isinstance(raw, dict):
-        raise TypeError("not an object")
-    keys = {}
-    for name, value in raw.items():
-        size, mtime_ns = value
-        keys[str(name)] = (int(size), int(mtime_ns))
-    return keys
-
