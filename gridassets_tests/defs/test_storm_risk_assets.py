@@ -23,7 +23,7 @@ from gridassets.defs.storms.assets import storm_alerts
 from gridassets.defs.storms.jobs import STORM_ASSETS
 from gridassets.domain.alerts import parse_alert_bytes
 from gridassets.storage import alert_store
-from gridassets_tests.conftest import TEST_FLEET, TEST_WINDOW, copy_data
+from gridassets_tests.conftest import TEST_FLEET, TEST_WINDOW, copy_data, read_warehouse
 
 UTC = timezone.utc
 STATE_DAY = TEST_WINDOW[1]  # the newest circuit state of the shared warehouse: 2025-06-30
@@ -184,7 +184,7 @@ def test_no_circuits_fails_naming_them(tmp_path, settings, instance):
     result = run_storm(data, storm, settings, instance)
     assert not result.success
     assert "materialize circuits first" in failure_message(result)
-    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+    with read_warehouse(settings) as con:
         tables = {t for (t,) in con.execute(
             "select table_name from information_schema.tables").fetchall()}
     assert "storm_outage_risk" not in tables and "storm_priority_circuits" not in tables
