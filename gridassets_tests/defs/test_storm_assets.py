@@ -1,11 +1,11 @@
-"""storm_alerts: from the messages the sensor stored to the storms.storm_alerts table in DuckDB."""
+"""storm_alerts: from the messages the sensor stored to the storms.storm_alerts table of the
+warehouse (either backend)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
-import duckdb
 import pandas as pd
 import pytest
 
@@ -14,6 +14,7 @@ from gridassets.defs.storms.assets import storm_alerts
 from gridassets.domain.alerts import parse_alert_bytes
 from gridassets.domain.storm_messages import current_zone_conditions
 from gridassets.storage import alert_store
+from gridassets_tests.conftest import read_warehouse
 from gridassets_tests.defs.test_storm_sensor import (  # noqa: F401  (fixture)
     NW_FILE,
     Inbox,
@@ -27,8 +28,8 @@ UTC = timezone.utc
 
 
 @pytest.fixture
-def box(tmp_path) -> Inbox:
-    return Inbox(tmp_path)
+def box(tmp_path, backend) -> Inbox:
+    return Inbox(tmp_path, backend)
 
 
 def receive(box: Inbox, *documents) -> list[str]:
@@ -51,7 +52,7 @@ ALL_ROWS = "select * from storms.storm_alerts order by storm_id, received_at, me
 
 
 def table(box: Inbox, sql: str = ALL_ROWS, params=()) -> pd.DataFrame:
-    with duckdb.connect(str(box.root.parent / "warehouse.duckdb"), read_only=True) as con:
+    with read_warehouse(box.settings) as con:
         return con.execute(sql, list(params)).fetchdf()
 
 
@@ -181,7 +182,7 @@ def test_a_stored_alert_whose_window_ends_before_it_starts_fails_the_check_and_w
     assert (check.check_name, check.passed) == ("alerts_valid", False)
     assert "window ends before it starts: acme-wind-1" in check.description
     assert "check alerts_valid failed, nothing written" in failure_message(result)
-    assert not (box.root.parent / "warehouse.duckdb").exists() or table(
+    assert not box.settings.resolve().warehouse_location.exists() or table(
         box, "select count(*) as n from information_schema.tables "
              "where table_name = 'storm_alerts'")["n"].iloc[0] == 0
 

@@ -63,10 +63,11 @@ def nws_feature(message_id: str, *, message_type="Alert", vtec_action="NEW", zon
 
 
 class Inbox:
-    """A data folder with an alerts inbox, and the sensor's ticks over it."""
+    """A data folder with an alerts inbox, and the sensor's ticks over it. The sensor reads no
+    warehouse; `backend` is the one the storm assets materialized over it write."""
 
-    def __init__(self, tmp_path: Path):
-        self.settings = GridSettings(data_dir=str(tmp_path), source="synthetic",
+    def __init__(self, tmp_path: Path, backend: str = "duckdb"):
+        self.settings = GridSettings(data_dir=str(tmp_path), source="synthetic", backend=backend,
                                      alerts_dir=str(tmp_path / "alerts"))
         self.root = tmp_path / "alerts"
         self.inbox = self.root / "inbox"
