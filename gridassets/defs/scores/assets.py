@@ -6,7 +6,6 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from gridassets import warehouse as wh
 from gridassets.defs.audit import audited_output, require_inputs, scope_of
 from gridassets.defs.metadata import (
     frame_schema,
@@ -22,6 +21,7 @@ from gridassets.domain import audits, models, plots, prioritization, risk
 from gridassets.domain.export import write_atomic_csv
 from gridassets.domain.registry import NoServingModelError
 from gridassets.storage import model_store
+from gridassets.storage import scores as score_reads
 
 COMMON = dict(
     group_name="scores",
@@ -49,12 +49,6 @@ def _scored(asset: str, description: str, name: str = "scored") -> list[dg.Asset
 def _range(context):
     days = partition_days(context)
     return days, pd.Timestamp(days[0]), pd.Timestamp(days[-1]) + pd.Timedelta(days=1)
-
-
-def _read(con, table: str, start, end, column: str = "date") -> pd.DataFrame:
-    return con.execute(
-        f"select * from {wh.qualified(table)} where {column} >= ? and {column} < ? "
-        f"order by all", [start, end]).fetchdf()
 
 
 def _serving(con, spec: models.ModelSpec, day, cache: dict, models_dir):
@@ -89,10 +83,9 @@ def transformer_risk(context: dg.AssetExecutionContext, warehouse: Warehouse,
     with warehouse.connect() as con:
         require_inputs(con, "transformer_risk", days, {
             "transformers": None, "circuits": None, "transformer_health_features": "date"})
-        feats = _read(con, "transformer_health_features", start, end)
+        feats = score_reads.day_slice(con, "transformer_health_features", start, end)
         served = risk.customers_served(
-            con.execute(f"select * from {wh.qualified('transformers')}").fetchdf(),
-            con.execute(f"select * from {wh.qualified('circuits')}").fetchdf())
+            score_reads.transformers(con), score_reads.circuits(con))
         parts = []
         for day, rows in feats.groupby("date"):
             version, model = _serving(con, models.MAINTENANCE, day.date(), cache,
@@ -139,13 +132,10 @@ def circuit_outage_risk(context: dg.AssetExecutionContext, warehouse: Warehouse,
     with warehouse.connect() as con:
         require_inputs(con, "circuit_outage_risk", days, {
             "circuits": None, "circuit_exposure_features": "date"})
-        exposure = _read(con, "circuit_exposure_features",
-                         start - pd.Timedelta(days=risk.CLIMATE_DAYS - 1), end)
-        circuits = con.execute(f"select * from {wh.qualified('circuits')}").fetchdf()
-        events = con.execute(
-            f"select * from {wh.qualified('outage_events')} where start_ts >= ? and start_ts < ? "
-            f"and cause in ({', '.join(repr(c) for c in models.ENVIRONMENT_CAUSES)})",
-            [start - pd.Timedelta(days=365), end]).fetchdf()
+        exposure = score_reads.day_slice(con, "circuit_exposure_features",
+                                         start - pd.Timedelta(days=risk.CLIMATE_DAYS - 1), end)
+        circuits = score_reads.circuits(con)
+        events = score_reads.environmental_outages(con, start - pd.Timedelta(days=365), end)
         parts = []
         for day in days:
             day_ts = pd.Timestamp(day)
@@ -192,9 +182,8 @@ def vegetation_risk(context: dg.AssetExecutionContext, warehouse: Warehouse):
     with warehouse.connect() as con:
         require_inputs(con, "vegetation_risk", days, {
             "circuits": None, "circuit_outage_risk": "date"})
-        outage = _read(con, "circuit_outage_risk", start, end)
-        circuits = con.execute(
-            f"select circuit_id, length_km from {wh.qualified('circuits')}").fetchdf()
+        outage = score_reads.day_slice(con, "circuit_outage_risk", start, end)
+        circuits = score_reads.circuit_lengths(con)
     frame = outage[["date", "circuit_id", "tree_canopy_pct", "years_since_trim",
                     "risk_customer_minutes_7d", "trim_avoidable_customer_minutes_7d",
                     "model_version"]].merge(circuits, on="circuit_id", how="left")
@@ -238,21 +227,15 @@ def prioritized_circuits(context: dg.AssetExecutionContext, warehouse: Warehouse
         require_inputs(con, "prioritized_circuits", days, {
             "circuits": None, "circuit_outage_risk": "date", "vegetation_risk": "date",
             "transformer_risk": "date", "load_forecast": "issue_date"})
-        circuits = con.execute(f"select * from {wh.qualified('circuits')}").fetchdf()
-        outage = _read(con, "circuit_outage_risk", start, end)
-        vegetation = _read(con, "vegetation_risk", start, end)
-        transformers = _read(con, "transformer_risk", start, end)
-        loading = _loading(con, circuits, start, end)
-        year_before = [start - pd.Timedelta(days=365), end]
-        equipment = con.execute(
-            f"select * from {wh.qualified('outage_events')} "
-            "where cause = 'equipment' and start_ts >= ? and start_ts < ?", year_before).fetchdf()
-        failures = con.execute(
-            f"select f.failed_at, x.circuit_id from {wh.qualified('transformer_failures')} f "
-            f"join {wh.qualified('transformers')} x using (transformer_id) "
-            "where f.failed_at >= ? and f.failed_at < ?", year_before).fetchdf()
-        first_day = con.execute(
-            f"select min(timestamp) from {wh.qualified('feeder_load')}").fetchall()[0][0]
+        circuits = score_reads.circuits(con)
+        outage = score_reads.day_slice(con, "circuit_outage_risk", start, end)
+        vegetation = score_reads.day_slice(con, "vegetation_risk", start, end)
+        transformers = score_reads.day_slice(con, "transformer_risk", start, end)
+        loading = _loading(score_reads.forecast_peaks(con, start, end), circuits)
+        year_before = start - pd.Timedelta(days=365)
+        equipment = score_reads.equipment_outages(con, year_before, end)
+        failures = score_reads.transformer_failures(con, year_before, end)
+        first_day = score_reads.first_load_timestamp(con)
     outputs = settings.resolve().outputs_dir / "prioritized_circuits"
     parts = []
     for day in days:
@@ -294,15 +277,9 @@ def prioritized_circuits(context: dg.AssetExecutionContext, warehouse: Warehouse
         write_atomic_csv(_csv_columns(ranked), outputs / f"{day.isoformat()}.csv")
 
 
-def _loading(con, circuits: pd.DataFrame, start, end) -> pd.DataFrame:
-    """Loading component from the day-ahead forecast issued on each day (empty if none yet)."""
-    if not wh.table_exists(con, "load_forecast"):
-        return pd.DataFrame()
-    fc = con.execute(
-        f"select issue_date, circuit_id, arg_max(load_mw, load_mw) as forecast_peak_mw, "
-        f"arg_max(lower_mw, load_mw) as lower_mw, arg_max(upper_mw, load_mw) as upper_mw "
-        f"from {wh.qualified('load_forecast')} where issue_date >= ? and issue_date < ? "
-        f"group by all", [start, end]).fetchdf()
+def _loading(fc: pd.DataFrame, circuits: pd.DataFrame) -> pd.DataFrame:
+    """Loading component from the peaks of the day-ahead forecast issued on each day
+    (`storage.scores.forecast_peaks`; empty if none yet)."""
     if fc.empty:
         return pd.DataFrame()
     fc = fc.merge(circuits[["circuit_id", "customers", "critical_customers", "capacity_mw"]],

@@ -1,0 +1,85 @@
+"""What the daily risk scores and the prioritized list read from the warehouse: a day range of a
+daily table, the registry tables, the year of outages and failures behind a day, and the peak of
+each day-ahead forecast.
+
+Functions take a DuckDB connection on which every table is visible as `schema.table` and return
+frames or values; they write nothing. Table and column names come from code, never from data. The
+scoring and ranking are the domain's (`gridassets.domain.risk`,
+`gridassets.domain.prioritization`).
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from gridassets import warehouse
+from gridassets.domain import models
+
+
+def day_slice(con: duckdb.DuckDBPyConnection, table: str, start, end, column: str = "date"
+              ) -> pd.DataFrame:
+    """Every row of the graph's `table` whose `column` lies in [start, end), in order."""
+    return con.execute(
+        f"select * from {warehouse.qualified(table)} where {column} >= ? and {column} < ? "
+        f"order by all", [start, end]).fetchdf()
+
+
+def circuits(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The circuit registry."""
+    return con.execute(f"select * from {warehouse.qualified('circuits')}").fetchdf()
+
+
+def circuit_lengths(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """circuit_id, length_km of every circuit."""
+    return con.execute(
+        f"select circuit_id, length_km from {warehouse.qualified('circuits')}").fetchdf()
+
+
+def transformers(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The transformer registry."""
+    return con.execute(f"select * from {warehouse.qualified('transformers')}").fetchdf()
+
+
+def environmental_outages(con: duckdb.DuckDBPyConnection, start, end) -> pd.DataFrame:
+    """Outages of an environmental cause (`models.ENVIRONMENT_CAUSES`) starting in [start, end)."""
+    return con.execute(
+        f"select * from {warehouse.qualified('outage_events')} where start_ts >= ? "
+        f"and start_ts < ? "
+        f"and cause in ({', '.join(repr(c) for c in models.ENVIRONMENT_CAUSES)})",
+        [start, end]).fetchdf()
+
+
+def equipment_outages(con: duckdb.DuckDBPyConnection, start, end) -> pd.DataFrame:
+    """Outages of cause 'equipment' starting in [start, end)."""
+    return con.execute(
+        f"select * from {warehouse.qualified('outage_events')} "
+        "where cause = 'equipment' and start_ts >= ? and start_ts < ?", [start, end]).fetchdf()
+
+
+def transformer_failures(con: duckdb.DuckDBPyConnection, start, end) -> pd.DataFrame:
+    """failed_at, circuit_id of every transformer failure in [start, end)."""
+    return con.execute(
+        f"select f.failed_at, x.circuit_id from {warehouse.qualified('transformer_failures')} f "
+        f"join {warehouse.qualified('transformers')} x using (transformer_id) "
+        "where f.failed_at >= ? and f.failed_at < ?", [start, end]).fetchdf()
+
+
+def first_load_timestamp(con: duckdb.DuckDBPyConnection):
+    """The first hour of feeder load (None when there is none)."""
+    return con.execute(
+        f"select min(timestamp) from {warehouse.qualified('feeder_load')}").fetchall()[0][0]
+
+
+def forecast_peaks(con: duckdb.DuckDBPyConnection, start, end) -> pd.DataFrame:
+    """issue_date, circuit_id, forecast_peak_mw and the interval (lower_mw, upper_mw) at that
+    peak hour, of the day-ahead forecasts issued on days in [start, end); an empty frame when no
+    forecast was ever stored."""
+    if not warehouse.table_exists(con, "load_forecast"):
+        return pd.DataFrame()
+    return con.execute(
+        f"select issue_date, circuit_id, arg_max(load_mw, load_mw) as forecast_peak_mw, "
+        f"arg_max(lower_mw, load_mw) as lower_mw, arg_max(upper_mw, load_mw) as upper_mw "
+        f"from {warehouse.qualified('load_forecast')} where issue_date >= ? and issue_date < ? "
+        f"group by all", [start, end]).fetchdf()
+

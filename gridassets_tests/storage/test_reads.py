@@ -1,0 +1,95 @@
+"""The named warehouse reads of the forecast and score assets, on both backends: tiny inline tables
+published whole, then read back through `open_warehouse(...).connect()`."""
+
+from datetime import date
+
+import pandas as pd
+
+from gridassets.domain.forecasting import FittedModel
+from gridassets.storage import forecasting as forecast_reads
+from gridassets.storage import scores as score_reads
+from gridassets.storage.backend import open_warehouse
+from gridassets.storage.publish import Slice
+from gridassets.warehouse import SCHEMA_OF
+from gridassets_tests.conftest import read_warehouse
+
+D1, D2, D3 = pd.Timestamp("2025-05-01"), pd.Timestamp("2025-05-02"), pd.Timestamp("2025-05-03")
+
+
+def store(settings, table: str, frame: pd.DataFrame) -> None:
+    open_warehouse(settings.resolve()).publish(Slice(SCHEMA_OF[table], table), frame,
+                                               asset=table, run_id="test")
+
+
+def model(circuit_id: str, day: date) -> FittedModel:
+    return FittedModel(circuit_id=circuit_id, method="sarimax", spec={"transform": "log"},
+                       params=[0.5, 1.0], fitted_on=day, train_end=day, checked_on=day)
+
+
+def test_the_model_state_is_the_latest_stored_day_before_the_first(settings):
+    with open_warehouse(settings.resolve()).connect() as con:  # read-only needs a file
+        assert forecast_reads.model_state_before(con, D3) == ({}, None)
+    stored = [("c1", D1.date()), ("c2", D1.date()), ("c1", D3.date())]
+    store(settings, "load_forecast_models", pd.DataFrame(
+        {"circuit_id": [c for c, _ in stored], "issue_date": [d for _, d in stored],
+         "model_json": [model(c, d).to_json() for c, d in stored]}))
+    with read_warehouse(settings) as con:
+        # 2025-05-02 has none, and the model of the first day itself is never read
+        fitted, day = forecast_reads.model_state_before(con, D3)
+        assert pd.Timestamp(day) == D1
+        assert fitted == {"c1": model("c1", D1.date()), "c2": model("c2", D1.date())}
+        assert forecast_reads.model_state_before(con, D1) == ({}, None)
+
+
+def test_forecasts_and_load_are_read_over_half_open_ranges(settings):
+    store(settings, "load_forecast", pd.DataFrame({
+        "issue_date": [D1.date(), D2.date(), D3.date()], "circuit_id": ["c1", "c1", "c1"],
+        "target_ts": [D2, D3, D3 + pd.Timedelta(days=1)], "load_mw": [1.0, 2.0, 3.0]}))
+    store(settings, "feeder_load", pd.DataFrame({
+        "circuit_id": ["c1", "c2", "c1"], "timestamp": [D1, D2, D3], "load_mw": [4.0, 5.0, 6.0]}))
+    with read_warehouse(settings) as con:
+        assert pd.Timestamp(forecast_reads.first_forecast_issue(con)) == D1
+        issued = forecast_reads.forecasts_issued(con, ["issue_date", "load_mw"], D1.date(),
+                                                 D3.date())
+        assert list(issued.columns) == ["issue_date", "load_mw"]
+        assert sorted(issued["load_mw"]) == [1.0, 2.0]
+        load = forecast_reads.feeder_load_between(con, D1, D3)
+        assert sorted(load["load_mw"]) == [4.0, 5.0]
+        assert load["circuit_id"].dtype == object
+        compact = forecast_reads.feeder_load_between(con, D1, D3, compact=True)
+        assert isinstance(compact["circuit_id"].dtype, pd.CategoricalDtype)
+        assert sorted(compact["load_mw"]) == [4.0, 5.0]
+
+
+def test_a_day_slice_is_half_open_and_in_order(settings):
+    store(settings, "vegetation_risk", pd.DataFrame({
+        "date": [D3, D1, D2, D1], "circuit_id": ["c1", "c2", "c1", "c1"],
+        "vegetation_score": [3.0, 2.0, 1.0, 0.0]}))
+    with read_warehouse(settings) as con:
+        rows = score_reads.day_slice(con, "vegetation_risk", D1, D3)
+    assert list(zip(rows["date"], rows["circuit_id"])) == [(D1, "c1"), (D1, "c2"), (D2, "c1")]
+
+
+def test_outages_are_read_by_cause(settings):
+    store(settings, "outage_events", pd.DataFrame({
+        "outage_id": ["o1", "o2", "o3", "o4"], "circuit_id": ["c1", "c1", "c2", "c2"],
+        "start_ts": [D1, D2, D2, D3], "cause": ["vegetation", "equipment", "animal", "weather"]}))
+    with read_warehouse(settings) as con:
+        environmental = score_reads.environmental_outages(con, D1, D3)
+        equipment = score_reads.equipment_outages(con, D1, D3)
+    assert sorted(environmental["outage_id"]) == ["o1", "o3"]
+    assert list(equipment["outage_id"]) == ["o2"]
+
+
+def test_the_forecast_peak_carries_its_hours_interval(settings):
+    with open_warehouse(settings.resolve()).connect() as con:
+        assert score_reads.forecast_peaks(con, D1, D3).empty  # no forecast stored yet
+    store(settings, "load_forecast", pd.DataFrame({
+        "issue_date": [D1.date()] * 3 + [D3.date()], "circuit_id": ["c1"] * 4,
+        "target_ts": [D2, D2 + pd.Timedelta(hours=1), D2 + pd.Timedelta(hours=2), D3],
+        "load_mw": [5.0, 9.0, 7.0, 20.0], "lower_mw": [4.0, 8.0, 6.0, 19.0],
+        "upper_mw": [6.0, 10.0, 8.0, 21.0]}))
+    with read_warehouse(settings) as con:
+        peaks = score_reads.forecast_peaks(con, D1.date(), D3.date())
+    assert peaks[["circuit_id", "forecast_peak_mw", "lower_mw", "upper_mw"]].values.tolist() == [
+        ["c1", 9.0, 8.0, 10.0]]
