@@ -13,7 +13,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pandas as pd
 import pytest
 
@@ -23,7 +22,11 @@ from gridassets.defs.storms.assets import storm_alerts
 from gridassets.defs.storms.jobs import STORM_ASSETS
 from gridassets.domain.alerts import parse_alert_bytes
 from gridassets.storage import alert_store
-from gridassets_tests.conftest import TEST_FLEET, TEST_WINDOW, copy_data, read_warehouse
+from gridassets_tests.conftest import TEST_FLEET, TEST_WINDOW, read_warehouse
+from gridassets_tests.defs.test_model_assets import (  # noqa: F401  (fixture)
+    copy_demo,
+    delta_demo_data,
+)
 
 UTC = timezone.utc
 STATE_DAY = TEST_WINDOW[1]  # the newest circuit state of the shared warehouse: 2025-06-30
@@ -55,8 +58,8 @@ def run_storm(data: Path, storm_id: str, settings: GridSettings, instance, selec
                           resources=build_resources(settings), raise_on_error=False)
 
 
-def rows(data: Path, table: str, storm_id: str) -> pd.DataFrame:
-    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+def rows(settings: GridSettings, table: str, storm_id: str) -> pd.DataFrame:
+    with read_warehouse(settings) as con:
         return con.execute(f"select * from storms.{table} where storm_id = ? order by circuit_id",
                            [storm_id]).fetchdf()
 
@@ -83,26 +86,27 @@ def logged_warnings(instance, result) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------
-# On the shared warehouse (state of 2025-06-30, a serving outage model)
+# On the shared warehouse (state of 2025-06-30, a serving outage model), of either backend
 
 
 @pytest.fixture
-def data(tmp_path, demo_data) -> Path:
-    return copy_data(demo_data[0], tmp_path / "data")
+def data(tmp_path, backend, request) -> Path:
+    return copy_demo(request, backend, tmp_path / "data")
 
 
-def fleet_settings(data: Path, **fields) -> GridSettings:
-    return GridSettings(data_dir=str(data), **TEST_FLEET, **fields)
+def fleet_settings(data: Path, backend: str, **fields) -> GridSettings:
+    return GridSettings(data_dir=str(data), backend=backend, **TEST_FLEET, **fields)
 
 
-def test_a_storm_scored_on_stale_state_says_so_everywhere(data, instance):
+def test_a_storm_scored_on_stale_state_says_so_everywhere(data, backend, instance):
     storm = store_alert(data, july_alert())
-    result = run_storm(data, storm, fleet_settings(data), instance)
+    settings = fleet_settings(data, backend)
+    result = run_storm(data, storm, settings, instance)
     assert result.success  # planners need the list all the same
 
     stale = "circuit state of 2025-06-30, 10 days old"
     for table in ("storm_outage_risk", "storm_priority_circuits"):
-        stored = rows(data, table, storm)
+        stored = rows(settings, table, storm)
         assert len(stored) == 3  # the circuits of MTZ309 and MTZ310
         assert set(stored["state_date"]) == {pd.Timestamp(STATE_DAY)}
         assert set(stored["state_age_days"]) == {10}
@@ -111,7 +115,7 @@ def test_a_storm_scored_on_stale_state_says_so_everywhere(data, instance):
         check = checks(result)[(table, "circuit_state_fresh")]
         assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
         assert stale in check.description
-    listed = rows(data, "storm_priority_circuits", storm)
+    listed = rows(settings, "storm_priority_circuits", storm)
     assert all(r.startswith(f"stale: {stale} (the limit is 2 days); High Wind Warning")
                for r in listed["reason"])
 
@@ -123,15 +127,16 @@ def test_a_storm_scored_on_stale_state_says_so_everywhere(data, instance):
                for w in logged_warnings(instance, result))
 
 
-def test_state_within_the_limit_is_recorded_and_not_flagged(data, instance):
+def test_state_within_the_limit_is_recorded_and_not_flagged(data, backend, instance):
     # Sent the day after the state's day: one day old, inside the default limit of two.
     storm = store_alert(data, july_alert(id="acme-jul-1", sent="2025-07-01T06:00:00Z",
                                          onset="2025-07-01T12:00:00Z",
                                          expires="2025-07-02T00:00:00Z"))
-    result = run_storm(data, storm, fleet_settings(data), instance)
+    settings = fleet_settings(data, backend)
+    result = run_storm(data, storm, settings, instance)
     assert result.success
 
-    listed = rows(data, "storm_priority_circuits", storm)
+    listed = rows(settings, "storm_priority_circuits", storm)
     assert set(listed["state_date"]) == {pd.Timestamp(STATE_DAY)}
     assert set(listed["state_age_days"]) == {1}
     assert not any("stale" in r for r in listed["reason"])
@@ -141,22 +146,24 @@ def test_state_within_the_limit_is_recorded_and_not_flagged(data, instance):
     assert not any("circuit state" in w for w in logged_warnings(instance, result))
 
     # The same storm with no day of slack is stale.
-    strict = run_storm(data, storm, fleet_settings(data, storm_state_max_age_days=0), instance)
+    strict = run_storm(data, storm, fleet_settings(data, backend, storm_state_max_age_days=0),
+                       instance)
     assert strict.success
     assert not checks(strict)[("storm_priority_circuits", "circuit_state_fresh")].passed
     assert all(r.startswith("stale: circuit state of 2025-06-30, 1 day old (the limit is 0 days)")
-               for r in rows(data, "storm_priority_circuits", storm)["reason"])
+               for r in rows(settings, "storm_priority_circuits", storm)["reason"])
 
 
-def test_a_cancelled_storm_stands_down_without_circuit_state(data, instance):
+def test_a_cancelled_storm_stands_down_without_circuit_state(data, backend, instance):
     storm = store_alert(data, july_alert())
     store_alert(data, july_alert(id="acme-july-can", messageType="Cancel",
                                  references=["acme-july"], sent="2025-07-10T15:00:00Z"), storm)
-    result = run_storm(data, storm, fleet_settings(data), instance)
+    settings = fleet_settings(data, backend)
+    result = run_storm(data, storm, settings, instance)
     assert result.success
 
-    assert rows(data, "storm_outage_risk", storm).empty
-    listed = rows(data, "storm_priority_circuits", storm)
+    assert rows(settings, "storm_outage_risk", storm).empty
+    listed = rows(settings, "storm_priority_circuits", storm)
     assert len(listed) == 3 and set(listed["status"]) == {"cancelled"}
     assert listed["state_date"].isna().all()
     assert all(c.passed for c in checks(result).values())
@@ -165,9 +172,9 @@ def test_a_cancelled_storm_stands_down_without_circuit_state(data, instance):
 
 
 def test_an_active_storm_without_its_outage_risk_rows_fails_instead_of_standing_down(
-        data, instance):
+        data, backend, instance):
     storm = store_alert(data, july_alert())
-    result = run_storm(data, storm, fleet_settings(data), instance,
+    result = run_storm(data, storm, fleet_settings(data, backend), instance,
                        selection=[storm_alerts.key, dg.AssetKey("storm_priority_circuits")])
     assert not result.success
     assert "materialize storm_outage_risk for partition acme-july first" in failure_message(result)
