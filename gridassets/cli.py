@@ -14,6 +14,7 @@ from gridassets import runner, warehouse
 from gridassets.settings import Settings, SettingsError
 from gridassets.storage import backend
 from gridassets.storage import copy as warehouse_copy
+from gridassets.storage import scores as score_reads
 
 # Days of daily lists (and of the weekly models behind them) that `run` scores at the window's end.
 SCORE_DAYS = 56
@@ -49,13 +50,8 @@ def run(args: argparse.Namespace) -> int:
 def print_list(settings: Settings, day: date, top: int) -> None:
     """The top of the day's prioritized list, then where every output is."""
     with backend.open_warehouse(settings).connect() as con:
-        rows = con.execute(
-            f"select rank, circuit_id, priority_score, outage_score, transformer_score, "
-            f"vegetation_score, loading_score, customers, reason, outage_model_version, "
-            f"maintenance_model_version from {warehouse.qualified('prioritized_circuits')} "
-            "where date = ? order by rank limit ?", [day, top]).fetchall()
-        counts = {t: con.execute(f"select count(*) from {warehouse.qualified(t)}").fetchall()[0][0]
-                  for t in warehouse.SCHEMA_OF if warehouse.table_exists(con, t)}
+        rows = score_reads.top_of_list(con, day, top)
+        counts = score_reads.table_counts(con)
     print(f"Prioritized circuits for {day} (expected customer-minutes at risk over the next 7 days)")
     print(f"{'rank':>4}  {'circuit':<8} {'score':>9} {'outage':>9} {'transf.':>8} {'veget.':>8} "
           f"{'loading':>8} {'cust.':>6}  reason")

@@ -1,6 +1,7 @@
 """What the daily risk scores and the prioritized list read from the warehouse: a day range of a
-daily table, the registry tables, the year of outages and failures behind a day, and the peak of
-each day-ahead forecast.
+daily table, the registry tables, the year of outages and failures behind a day, the peak of each
+day-ahead forecast; and for the command line, the top of a stored list and the size of every
+table.
 
 Functions take a DuckDB connection on which every table is visible as `schema.table` and return
 frames or values; they write nothing. Table and column names come from code, never from data. The
@@ -9,6 +10,8 @@ scoring and ranking are the domain's (`gridassets.domain.risk`,
 """
 
 from __future__ import annotations
+
+from datetime import date
 
 import duckdb
 import pandas as pd
@@ -83,3 +86,19 @@ def forecast_peaks(con: duckdb.DuckDBPyConnection, start, end) -> pd.DataFrame:
         f"from {warehouse.qualified('load_forecast')} where issue_date >= ? and issue_date < ? "
         f"group by all", [start, end]).fetchdf()
 
+
+
+def top_of_list(con: duckdb.DuckDBPyConnection, day: date, n: int) -> list[tuple]:
+    """The first `n` rows of the day's prioritized list, by rank: rank, circuit_id, the priority
+    score and its components, customers, reason and the two model versions."""
+    return con.execute(
+        f"select rank, circuit_id, priority_score, outage_score, transformer_score, "
+        f"vegetation_score, loading_score, customers, reason, outage_model_version, "
+        f"maintenance_model_version from {warehouse.qualified('prioritized_circuits')} "
+        "where date = ? order by rank limit ?", [day, n]).fetchall()
+
+
+def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """The number of rows of every table of the graph that exists."""
+    return {t: con.execute(f"select count(*) from {warehouse.qualified(t)}").fetchall()[0][0]
+            for t in warehouse.SCHEMA_OF if warehouse.table_exists(con, t)}
