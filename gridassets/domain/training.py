@@ -119,11 +119,3 @@ def _window_fields(window: models.Window | None) -> dict:
         return dict(train_start=None, train_end=None, holdout_start=None, holdout_end=None)
     return dict(train_start=window.train_start, train_end=window.train_end,
                 holdout_start=window.holdout_start, holdout_end=window.holdout_end)
-
-
-def load_serving(con, spec: models.ModelSpec, day: date, models_dir):
-    """Transitional: `gridassets.storage.model_store.load_serving`, for the one caller left
-    (`defs/storms/risk_assets.py`, whose owner is moving it). Delete once it calls storage."""
-    from gridassets.storage import model_store
-
-    return model_store.load_serving(con, spec, day, models_dir)

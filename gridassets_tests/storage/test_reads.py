@@ -1,5 +1,5 @@
-"""The named warehouse reads of the forecast and score assets, on both backends: tiny inline tables
-published whole, then read back through `open_warehouse(...).connect()`."""
+"""The named warehouse reads of the forecast, score and storm assets, on both backends: tiny
+inline tables published whole, then read back through `open_warehouse(...).connect()`."""
 
 from datetime import date
 
@@ -8,6 +8,7 @@ import pandas as pd
 from gridassets.domain.forecasting import FittedModel
 from gridassets.storage import forecasting as forecast_reads
 from gridassets.storage import scores as score_reads
+from gridassets.storage import storms as storm_reads
 from gridassets.storage.backend import open_warehouse
 from gridassets.storage.publish import Slice
 from gridassets.warehouse import SCHEMA_OF
@@ -93,3 +94,42 @@ def test_the_forecast_peak_carries_its_hours_interval(settings):
         peaks = score_reads.forecast_peaks(con, D1.date(), D3.date())
     assert peaks[["circuit_id", "forecast_peak_mw", "lower_mw", "upper_mw"]].values.tolist() == [
         ["c1", 9.0, 8.0, 10.0]]
+
+
+def test_the_top_of_a_list_and_the_table_sizes(settings):
+    store(settings, "prioritized_circuits", pd.DataFrame({
+        "date": [D1, D1, D1, D2], "rank": [2, 1, 3, 1], "circuit_id": ["c2", "c1", "c3", "c1"],
+        **{c: [1.0, 2.0, 3.0, 4.0] for c in ("priority_score", "outage_score",
+                                              "transformer_score", "vegetation_score",
+                                              "loading_score")},
+        "customers": [10, 20, 30, 40], "reason": ["r"] * 4, "outage_model_version": ["o"] * 4,
+        "maintenance_model_version": ["m"] * 4}))
+    with read_warehouse(settings) as con:
+        top = score_reads.top_of_list(con, D1.date(), 2)
+        counts = score_reads.table_counts(con)
+    assert [(r[0], r[1]) for r in top] == [(1, "c1"), (2, "c2")]
+    assert top[0][7:] == (20, "r", "o", "m")
+    assert counts == {"prioritized_circuits": 4}
+
+
+def test_storm_reads_take_the_storm_and_the_latest_day(settings):
+    with open_warehouse(settings.resolve()).connect() as con:  # nothing stored yet: empty frames
+        assert storm_reads.storm_alerts(con, "s1").empty
+        assert storm_reads.circuits(con).empty
+        assert storm_reads.latest_circuit_state(con).empty
+        assert storm_reads.storm_outage_risk(con, "s1").empty
+        assert storm_reads.latest_transformer_risk(con).empty
+    store(settings, "storm_alerts", pd.DataFrame({"storm_id": ["s1", "s2"], "event": ["a", "b"]}))
+    store(settings, "circuit_exposure_features", pd.DataFrame({
+        "circuit_id": ["c1", "c2", "c1"], "date": [D1, D2, D2], "peak_gust_mph": [1.0, 2.0, 3.0]}))
+    store(settings, "transformer_risk", pd.DataFrame({
+        "transformer_id": ["t1", "t1"], "date": [D2, D1], "p_fail_30d": [0.2, 0.1]}))
+    store(settings, "outage_events", pd.DataFrame({
+        "outage_id": ["o1", "o2", "o3"], "start_ts": [D1, D2, D3],
+        "cause": ["weather", "weather", "equipment"]}))
+    with read_warehouse(settings) as con:
+        assert list(storm_reads.storm_alerts(con, "s2")["event"]) == ["b"]
+        state = storm_reads.latest_circuit_state(con)
+        assert sorted(state["circuit_id"]) == ["c1", "c2"] and set(state["date"]) == {D2}
+        assert list(storm_reads.latest_transformer_risk(con)["p_fail_30d"]) == [0.2]
+        assert list(storm_reads.environmental_outages_since(con, D2)["outage_id"]) == ["o2"]

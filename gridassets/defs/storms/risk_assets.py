@@ -3,9 +3,10 @@
 Both fail, naming what to materialize first, rather than write a list from missing inputs (no
 storm_alerts rows for the storm, no circuits, no circuit state). Each judges its checks on the
 new rows before writing: a failed blocking check writes nothing (the CSV included); passed
-results are reported after the output, so they attach to the new materialization. The circuit state's age is judged
-against the storm's latest alert (`storm_risk.StateAge`): stale state still gives a list, which
-says so in its metadata, its check (a warning), the run's log and every row's reason.
+results are reported after the output, so they attach to the new materialization. The circuit
+state's age is judged against the storm's latest alert (`storm_risk.StateAge`): stale state still
+gives a list, which says so in its metadata, its check (a warning), the run's log and every row's
+reason. The warehouse reads are `gridassets.storage.storms`.
 """
 
 import dagster as dg
@@ -16,10 +17,12 @@ from gridassets.defs.metadata import frame_schema, markdown_table
 from gridassets.defs.partitions import storm_partitions
 from gridassets.defs.policies import DUCKDB_POOL, OWNERS, TRANSIENT_RETRY
 from gridassets.defs.resources import GridSettings, Warehouse
-from gridassets.domain import models, prioritization, risk, storm_risk, training
+from gridassets.domain import models, prioritization, risk, storm_risk
 from gridassets.domain.export import write_atomic_csv
 from gridassets.domain.registry import NoServingModelError
 from gridassets.domain.storm_messages import current_zone_conditions
+from gridassets.storage import model_store
+from gridassets.storage import storms as storm_reads
 
 # The storm is scored with the latest day the warehouse holds: the newest state and models.
 LATEST = dg.LastPartitionMapping()
@@ -70,18 +73,15 @@ def _fail(storm_id: str, text: str) -> dg.Failure:
 
 def _storm_alerts(con, storm_id: str) -> pd.DataFrame:
     """The storm's storm_alerts rows; fails if there are none (the table or the partition)."""
-    if wh.table_exists(con, "storm_alerts"):
-        alerts = con.execute(f"select * from {wh.qualified('storm_alerts')} where storm_id = ?",
-                             [storm_id]).fetchdf()
-        if not alerts.empty:
-            return alerts
+    alerts = storm_reads.storm_alerts(con, storm_id)
+    if not alerts.empty:
+        return alerts
     raise _fail(storm_id, f"storm_alerts has no rows for this storm: materialize storm_alerts "
                           f"for partition {storm_id} first")
 
 
 def _circuits(con, storm_id: str) -> pd.DataFrame:
-    circuits = (con.execute(f"select * from {wh.qualified('circuits')}").fetchdf()
-                if wh.table_exists(con, "circuits") else pd.DataFrame())
+    circuits = storm_reads.circuits(con)
     if circuits.empty:
         raise _fail(storm_id, "the warehouse holds no circuits: materialize circuits first "
                               "(make run, or the fleet assets)")
@@ -190,11 +190,7 @@ def _score(con, storm_id: str, conditions: pd.DataFrame, circuits: pd.DataFrame,
     """Scores the circuits of the storm's current zones: (frame, model version, circuits of
     those zones without state, state date). Fails naming what to materialize when an input is
     missing."""
-    features = wh.qualified("circuit_exposure_features")
-    state = pd.DataFrame()
-    if wh.table_exists(con, "circuit_exposure_features"):
-        state = con.execute(f"select * from {features} where date = "
-                            f"(select max(date) from {features})").fetchdf()
+    state = storm_reads.latest_circuit_state(con)
     if state.empty:
         raise _fail(storm_id, "no circuit exposure features in the warehouse: the storm needs the "
                               "circuits' current state; materialize circuit_exposure_features "
@@ -214,15 +210,12 @@ def _score(con, storm_id: str, conditions: pd.DataFrame, circuits: pd.DataFrame,
         raise _fail(storm_id, "the warehouse holds no outage_events (each circuit's past outages "
                               "size its customers interrupted): materialize outage_events first")
     try:
-        record, model = training.load_serving(con, models.OUTAGE, day,
-                                              settings.resolve().models_dir)
+        record, model = model_store.load_serving(con, models.OUTAGE, day,
+                                                 settings.resolve().models_dir)
     except NoServingModelError as exc:
         raise _fail(storm_id, str(exc)) from exc
-    causes = models.ENVIRONMENT_CAUSES
-    events = con.execute(
-        f"select * from {wh.qualified('outage_events')} where start_ts >= ? and cause in "
-        f"({', '.join('?' for _ in causes)})",
-        [pd.Timestamp(day) - pd.Timedelta(days=365), *causes]).fetchdf()
+    events = storm_reads.environmental_outages_since(
+        con, pd.Timestamp(day) - pd.Timedelta(days=365))
     exposure = storm_risk.storm_exposure(conditions, circuits, state)
     frame = storm_risk.storm_outage_risk(
         exposure, model.predict_proba(exposure),
@@ -254,20 +247,12 @@ def storm_priority_circuits(context: dg.AssetExecutionContext, warehouse: Wareho
     with warehouse.connect() as con:
         alerts = _storm_alerts(con, storm_id)
         status = str(alerts["status"].iloc[0])
-        outage = pd.DataFrame()
-        if wh.table_exists(con, "storm_outage_risk"):
-            outage = con.execute(
-                f"select * from {wh.qualified('storm_outage_risk')} where storm_id = ?",
-                [storm_id]).fetchdf()
+        outage = storm_reads.storm_outage_risk(con, storm_id)
         if outage.empty and status != CANCELLED:
             raise _fail(storm_id, f"storm_outage_risk has no rows for this {status} storm: "
                                   f"materialize storm_outage_risk for partition {storm_id} first")
         circuits = _circuits(con, storm_id)
-        transformers = pd.DataFrame()
-        if wh.table_exists(con, "transformer_risk"):
-            transformers = con.execute(
-                f"select * from {wh.qualified('transformer_risk')} "
-                f"where date = (select max(date) from {wh.qualified('transformer_risk')})").fetchdf()
+        transformers = storm_reads.latest_transformer_risk(con)
     if not transformers.empty and not outage.empty:
         hours = float(outage["window_hours"].max())
         # Failures over the storm window, from the 30-day probability at a constant hazard.
