@@ -21,7 +21,7 @@ a process's memory, so its relations are views and such a write fails loudly.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -38,7 +38,8 @@ class Warehouse(Protocol):
     kind: str
     location: Path
 
-    def connect(self, read_only: bool = False) -> contextmanager: ...
+    def connect(self, read_only: bool = False
+                ) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
 
     def publish(self, target: wap.Slice, frame: pd.DataFrame, *, asset: str, run_id: str,
                 log: Callable[[str], None] | None = None) -> dict[str, int]: ...

@@ -72,25 +72,22 @@ class DeltaWarehouse:
         return self.location / schema / table
 
     def exists(self) -> bool:
-        return bool(self._table_paths())
+        return bool(self.table_paths())
 
-    def _table_paths(self) -> list[tuple[str, str, Path]]:
+    def table_paths(self) -> list[tuple[str, str, Path]]:
+        """(schema, table, folder) of every Delta table of the lake."""
         if not self.location.is_dir():
             return []
         return [(log.parent.parent.name, log.parent.name, log.parent)
                 for log in sorted(self.location.glob("*/*/_delta_log")) if log.is_dir()]
 
-    def table_paths(self) -> list[tuple[str, str, Path]]:
-        """(schema, table, folder) of every Delta table of the lake."""
-        return self._table_paths()
-
     def tables(self) -> list[str]:
-        return [f"{s}.{t}" for s, t, _ in self._table_paths()]
+        return [f"{s}.{t}" for s, t, _ in self.table_paths()]
 
     def probe(self) -> None:
         """Raise LakeDamagedError, naming the table, when a table's log does not load or its
         current snapshot names a data file that is missing (reading it would fail mid-step)."""
-        for schema, name, path in self._table_paths():
+        for schema, name, path in self.table_paths():
             try:
                 files = DeltaTable(str(path)).file_uris()
             except Exception as exc:  # noqa: BLE001 - delta-rs raises several kinds for a bad log
@@ -116,7 +113,7 @@ class DeltaWarehouse:
         self.probe()
         if dest.exists():
             raise FileExistsError(f"{dest} exists: choose a new folder")
-        tables = self._table_paths()
+        tables = self.table_paths()
         for schema, name, path in tables:
             target = dest / schema / name
             shutil.copytree(path / "_delta_log", target / "_delta_log")
@@ -141,7 +138,7 @@ class DeltaWarehouse:
         views are left as they are (its reads stay on one snapshot) and this one gets a
         database of its own."""
         reader = _reader(self.location)
-        con, shared = reader.open(self._table_paths())
+        con, shared = reader.open(self.table_paths())
         try:
             yield con
         finally:
@@ -230,7 +227,7 @@ class DeltaWarehouse:
         """Every recent publish, from the tables' commit info: asset, partition_key, run_id,
         rows, published_at (the shape of the DuckDB backend's `ops.partition_publishes`)."""
         rows = []
-        for _, _, path in self._table_paths():
+        for _, _, path in self.table_paths():
             for commit in DeltaTable(str(path)).history(depth):
                 if RUN_KEY not in commit:
                     continue
