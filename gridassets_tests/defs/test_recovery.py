@@ -230,6 +230,28 @@ def test_committed_but_unrecorded_partitions_are_recorded_once(instance, setting
     assert recovery.reconcile_ended_runs(instance, store) == []
 
 
+def test_a_materialization_in_the_run_log_but_not_in_the_asset_index_is_recorded(
+        instance, settings, dead):
+    """SQLite storage writes an event to the run's log, then to the asset index. A run killed in
+    between (seen in the kill tests) has a materialization that no asset shows; the reconciler
+    judges by the asset index, so the partition gets its runless record."""
+    import sqlalchemy as sa
+
+    run = add_run(instance, status=dg.DagsterRunStatus.FAILURE, worker=dead())
+    publish(settings, run.run_id, "circuits", "", 4)
+    record_materialization(instance, run, "circuits", None)
+    with instance.event_log_storage.index_connection() as con:
+        con.execute(sa.text("delete from event_logs where run_id = :run and "
+                            "dagster_event_type = 'ASSET_MATERIALIZATION'"), {"run": run.run_id})
+    assert instance.fetch_materializations(dg.AssetKey("circuits"), limit=10).records == []
+    assert instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+
+    events = recovery.reconcile_ended_runs(instance, open_warehouse(settings.resolve()))
+
+    assert [(e.asset_key.to_user_string(), e.partition) for e in events] == [("circuits", None)]
+    assert runless(instance, "circuits")[None]["recovered_from_run"] == run.run_id
+
+
 def test_a_partition_a_later_run_replaced_is_not_recorded_for_the_dead_run(
         instance, settings, dead):
     run = add_run(instance, status=dg.DagsterRunStatus.FAILURE, worker=dead())

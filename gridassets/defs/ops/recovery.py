@@ -36,6 +36,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import timezone
 from pathlib import Path
 
 import dagster as dg
@@ -58,7 +59,7 @@ from dagster_shared.utils.timing import format_duration
 
 from gridassets import warehouse
 from gridassets.defs.config import GridSettings
-from gridassets.storage import backend, runs
+from gridassets.storage import backend, reconcile, runs
 
 HOST_TAG = "gridassets/worker_host"
 PID_TAG = "gridassets/worker_pid"
@@ -152,12 +153,23 @@ def reap_dead_runs(instance: dg.DagsterInstance, log: Log = lambda _: None) -> l
 
 # --- the reconciler -------------------------------------------------------------------------------
 
-def _recorded(instance: dg.DagsterInstance, run_id: str) -> set[tuple[str, str]]:
-    """(asset, partition key or '') of every materialization stored for a run."""
-    out = set()
-    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
-        materialization = entry.dagster_event.event_specific_data.materialization
-        out.add((materialization.asset_key.to_user_string(), materialization.partition or ""))
+def _recorded(instance: dg.DagsterInstance, run_id: str,
+              published: list[reconcile.Published]) -> set[tuple[str, str]]:
+    """(asset, partition key or '') of every materialization of `run_id` that the asset catalogue
+    holds, for the assets the run published.
+
+    Read from the asset records (what the UI and partition status show), not from the run's own
+    event log: the SQLite storage writes an event to the run's log first and to the asset index
+    after it, so a run killed in between has a materialization in its log that no asset knows."""
+    out: set[tuple[str, str]] = set()
+    if not published:
+        return out
+    since = min(p.published_at for p in published).replace(tzinfo=timezone.utc).timestamp()
+    for asset in sorted({p.asset for p in published}):
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey.from_user_string(asset),
+                                  after_timestamp=since - 3600), limit=10_000).records
+        out.update((asset, r.partition_key or "") for r in records if r.run_id == run_id)
     return out
 
 
@@ -201,7 +213,7 @@ def reconcile_ended_runs(instance: dg.DagsterInstance, store: backend.Warehouse 
             "reconciled on the next pass")
         return recovered
     for run in pending:
-        recorded = _recorded(instance, run.run_id)
+        recorded = _recorded(instance, run.run_id, published[run.run_id])
         found = 0
         for p in published[run.run_id]:
             if (p.asset, p.partition_key) in recorded:
