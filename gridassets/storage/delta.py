@@ -172,7 +172,7 @@ class DeltaWarehouse:
                     rest, stored_keys = _rest_of_table(con, target, stored, added)
                     select = f"{rest} union all {select}"
                     predicate = _predicate(target, extra=stored_keys)
-                data = con.sql(select, params=params).fetch_arrow_reader()
+                data = con.sql(select, params=params).to_arrow_reader()
                 try:
                     # The table object read above, not its path: the commit is checked for
                     # conflicts against everything committed since the snapshot this write read.
