@@ -13,7 +13,8 @@ END ?= 2025-06-30
 SCALE ?= demo
 PYTEST_ARGS ?=
 
-.PHONY: help install install-test run test dev bench evaluate evaluate-large clean
+.PHONY: help install install-test run test dev bench evaluate evaluate-large clean \
+	scaleout-demo scaleout-up scaleout-down bench-scaleout
 
 help:
 	@echo "make run       build the demo warehouse ($(START)..$(END)) and print today's prioritized circuits"
@@ -22,6 +23,10 @@ help:
 	@echo "make evaluate  model quality on held-out time, and load forecasts on EIA-930 vs the operator"
 	@echo "make evaluate-large  the same on 200 circuits over a year (about 20 minutes)"
 	@echo "make bench     speed and memory of one daily partition (SCALE=demo|utility)"
+	@echo "make scaleout-demo  a 10-day backfill on PostgreSQL, Redis and 3 Celery workers, with a"
+	@echo "                    storm alert during it, checked against the embedded build"
+	@echo "make scaleout-up    keep such a cluster running (UI on :3000); make scaleout-down stops it"
+	@echo "make bench-scaleout a 30-day backfill in one process against 1, 2 and 3 workers"
 	@echo "make clean     remove the generated warehouse, outputs and Dagster run history"
 
 $(BIN)/python:
@@ -60,6 +65,23 @@ evaluate-large: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m gridassets bench --scale $(SCALE)
+
+# Scale-out mode on one machine (PostgreSQL, Redis and Celery workers as local processes; needs
+# Debian's postgresql and redis-server). See the README's "Scaling out".
+scaleout-demo: $(VENV)/.installed
+	deploy/scaleout/install-services.sh
+	$(BIN)/python -m gridassets scaleout demo
+
+scaleout-up: $(VENV)/.installed
+	deploy/scaleout/install-services.sh
+	$(BIN)/python -m gridassets scaleout up
+
+scaleout-down: $(VENV)/.installed
+	$(BIN)/python -m gridassets scaleout down
+
+bench-scaleout: $(VENV)/.installed
+	deploy/scaleout/install-services.sh
+	$(BIN)/python -m gridassets scaleout bench --scale $(SCALE)
 
 clean:
 	rm -rf data/warehouse.duckdb data/warehouse.duckdb.wal data/models data/outputs data/alerts

@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from gridassets import runner, warehouse
+from gridassets.scaleout import cli as scaleout_cli
 from gridassets.settings import Settings, SettingsError
 from gridassets.storage import backend
 from gridassets.storage import copy as warehouse_copy
@@ -175,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                                "warehouse-<UTC time>.duckdb)")
     p_backup.set_defaults(func=backup)
     warehouse_copy.add_parser(sub)
+    scaleout_cli.add_parser(sub)
     args = parser.parse_args(argv)
     if getattr(args, "start", None) and args.end < args.start:
         parser.error(f"--end {args.end} is before --start {args.start}")

@@ -8,7 +8,15 @@ import dagster as dg
 
 from gridassets.defs import features, fleet, forecasting, models, ops, raw, scores, storms
 from gridassets.defs.ops.recovery import run_worker_executor
+from gridassets.defs.policies import DEPLOYMENT
 from gridassets.defs.resources import build_resources
+
+
+def _scaleout_executor() -> dg.ExecutorDefinition:
+    from gridassets.scaleout.executor import scaleout_executor
+
+    return scaleout_executor
+
 
 AREAS = (fleet, raw, features, models, forecasting, scores, storms, ops)
 
@@ -20,6 +28,7 @@ defs = dg.Definitions.merge(
         # Dagster's in-process executor, plus: the run is tagged with its process, dead runs are
         # reaped and their pool slots freed, and a wait for a slot stops on Ctrl-C
         # (gridassets/defs/ops/recovery.py).
-        executor=run_worker_executor,
+        # Scale-out (GRIDASSETS_MODE=scaleout): each step a Celery task (gridassets/scaleout/).
+        executor=_scaleout_executor() if DEPLOYMENT.scaleout else run_worker_executor,
     ),
 )

@@ -16,12 +16,21 @@ SOURCES = ("synthetic", "landing")
 # Where tables live: the embedded DuckDB file (one writer process at a time) or Delta Lake tables
 # under <data dir>/lake that many processes write at once (see gridassets/storage/).
 BACKENDS = ("duckdb", "delta")
+# How runs execute: every step in the run's own process with the instance in .dagster_home
+# (embedded), or steps on Celery workers, the instance in PostgreSQL and the Delta warehouse
+# (scaleout: gridassets/scaleout/, deploy/scaleout/dagster.yaml).
+MODES = ("embedded", "scaleout")
 
 # name of the environment variable -> (field, parser)
 ENV_VARS: dict[str, str] = {
     "GRIDASSETS_SOURCE": "source",
     "GRIDASSETS_DATA_DIR": "data_dir",
     "GRIDASSETS_WAREHOUSE": "backend",
+    "GRIDASSETS_MODE": "mode",
+    "GRIDASSETS_CELERY_BROKER": "celery_broker",
+    "GRIDASSETS_CELERY_BACKEND": "celery_backend",
+    "GRIDASSETS_CELERY_REDELIVER_S": "celery_redeliver_s",
+    "GRIDASSETS_BACKFILL_DAYS": "backfill_days",
     "GRIDASSETS_DUCKDB": "duckdb_path",
     "GRIDASSETS_SEED": "seed",
     "GRIDASSETS_CIRCUITS": "n_circuits",
@@ -52,8 +61,35 @@ class Settings:
     # How many days older than a storm's latest alert the circuit state may be before the storm
     # list says it is stale (it is still produced: planners need it either way).
     storm_state_max_age_days: int = 2
+    mode: str = "embedded"
+    # Scale-out only: the Celery broker and result store (Redis URLs), how long a step's task may
+    # stay unacknowledged before the broker hands it to another worker (a worker that died with
+    # it: longer than the slowest step, or a slow step would run twice), and how many days one run
+    # of a backfill takes.
+    celery_broker: str | None = None
+    celery_backend: str | None = None
+    celery_redeliver_s: int = 1800
+    backfill_days: int = 4
 
     def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise SettingsError(
+                f"GRIDASSETS_MODE must be one of {', '.join(MODES)}; got {self.mode!r}"
+            )
+        if self.mode == "scaleout":
+            if self.backend != "delta":
+                raise SettingsError(
+                    "GRIDASSETS_MODE=scaleout needs GRIDASSETS_WAREHOUSE=delta (many workers "
+                    f"write at once; DuckDB allows one writer process); got {self.backend!r}")
+            if not self.celery_broker:
+                raise SettingsError(
+                    "GRIDASSETS_MODE=scaleout needs GRIDASSETS_CELERY_BROKER, the Redis URL of the "
+                    "Celery broker (e.g. redis://127.0.0.1:6379/0)")
+        if self.celery_redeliver_s < 5:
+            raise SettingsError("GRIDASSETS_CELERY_REDELIVER_S must be at least 5 (seconds); "
+                                f"got {self.celery_redeliver_s}")
+        if self.backfill_days < 1:
+            raise SettingsError(f"GRIDASSETS_BACKFILL_DAYS must be at least 1; got {self.backfill_days}")
         if self.source not in SOURCES:
             raise SettingsError(
                 f"GRIDASSETS_SOURCE must be one of {', '.join(SOURCES)}; got {self.source!r}"
@@ -87,6 +123,15 @@ class Settings:
     def warehouse_location(self) -> Path:
         """What the chosen backend stores tables in: the DuckDB file or the lake folder."""
         return self.lake_dir if self.backend == "delta" else self.warehouse
+
+    @property
+    def scaleout(self) -> bool:
+        return self.mode == "scaleout"
+
+    @property
+    def celery_results(self) -> str | None:
+        """The Celery result store: GRIDASSETS_CELERY_BACKEND, else the broker's Redis."""
+        return self.celery_backend or self.celery_broker
 
     @property
     def landing_dir(self) -> Path:
@@ -123,6 +168,9 @@ class Settings:
                 continue
             values[field] = _parse(var, field, raw.strip())
         values.update({k: v for k, v in overrides.items() if v is not None})
+        # Scale-out runs on the Delta warehouse; it need not be named twice.
+        if values.get("mode") == "scaleout":
+            values.setdefault("backend", "delta")
         for field in ("data_dir", "duckdb_path", "alerts_dir"):
             if values.get(field) is not None:
                 values[field] = Path(values[field])
@@ -133,7 +181,8 @@ class Settings:
 
 
 def _parse(var: str, field: str, raw: str) -> Any:
-    if field in ("seed", "n_circuits", "n_transformers", "storm_state_max_age_days"):
+    if field in ("seed", "n_circuits", "n_transformers", "storm_state_max_age_days",
+                 "celery_redeliver_s", "backfill_days"):
         try:
             return int(raw)
         except ValueError:

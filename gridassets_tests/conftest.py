@@ -133,3 +133,20 @@ def copy_data(demo: Path, target: Path) -> Path:
     """A private copy of the shared warehouse and models, for a test that writes to it."""
     shutil.copytree(demo, target, ignore=shutil.ignore_patterns("alerts", "outputs"))
     return target
+
+
+@pytest.fixture(scope="session")
+def delta_demo_data(tmp_path_factory) -> Path:
+    """The data folder of `demo_data`'s warehouse built on the Delta backend, once a session."""
+    root = tmp_path_factory.mktemp("delta_demo")
+    home = root / "dagster_home"
+    home.mkdir(parents=True)
+    shutil.copy(REPO_ROOT / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    out = subprocess.run(
+        [sys.executable, "-m", "gridassets", "run", "--start", TEST_WINDOW[0],
+         "--end", TEST_WINDOW[1], "--score-days", str(TEST_SCORE_DAYS)], cwd=REPO_ROOT,
+        env=fleet_env(root / "data", home, GRIDASSETS_WAREHOUSE="delta"),
+        capture_output=True, text=True, timeout=900)
+    if out.returncode != 0:
+        pytest.fail(f"python -m gridassets run failed:\n{out.stdout[-3000:]}\n{out.stderr[-5000:]}")
+    return root / "data"

@@ -25,29 +25,6 @@ LAST_DAY = TEST_WINDOW[1]
 LAST_WEEK = (pd.Timestamp(LAST_DAY) - pd.Timedelta(days=pd.Timestamp(LAST_DAY).weekday())).date()
 
 
-@pytest.fixture(scope="session")
-def delta_demo_data(tmp_path_factory) -> Path:
-    """The data folder of `demo_data`'s warehouse built on the Delta backend, once a session:
-    test_storm_risk_assets imports this fixture, and a module's copy of a fixture has a cache of
-    its own, so the folder under the session's temporary root says whether it is built."""
-    root = tmp_path_factory.getbasetemp() / "delta_demo"
-    if (root / "built").exists():
-        return root / "data"
-    shutil.rmtree(root, ignore_errors=True)
-    home = root / "dagster_home"
-    home.mkdir(parents=True)
-    shutil.copy(REPO_ROOT / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    out = subprocess.run(
-        [sys.executable, "-m", "gridassets", "run", "--start", TEST_WINDOW[0],
-         "--end", TEST_WINDOW[1], "--score-days", str(TEST_SCORE_DAYS)], cwd=REPO_ROOT,
-        env=fleet_env(root / "data", home, GRIDASSETS_WAREHOUSE="delta"),
-        capture_output=True, text=True, timeout=900)
-    if out.returncode != 0:
-        pytest.fail(f"python -m gridassets run failed:\n{out.stdout[-3000:]}\n{out.stderr[-5000:]}")
-    (root / "built").touch()
-    return root / "data"
-
-
 def copy_demo(request: pytest.FixtureRequest, backend: str, target: Path) -> Path:
     """A private copy of the shared demo warehouse of `backend` (and its models) at `target`."""
     demo = (request.getfixturevalue("demo_data")[0] if backend == "duckdb"

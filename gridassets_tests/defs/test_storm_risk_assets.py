@@ -23,10 +23,7 @@ from gridassets.defs.storms.jobs import STORM_ASSETS
 from gridassets.domain.alerts import parse_alert_bytes
 from gridassets.storage import alert_store
 from gridassets_tests.conftest import TEST_FLEET, TEST_WINDOW, read_warehouse
-from gridassets_tests.defs.test_model_assets import (  # noqa: F401  (fixture)
-    copy_demo,
-    delta_demo_data,
-)
+from gridassets_tests.defs.test_model_assets import copy_demo
 
 UTC = timezone.utc
 STATE_DAY = TEST_WINDOW[1]  # the newest circuit state of the shared warehouse: 2025-06-30

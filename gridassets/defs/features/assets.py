@@ -9,7 +9,7 @@ import pandas as pd
 from gridassets.defs.audit import audited_output, require_inputs, scope_of
 from gridassets.defs.metadata import frame_schema, partition_days, preview
 from gridassets.defs.partitions import daily_partitions
-from gridassets.defs.policies import DUCKDB_POOL, OWNERS, TRANSIENT_RETRY
+from gridassets.defs.policies import DAILY_BACKFILL, DUCKDB_POOL, OWNERS, TRANSIENT_RETRY
 from gridassets.defs.resources import Warehouse
 from gridassets.domain import audits, features
 from gridassets.storage import features as feature_sql
@@ -26,7 +26,7 @@ COMMON = dict(
     kinds={"duckdb", "sql"},
     owners=OWNERS,
     partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=DAILY_BACKFILL,
     pool=DUCKDB_POOL,
     retry_policy=TRANSIENT_RETRY,
     code_version="1",

@@ -17,7 +17,15 @@ from gridassets.defs.metadata import (
     preview,
 )
 from gridassets.defs.partitions import daily_partitions
-from gridassets.defs.policies import DAILY_FRESHNESS, DUCKDB_POOL, OWNERS, TRANSIENT_RETRY
+from gridassets.defs.policies import (
+    DAILY_BACKFILL,
+    DAILY_FRESHNESS,
+    DEPLOYMENT,
+    DUCKDB_POOL,
+    FORECAST_QUEUE,
+    OWNERS,
+    TRANSIENT_RETRY,
+)
 from gridassets.defs.resources import Warehouse
 from gridassets.domain import backtest, forecasting
 from gridassets.storage import forecasting as forecast_reads
@@ -30,9 +38,20 @@ MODELS = dg.AssetKey("load_forecast_models")
 HISTORY = dg.TimeWindowPartitionMapping(start_offset=-(CONFIG.window_days - 1),
                                         allow_nonexistent_upstream_partitions=True)
 # It also starts from each circuit's model as the day before left it (the latest stored
-# load_forecast_models before D); which one it read is in the metadata of both outputs.
+# load_forecast_models before D); which one it read is in the metadata of both outputs. That is
+# declared as load_forecast_models depending on its own day before, so that a backfill split into
+# runs (scale-out) makes its days in order, never day D before D-1's models are stored. (Declared
+# on the models only: the forecast of D comes from the same computation as the models of D, and
+# a dependency of the forecast on the models of D-1 would make the backfill daemon run one day
+# per run.)
+DAY_BEFORE = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1,
+                                           allow_nonexistent_upstream_partitions=True)
 INPUTS = [dg.AssetDep("feeder_load", partition_mapping=HISTORY),
-          dg.AssetDep("weather_observations", partition_mapping=HISTORY), "circuits"]
+          dg.AssetDep("weather_observations", partition_mapping=HISTORY), "circuits",
+          dg.AssetDep("load_forecast_models", partition_mapping=DAY_BEFORE)]
+_SOURCES = {dg.AssetKey("feeder_load"), dg.AssetKey("weather_observations"),
+            dg.AssetKey("circuits")}
+INTERNAL_DEPS = {"load_forecast": _SOURCES, "load_forecast_models": _SOURCES | {MODELS}}
 
 
 @dg.multi_asset(
@@ -59,13 +78,17 @@ INPUTS = [dg.AssetDep("feeder_load", partition_mapping=HISTORY),
           for name, text in forecasting.MODEL_CHECKS.items()],
     ],
     deps=INPUTS,
+    internal_asset_deps=INTERNAL_DEPS,
     partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=DAILY_BACKFILL,
     pool=DUCKDB_POOL,
+    op_tags=FORECAST_QUEUE,
     retry_policy=TRANSIENT_RETRY,
     # One computation makes both (the forecast and the model it leaves), but either may be
-    # materialized alone; an output that is not selected is not written.
-    can_subset=True,
+    # materialized alone; an output that is not selected is not written. Not in scale-out: the
+    # backfill daemon would put the two in runs of their own (the models depend on themselves,
+    # the forecast on them) and compute every day's forecast twice.
+    can_subset=not DEPLOYMENT.scaleout,
 )
 def load_forecast(context: dg.AssetExecutionContext, warehouse: Warehouse):
     days = partition_days(context)
@@ -197,7 +220,7 @@ def _state_rows(fitted: dict[str, forecasting.FittedModel], day) -> pd.DataFrame
                                    description=text)
                  for name, text in backtest.BACKTEST_CHECKS.items()],
     group_name="forecasting", owners=OWNERS, kinds={"duckdb", "pandas"},
-    partitions_def=daily_partitions, backfill_policy=dg.BackfillPolicy.single_run(),
+    partitions_def=daily_partitions, backfill_policy=DAILY_BACKFILL,
     pool=DUCKDB_POOL, retry_policy=TRANSIENT_RETRY, code_version="2",
     metadata={"partition_expr": "date", "schema": "scores"},
 )

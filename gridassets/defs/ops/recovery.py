@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from datetime import timezone
 from pathlib import Path
 
@@ -316,6 +316,37 @@ def _probe_warehouse(store: backend.Warehouse) -> None:
     store.probe()
 
 
+def start_of_run(plan_context: PlanOrchestrationContext
+                 ) -> Generator[DagsterEvent, None, backend.Warehouse | None]:
+    """What a run worker does before any step, whichever executor runs the steps: tag the run
+    with this process, reap dead runs, fail the run if the warehouse is damaged (naming the file)
+    and record what dead runs committed. Returns the warehouse (None if not yet created)."""
+    instance, run = plan_context.instance, plan_context.dagster_run
+    identity = runs.current()
+    instance.add_run_tags(run.run_id, worker_tags(identity))
+    # The run's process reads its settings from the environment, as the resources do.
+    path = warehouse_store()
+    messages: list[str] = []
+    recover(instance, None, messages.append)  # first free the pool, whatever the warehouse
+    yield DagsterEvent.engine_event(
+        plan_context,
+        f"Run worker: {identity.describe()} (tagged on the run, so that a reaper can tell "
+        "when it is gone)",
+        event_specific_data=EngineEventData.in_process(identity.pid),
+    )
+    for message in messages:
+        yield DagsterEvent.engine_event(plan_context, message, EngineEventData())
+    if path is not None:
+        # A corrupt warehouse fails the run here, before any step (and before the reconciler
+        # reads it).
+        _probe_warehouse(path)
+        messages = []
+        recover_records(instance, path, messages.append)
+        for message in messages:
+            yield DagsterEvent.engine_event(plan_context, message, EngineEventData())
+    return path
+
+
 class RunWorkerExecutor(InProcessExecutor):
     """Dagster's in-process executor (1.13.27), which first tags the run with its process and
     recovers from dead runs, and whose wait for a pool slot sleeps, reaps and stops on Ctrl-C."""
@@ -323,28 +354,7 @@ class RunWorkerExecutor(InProcessExecutor):
     def execute(self, plan_context: PlanOrchestrationContext, execution_plan: ExecutionPlan
                 ) -> Iterator[DagsterEvent]:
         instance, run = plan_context.instance, plan_context.dagster_run
-        identity = runs.current()
-        instance.add_run_tags(run.run_id, worker_tags(identity))
-        # The run's process reads its settings from the environment, as the resources do.
-        path = warehouse_store()
-        messages: list[str] = []
-        recover(instance, None, messages.append)  # first free the pool, whatever the warehouse
-        yield DagsterEvent.engine_event(
-            plan_context,
-            f"Run worker: {identity.describe()} (tagged on the run, so that a reaper can tell "
-            "when it is gone)",
-            event_specific_data=EngineEventData.in_process(identity.pid),
-        )
-        for message in messages:
-            yield DagsterEvent.engine_event(plan_context, message, EngineEventData())
-        if path is not None:
-            # A corrupt warehouse fails the run here, before any step (and before the reconciler
-            # reads it).
-            _probe_warehouse(path)
-            messages = []
-            recover_records(instance, path, messages.append)
-            for message in messages:
-                yield DagsterEvent.engine_event(plan_context, message, EngineEventData())
+        path = yield from start_of_run(plan_context)
 
         def while_waiting() -> None:
             notes: list[str] = []

@@ -14,7 +14,7 @@ import pandas as pd
 from gridassets.defs.audit import audited_output, scope_of
 from gridassets.defs.metadata import partition_days, preview, spec_schema
 from gridassets.defs.partitions import daily_partitions
-from gridassets.defs.policies import DUCKDB_POOL, OWNERS, TRANSIENT_RETRY
+from gridassets.defs.policies import DAILY_BACKFILL, DUCKDB_POOL, OWNERS, TRANSIENT_RETRY
 from gridassets.defs.resources import FleetSource
 from gridassets.domain import quality
 from gridassets.domain.landing import LandingError
@@ -59,7 +59,7 @@ def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
         kinds={"duckdb", "pandas"},
         owners=OWNERS,
         partitions_def=daily_partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        backfill_policy=DAILY_BACKFILL,
         metadata={"partition_expr": spec.time_column, "schema": "raw",
                   "dagster/column_schema": spec_schema(spec)},
         pool=DUCKDB_POOL,

@@ -15,7 +15,7 @@ from gridassets.defs.metadata import (
     preview,
 )
 from gridassets.defs.partitions import daily_partitions
-from gridassets.defs.policies import DAILY_FRESHNESS, DUCKDB_POOL, OWNERS, TRANSIENT_RETRY
+from gridassets.defs.policies import DAILY_BACKFILL, DAILY_FRESHNESS, DUCKDB_POOL, OWNERS, TRANSIENT_RETRY
 from gridassets.defs.resources import GridSettings, Warehouse
 from gridassets.domain import audits, models, plots, prioritization, risk
 from gridassets.domain.export import write_atomic_csv
@@ -27,7 +27,7 @@ COMMON = dict(
     group_name="scores",
     owners=OWNERS,
     partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=DAILY_BACKFILL,
     pool=DUCKDB_POOL,
     retry_policy=TRANSIENT_RETRY,
     freshness_policy=DAILY_FRESHNESS,

@@ -13,7 +13,7 @@ import pandas as pd
 
 from gridassets.defs.metadata import frame_schema, preview
 from gridassets.defs.partitions import storm_partitions
-from gridassets.defs.policies import DUCKDB_POOL, OWNERS, TRANSIENT_RETRY
+from gridassets.defs.policies import DUCKDB_POOL, OWNERS, TRANSIENT_RETRY, storm_step
 from gridassets.defs.resources import GridSettings
 from gridassets.domain import storm_messages
 from gridassets.storage import alert_store
@@ -34,6 +34,7 @@ ALERTS_VALID = dg.AssetCheckSpec(
     kinds={"duckdb", "pandas"},
     owners=OWNERS,
     pool=DUCKDB_POOL,
+    op_tags=storm_step(1),
     retry_policy=TRANSIENT_RETRY,
     metadata={"schema": "storms", "partition_expr": "storm_id"},
     code_version="1",

@@ -17,4 +17,7 @@ storm_job = dg.define_asset_job(
     name="storm_job",
     selection=dg.AssetSelection.assets(*STORM_ASSETS),
     description="The storm assets of one storm partition, as a weather alert triggers them.",
+    # Ahead of every other queued run: the run queue takes higher priorities first. (On Celery
+    # the storm steps have workers of their own: the `storms` queue.)
+    tags={"dagster/priority": "10"},
 )

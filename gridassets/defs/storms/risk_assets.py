@@ -15,7 +15,7 @@ import pandas as pd
 from gridassets import warehouse as wh
 from gridassets.defs.metadata import frame_schema, markdown_table
 from gridassets.defs.partitions import storm_partitions
-from gridassets.defs.policies import DUCKDB_POOL, OWNERS, TRANSIENT_RETRY
+from gridassets.defs.policies import DUCKDB_POOL, OWNERS, TRANSIENT_RETRY, storm_step
 from gridassets.defs.resources import GridSettings, Warehouse
 from gridassets.domain import models, prioritization, risk, storm_risk
 from gridassets.domain.export import write_atomic_csv
@@ -139,6 +139,7 @@ def _state_metadata(age: storm_risk.StateAge | None) -> dict:
           dg.AssetDep("outage_events", partition_mapping=LATEST), "circuits"],
     kinds={"duckdb", "scikitlearn"},
     check_specs=[SCORED, OUTAGE_STATE],
+    op_tags=storm_step(2),
     **COMMON,
 )
 def storm_outage_risk(context: dg.AssetExecutionContext, warehouse: Warehouse,
@@ -237,6 +238,7 @@ def _empty_risk() -> pd.DataFrame:
     deps=[dg.AssetDep("transformer_risk", partition_mapping=LATEST), "circuits"],
     kinds={"duckdb", "csv"},
     check_specs=[RANKED, PRIORITY_STATE],
+    op_tags=storm_step(3),
     **COMMON,
 )
 def storm_priority_circuits(context: dg.AssetExecutionContext, warehouse: Warehouse,
