@@ -87,6 +87,17 @@ def version_id(model_name: str, week_start: date, payload: bytes) -> str:
 
 
 def dumps(model) -> bytes:
+    """The model's bytes, the same for the same model wherever it was trained.
+
+    Pickle writes an attribute name once and refers back to it where the very same string object
+    recurs; whether two equal names are one object depends on what the process did before (a
+    long-lived Celery worker and a fresh process differ), so the same model pickled to different
+    bytes, and so to a different version id. One round trip through the format makes the names
+    canonical (loading interns them)."""
+    return _dump(joblib.load(io.BytesIO(_dump(model))))
+
+
+def _dump(model) -> bytes:
     buffer = io.BytesIO()
     joblib.dump(model, buffer, compress=3)
     return buffer.getvalue()

@@ -223,3 +223,20 @@ def test_code_version_covers_the_modules_that_label_the_rows():
     assert models.code_version() != models.code_version(string)
     assert models.code_version(string) == models.code_version(string)
     assert len(models.code_version()) == 12
+
+
+def test_the_same_model_gets_the_same_bytes_and_version_whatever_its_process_interned():
+    """A model fitted in a long-lived worker and the same model fitted in a fresh process pickled
+    differently: equal attribute names were one string object in one and two in the other. Here
+    the second model's attribute names are made fresh, non-interned strings."""
+    from sklearn.dummy import DummyClassifier
+
+    X, y = np.zeros((10, 2)), np.array([0, 1] * 5)
+    interned = [DummyClassifier().fit(X, y), DummyClassifier()]
+    fresh = [DummyClassifier().fit(X, y), DummyClassifier()]
+    names = {"".join(list(k)): v for k, v in fresh[0].__dict__.items()}
+    fresh[0].__dict__.clear()
+    fresh[0].__dict__.update(names)
+    assert registry.dumps(interned) == registry.dumps(fresh)
+    assert (registry.version_id("m", WEEK, registry.dumps(interned))
+            == registry.version_id("m", WEEK, registry.dumps(fresh)))
