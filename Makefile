@@ -81,7 +81,7 @@ scaleout-down: $(VENV)/.installed
 
 bench-scaleout: $(VENV)/.installed
 	deploy/scaleout/install-services.sh
-	$(BIN)/python -m gridassets scaleout bench --scale $(SCALE)
+	$(BIN)/python -m gridassets scaleout bench --scale $(SCALE) --write-docs
 
 clean:
 	rm -rf data/warehouse.duckdb data/warehouse.duckdb.wal data/models data/outputs data/alerts

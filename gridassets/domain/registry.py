@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timezone
 
 import joblib
+import numpy as np
 import pandas as pd
 
 PROMOTION_TOLERANCE = 0.01  # ROC AUC
@@ -81,23 +82,26 @@ def decide(candidate_auc: float, serving_auc: float | None, serving_version: str
                    f"{PROMOTION_TOLERANCE}")
 
 
-def version_id(model_name: str, week_start: date, payload: bytes) -> str:
-    digest = hashlib.sha256(payload).hexdigest()[:8]
+def version_id(model_name: str, week_start: date, fingerprint: bytes) -> str:
+    digest = hashlib.sha256(fingerprint).hexdigest()[:8]
     return f"{model_name.removesuffix('_model')}-{week_start.isoformat()}-{digest}"
 
 
+def fingerprint(model, holdout_rows) -> bytes:
+    """What tells one trained model from another, the same wherever and whenever it was trained:
+    its parameters, features and prior correction, and its probabilities on the holdout rows.
+
+    Not its pickled bytes: scikit-learn's tree arrays carry uninitialised padding, and whether
+    equal attribute names are one string object depends on what the process did before, so the
+    same model pickled to different bytes in a Celery worker and in a fresh process, and even
+    from one run to the next. (The artifact's SHA-256 is still of its bytes: it checks the file.)"""
+    probabilities = np.asarray(model.predict_proba(holdout_rows), dtype="<f8")
+    head = json.dumps({"params": model.params, "features": list(model.features),
+                       "negative_rate": model.negative_rate}, sort_keys=True, default=str)
+    return head.encode() + b"\0" + probabilities.tobytes()
+
+
 def dumps(model) -> bytes:
-    """The model's bytes, the same for the same model wherever it was trained.
-
-    Pickle writes an attribute name once and refers back to it where the very same string object
-    recurs; whether two equal names are one object depends on what the process did before (a
-    long-lived Celery worker and a fresh process differ), so the same model pickled to different
-    bytes, and so to a different version id. One round trip through the format makes the names
-    canonical (loading interns them)."""
-    return _dump(joblib.load(io.BytesIO(_dump(model))))
-
-
-def _dump(model) -> bytes:
     buffer = io.BytesIO()
     joblib.dump(model, buffer, compress=3)
     return buffer.getvalue()

@@ -102,7 +102,8 @@ def train_week(spec: models.ModelSpec, week_start: date, data: WeekData, seed: i
             serving_auc = None
     promote, reason = registry.decide(model.metrics["roc_auc"], serving_auc, serving_version)
     payload = registry.dumps(model)
-    version = registry.version_id(spec.name, week_start, payload)
+    version = registry.version_id(spec.name, week_start,
+                                  registry.fingerprint(model, data.holdout_rows))
     record = VersionRecord(
         **base, version=version, status="promoted" if promote else "rejected", decision=reason,
         **_window_fields(data.window), roc_auc=model.metrics["roc_auc"],

@@ -1,4 +1,4 @@
-"""`python -m gridassets scaleout up|down|env|backfill|demo`: a local scale-out cluster and the
+"""`python -m gridassets scaleout up|down|env|backfill|demo|bench`: a local scale-out cluster and the
 commands that use it (the Makefile's scaleout-* targets)."""
 
 from __future__ import annotations
@@ -91,6 +91,12 @@ def demo(args: argparse.Namespace) -> int:
     return demo_module.main(args)
 
 
+def bench(args: argparse.Namespace) -> int:
+    from gridassets.scaleout import bench as bench_module
+
+    return bench_module.main(args)
+
+
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("scaleout", help="a local scale-out cluster: up, down, env, "
                                                "backfill, demo")
@@ -119,5 +125,14 @@ def add_parser(subparsers) -> None:
     p_demo.add_argument("--root", help="work folder (default: a temporary one, removed after)")
     p_demo.add_argument("--keep", action="store_true", help="keep the temporary folder")
     p_demo.set_defaults(func=demo)
+    p_bench = sub.add_parser("bench", help="a 30-day backfill in one process and on 1, 2, 3 "
+                                           "workers (bench-scaleout.json)")
+    p_bench.add_argument("--scale", choices=("demo", "utility"), default="demo")
+    p_bench.add_argument("--days", type=int, default=30)
+    p_bench.add_argument("--workers", default="1,2,3", help="worker counts, e.g. 1,2,3")
+    p_bench.add_argument("--root", help="work folder (default: a temporary one, kept)")
+    p_bench.add_argument("--write-docs", action="store_true",
+                         help="write the table into docs/scaleout.md")
+    p_bench.set_defaults(func=bench)
     for q in (p_up, p_down, p_env):
         q.add_argument("--state-dir", type=Path, default=STATE_DIR, help=argparse.SUPPRESS)

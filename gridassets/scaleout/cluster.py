@@ -179,10 +179,15 @@ class Cluster:
         self.save()
 
     def start_worker(self, name: str, queues: Sequence[str]) -> Process:
-        """A Celery worker of one pool process (one step at a time), serving `queues`."""
+        """A Celery worker of one pool process (one step at a time), serving `queues`.
+
+        On one machine, workers of other queues run at a lower CPU priority than storm workers
+        (nice 10): a storm's steps get the cores at once, as storm workers on hosts of their own
+        would, while the backfill goes on."""
         log = self.state_dir / "logs" / f"worker-{name}.log"
+        nice = [] if "storms" in queues else ["nice", "-n", "10"]
         return self._spawn(f"worker-{name}", [
-            sys.executable, "-m", "celery", "-A", "gridassets.scaleout.worker", "worker",
+            *nice, sys.executable, "-m", "celery", "-A", "gridassets.scaleout.worker", "worker",
             "-Q", ",".join(queues), "-n", f"{name}@%h", "-c", "1", "--prefetch-multiplier=1",
             "--without-gossip", "--without-mingle", "-l", "INFO",
         ], log, env=self.process_env())

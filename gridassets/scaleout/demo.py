@@ -74,7 +74,7 @@ def _env(data_dir: Path, dagster_home: Path | None, **extra: str) -> dict[str, s
 
 
 def embedded_build(data_dir: Path, home: Path, first: date, last: date, score_days: int,
-                   log: Path) -> float:
+                   log: Path, env: dict[str, str] | None = None) -> float:
     """`python -m gridassets run` over [first, last] on the Delta warehouse; seconds taken."""
     home.mkdir(parents=True, exist_ok=True)
     shutil.copy(cluster.REPO_ROOT / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
@@ -83,7 +83,7 @@ def embedded_build(data_dir: Path, home: Path, first: date, last: date, score_da
         done = subprocess.run(
             [sys.executable, "-m", "gridassets", "run", "--start", first.isoformat(),
              "--end", last.isoformat(), "--score-days", str(score_days)],
-            cwd=cluster.REPO_ROOT, env=_env(data_dir, home), stdout=out,
+            cwd=cluster.REPO_ROOT, env=_env(data_dir, home, **(env or {})), stdout=out,
             stderr=subprocess.STDOUT)
     if done.returncode != 0:
         raise RuntimeError(f"the embedded build {first}..{last} failed; see {log}")
@@ -110,6 +110,21 @@ def first_storm_list(outputs: Path, since: float) -> float | None:
     lists = [p.stat().st_mtime for p in (outputs / "storms").glob("*/priority.csv")]
     lists = [t for t in lists if t >= since]
     return min(lists) if lists else None
+
+
+def storm_phases(instance, landed: float) -> str:
+    """Where the alert's time went: the first storm run's creation, start and end."""
+    import dagster as dg
+
+    records = instance.get_run_records(dg.RunsFilter(job_name="storm_job"))
+    records = [r for r in records if r.end_time and r.end_time >= landed]
+    if not records:
+        return "no storm run ended"
+    first = min(records, key=lambda r: r.end_time)
+    created = first.create_timestamp.replace(tzinfo=timezone.utc).timestamp() \
+        if first.create_timestamp.tzinfo is None else first.create_timestamp.timestamp()
+    return (f"run requested +{created - landed:.1f} s, started +{first.start_time - landed:.1f} s, "
+            f"ended +{first.end_time - landed:.1f} s; {len(records)} storm runs")
 
 
 def run_demo(root: Path, days: int = DAYS, workers: int = 3, log=print) -> DemoResult:
@@ -162,6 +177,7 @@ def run_demo(root: Path, days: int = DAYS, workers: int = 3, log=print) -> DemoR
         log(f"   alert to storm list: {alert_s:.1f} s" if alert_s is not None else
             f"   no storm list {STORM_TIMEOUT_S:.0f} s after the alert")
         report = backfill.wait(instance, backfill_id)
+        log(f"   the first storm run: {storm_phases(instance, landed)}")
         instance.dispose()
     log(f"   backfill {report.status} in {report.seconds:.0f} s, {len(report.runs)} runs")
     log(report.table())
