@@ -5,7 +5,9 @@ embedded build made, each partition present exactly once. For every partitioned 
 (daily tables over the days, weekly ones over the weeks the days fall in) the rows of each
 partition are read from both, sorted by every column, and compared: the same number of rows, the
 same columns in the same order, equal values (floats within 1e-9, relative or absolute). Columns
-that say when a row was written, not what it holds (`trained_at`), are left out.
+that say when a row was written, not what it holds (`trained_at`), and the checksum of a model
+file's bytes (`artifact_sha256`: pickled scikit-learn trees carry uninitialised padding, so the
+same model's file differs from one training to the next) are left out.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from gridassets.settings import Settings
 from gridassets.storage.backend import Warehouse, open_warehouse
 from gridassets.storage.copy import Partitioning, partitioning_from_definitions
 
-WALL_CLOCK = {"trained_at"}
+NOT_CONTENT = {"trained_at", "artifact_sha256"}
 TOLERANCE = 1e-9
 
 
@@ -45,7 +47,7 @@ def _read(store: Warehouse, qualified: str, scheme: Partitioning, keys: Sequence
         frame = con.execute(
             f"select {scheme.key_sql()} as _key, * from {qualified} "
             f"where {scheme.key_sql()} in (select unnest(?::varchar[]))", [list(keys)]).df()
-    return frame.drop(columns=[c for c in frame.columns if c in WALL_CLOCK])
+    return frame.drop(columns=[c for c in frame.columns if c in NOT_CONTENT])
 
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:

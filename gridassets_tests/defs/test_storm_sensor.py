@@ -650,7 +650,7 @@ def test_the_sensor_runs_by_default_and_targets_the_storm_job():
 
     sensor = defs.resolve_sensor_def("weather_alert_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    assert sensor.minimum_interval_seconds == 5
+    assert sensor.minimum_interval_seconds == 2
     assert sensor.job_name == storm_job.name
     assert {"settings", "fleet"} <= set(sensor.required_resource_keys)
     job = defs.resolve_job_def("storm_job")

@@ -53,7 +53,7 @@ def embedded(tmp_path_factory, delta_demo_data) -> Path:
     data = root / "data"
     shutil.copytree(delta_demo_data, data)
     demo.embedded_build(data, root / "home", FIRST, LAST, (LAST - FIRST).days + 1,
-                        root / "build.log")
+                        root / "build.log", env=FLEET_ENV)
     return data
 
 
@@ -176,7 +176,9 @@ def test_a_worker_killed_mid_step_hands_the_step_to_another_and_the_partition_is
     assert "succeeded in" not in Path(killed.log).read_text()[len(before[killed.name]):]
     [run_record] = instance.get_runs(dg.RunsFilter(tags={"dagster/partition": day}), limit=1)
     hosts = celery_hosts(instance, run_record.run_id)
-    assert len(hosts) == 2 and hosts[0] != hosts[1], hosts  # taken, lost, taken by another
+    # The killed worker may have died before saying it took the step; the one that ran it is
+    # another.
+    assert hosts and not hosts[-1].startswith(killed.name.removeprefix("worker-") + "@"), hosts
     rows, distinct = telemetry_rows(c, day)
     assert rows == distinct == TEST_FLEET["n_transformers"] * 24
 

@@ -33,7 +33,7 @@ def utc_now() -> datetime:
 
 @dg.sensor(
     job=storm_job,
-    minimum_interval_seconds=5,
+    minimum_interval_seconds=2,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Runs the storm assets for each weather alert dropped into the alerts inbox.",
 )
