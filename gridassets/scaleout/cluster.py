@@ -11,6 +11,7 @@ README's "Scaling out").
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pwd
@@ -19,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -125,9 +127,19 @@ class Cluster:
             raise
         return self
 
+    @property
+    def pg_dir(self) -> Path:
+        """PostgreSQL's data folder: in the state folder, or, when PostgreSQL runs as another
+        user (we are root), under /tmp (the state folder's parents may be closed to that user,
+        as pytest's are), one per state folder."""
+        if _unprivileged_user() is None:
+            return self.state_dir / "postgres"
+        tag = hashlib.sha256(str(self.state_dir.resolve()).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"gridassets-postgres-{tag}"
+
     def start_postgres(self) -> None:
         bindir = _postgres_bindir()
-        pg_dir = self.state_dir / "postgres"
+        pg_dir = self.pg_dir
         user = _unprivileged_user()
         if not (pg_dir / "PG_VERSION").exists():
             pg_dir.mkdir(parents=True, exist_ok=True)
@@ -307,6 +319,8 @@ def running(state_dir: Path, data_dir: Path, settings_env: Mapping[str, str] | N
     finally:
         cluster.stop()
         signal.signal(signal.SIGTERM, previous)
+        if not cluster.pg_dir.is_relative_to(state_dir):
+            shutil.rmtree(cluster.pg_dir, ignore_errors=True)
 
 
 # --- helpers -------------------------------------------------------------------------------------
