@@ -89,9 +89,6 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
-# Imported here, not lazily: statsmodels sets its warning filters on first import, which inside
-# a catch_warnings block would let convergence warnings through on the first call.
-from statsmodels.tsa.statespace.sarimax import SARIMAX
 from threadpoolctl import threadpool_limits
 
 from gridassets.domain.quality import MAX_EXAMPLES, CheckOutcome
@@ -269,6 +266,11 @@ def forecast_day_ahead(
     calendar = _Calendar(grid)
     # Small per-circuit matrices: BLAS threads only add overhead (20x slower measured on 2 cores)
     # and could change the order of floating-point sums between runs.
+    # Imported before the warnings are caught: statsmodels sets its warning filters on first
+    # import, which inside the catch_warnings block would let convergence warnings through on the
+    # first call. Not at module import: every process that loads the graph (each run's, the
+    # sensors') would pay seconds for it.
+    _statsmodels()
     with threadpool_limits(limits=1), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for cid in ids:
@@ -698,9 +700,16 @@ class _ModelError(Exception):
     """A fit or filter that cannot be used; the message becomes the row's note."""
 
 
-def _sarimax(endog: np.ndarray, exog: np.ndarray | None, spec: dict) -> SARIMAX:
+def _statsmodels():
+    """statsmodels' SARIMAX class, imported at first use."""
+    from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+    return SARIMAX
+
+
+def _sarimax(endog: np.ndarray, exog: np.ndarray | None, spec: dict):
     p, q = spec["arma_order"]
-    return SARIMAX(endog, exog=exog, order=(p, 0, q), trend="n")
+    return _statsmodels()(endog, exog=exog, order=(p, 0, q), trend="n")
 
 
 def _fit(z: np.ndarray, X: np.ndarray, rows: slice, spec: dict, arma_hours: int) -> list[float]:
@@ -724,7 +733,8 @@ def _fit(z: np.ndarray, X: np.ndarray, rows: slice, spec: dict, arma_hours: int)
     try:
         # The innovation variance is concentrated out of the likelihood: one parameter fewer
         # for the optimizer, the same estimate.
-        model = SARIMAX(resid[-arma_hours:], order=(p, 0, q), trend="n", concentrate_scale=True)
+        model = _statsmodels()(resid[-arma_hours:], order=(p, 0, q), trend="n",
+                               concentrate_scale=True)
         res = model.fit(disp=False, maxiter=100, cov_type="none")
     except Exception as exc:  # statsmodels raises many types (LinAlgError, ValueError, ...)
         raise _ModelError(f"ARMA fit failed: {type(exc).__name__}: {exc}") from None

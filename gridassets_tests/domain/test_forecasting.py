@@ -141,7 +141,7 @@ def test_failed_fit_falls_back_and_says_so(monkeypatch):
     def broken(*args, **kwargs):
         raise np.linalg.LinAlgError("LU decomposition error")
 
-    monkeypatch.setattr(fc.SARIMAX, "fit", broken)
+    monkeypatch.setattr(fc._statsmodels(), "fit", broken)
     out, models = forecast_day_ahead(_load(("A",)), DAY, config=CFG)
     _check_shape(out, ["A"], DAY)
     assert out["method"].iloc[0] in ("profile_prev_day", "profile_prev_week")
