@@ -23,7 +23,7 @@ def _day(text: str) -> date:
 
 def up(args: argparse.Namespace) -> int:
     existing = cluster.Cluster.load(args.state_dir)
-    if existing is not None and any(cluster._same_process(p) for p in existing.processes):
+    if existing is not None and any(cluster.is_running(p) for p in existing.processes):
         print(f"a cluster is already running (state in {args.state_dir}); "
               "`make scaleout-down` stops it")
         return 1

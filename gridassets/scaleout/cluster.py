@@ -154,7 +154,7 @@ class Cluster:
                                  "-p", str(self.pg_port), "-k", str(pg_dir),
                                  "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
                     log, user=user, env={"PATH": os.environ.get("PATH", "")})
-        _wait_for(lambda: _pg_ready(bindir, self.pg_port, pg_dir), 60,
+        _wait_for(lambda: _pg_ready(bindir, self.pg_port), 60,
                   f"PostgreSQL did not accept connections on 127.0.0.1:{self.pg_port} (log {log})")
         exists = subprocess.run(
             [str(bindir / "psql"), "-h", "127.0.0.1", "-p", str(self.pg_port), "-U", DB_USER,
@@ -238,7 +238,7 @@ class Cluster:
     def stop_process(self, process: Process, sig: int = signal.SIGTERM,
                      timeout: float = 30.0) -> None:
         """Stop one process and its session: `sig`, then SIGKILL after `timeout` seconds."""
-        if not _same_process(process):
+        if not is_running(process):
             return
         try:
             os.killpg(process.pid, sig)
@@ -368,7 +368,7 @@ def _run_as(user: str | None, argv: list[str], what: str) -> None:
         raise ClusterError(f"{what} failed: {out.stderr.strip() or out.stdout.strip()}")
 
 
-def _pg_ready(bindir: Path, port: int, socket_dir: Path) -> bool:
+def _pg_ready(bindir: Path, port: int) -> bool:
     out = subprocess.run([str(bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port),
                           "-U", DB_USER, "-d", "postgres"],
                          capture_output=True)
@@ -393,7 +393,8 @@ def _wait_for(ready, timeout: float, message: str) -> None:
     raise ClusterError(message)
 
 
-def _same_process(process: Process) -> bool:
+def is_running(process: Process) -> bool:
+    """That very process still runs (not a later one that got its pid)."""
     started = runs.started_of(process.pid)
     return started is not None and (not process.started or started == process.started)
 
