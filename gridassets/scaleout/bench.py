@@ -144,17 +144,18 @@ def run_bench(root: Path, scale_name: str, days: int, workers: list[int], log=pr
             instance = c.instance()
             backfill_id = backfill.launch(instance, defs, first, last, models=scale.models,
                                           groups=scale.groups)
-            time.sleep(demo.ALERT_AFTER_S)
-            landed = demo.drop_alert(target / "alerts")
-            ready = None
-            deadline = time.time() + demo.STORM_TIMEOUT_S
-            while ready is None and time.time() < deadline:
-                ready = demo.first_storm_list(target / "outputs", landed)
-                time.sleep(0.5)
+            ready = landed = None
+            if scale.models:  # the storm assets score with the outage model
+                time.sleep(demo.ALERT_AFTER_S)
+                landed = demo.drop_alert(target / "alerts")
+                deadline = time.time() + demo.STORM_TIMEOUT_S
+                while ready is None and time.time() < deadline:
+                    ready = demo.first_storm_list(target / "outputs", landed)
+                    time.sleep(0.5)
             report = backfill.wait(instance, backfill_id, timeout=6 * 3600)
             costs = step_costs(instance, [r.run_id for r in report.runs])
             instance.dispose()
-        alert_s = None if ready is None else round(ready - landed, 1)
+        alert_s = None if ready is None or landed is None else round(ready - landed, 1)
         log(f"{n} worker(s): {report.seconds:.0f} s, {len(report.runs)} runs, {report.status}; "
             f"alert to storm list {alert_s} s")
         result["configurations"].append({
