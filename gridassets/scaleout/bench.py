@@ -150,7 +150,7 @@ def run_bench(root: Path, scale_name: str, days: int, workers: list[int], log=pr
                 landed = demo.drop_alert(target / "alerts")
                 deadline = time.time() + demo.STORM_TIMEOUT_S
                 while ready is None and time.time() < deadline:
-                    ready = demo.first_storm_list(target / "outputs", landed)
+                    ready = demo.first_storm_list(instance, landed)
                     time.sleep(0.5)
             report = backfill.wait(instance, backfill_id, timeout=6 * 3600)
             costs = step_costs(instance, [r.run_id for r in report.runs])

@@ -105,11 +105,16 @@ def drop_alert(alerts_root: Path, name: str = "northwest.json") -> float:
     return landed
 
 
-def first_storm_list(outputs: Path, since: float) -> float | None:
-    """When the first storm crew list written after `since` appeared (epoch seconds)."""
-    lists = [p.stat().st_mtime for p in (outputs / "storms").glob("*/priority.csv")]
-    lists = [t for t in lists if t >= since]
-    return min(lists) if lists else None
+def first_storm_list(instance, since: float) -> float | None:
+    """When the first storm crew list after `since` was stored (epoch seconds): the first
+    materialization of storm_priority_circuits, which comes after its CSV is written. (The
+    CSV's own time is its last write: a later message of the same storm rewrites it.)"""
+    import dagster as dg
+
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("storm_priority_circuits"),
+                              after_timestamp=float(since)), limit=100).records
+    return min((r.timestamp for r in records), default=None)
 
 
 def storm_phases(instance, landed: float) -> str:
@@ -171,7 +176,7 @@ def run_demo(root: Path, days: int = DAYS, workers: int = 3, log=print) -> DemoR
         ready = None
         deadline = time.time() + STORM_TIMEOUT_S
         while ready is None and time.time() < deadline:
-            ready = first_storm_list(scaled / "outputs", landed)
+            ready = first_storm_list(instance, landed)
             time.sleep(0.5)
         alert_s = None if ready is None else ready - landed
         log(f"   alert to storm list: {alert_s:.1f} s" if alert_s is not None else

@@ -126,7 +126,7 @@ def test_a_backfill_on_workers_equals_the_embedded_build_with_a_storm_during_it(
     ready = None
     while ready is None:
         assert time.time() < deadline, "no storm list while the backfill ran"
-        ready = demo.first_storm_list(c.data_dir / "outputs", landed)
+        ready = demo.first_storm_list(instance, landed)
         time.sleep(0.5)
     report = backfill.wait(instance, backfill_id, timeout=WAIT_S)
     print(f"\nE2E_TIMING alert to storm list during the backfill: {ready - landed:.1f} s")
