@@ -130,6 +130,13 @@ class TrainedModel:
         missing = [c for c in self.features if c not in frame.columns]
         if missing:
             raise ValueError(f"{self.spec_name}: input lacks feature column(s) {missing}")
+        # A forest sums its trees' probabilities in the order its threads finish, so the last
+        # bits (and every metric and score made from them) changed from run to run. Predicting is
+        # cheap next to training: in one thread the sum is the same every time.
+        steps = getattr(self.pipeline, "steps", None)
+        estimator = steps[-1][1] if steps else self.pipeline
+        if getattr(estimator, "n_jobs", None) not in (None, 1):
+            estimator.n_jobs = 1
         p = self.pipeline.predict_proba(_matrix(frame, self.features))[:, 1]
         return prior_correct(p, self.negative_rate)
 

@@ -95,17 +95,8 @@ def fingerprint(model, holdout_rows) -> bytes:
     equal attribute names are one string object depends on what the process did before, so the
     same model pickled to different bytes in a Celery worker and in a fresh process, and even
     from one run to the next. (The artifact's SHA-256 is still of its bytes: it checks the file.)"""
-    estimator = model.pipeline.steps[-1][1]
-    threads = getattr(estimator, "n_jobs", None)
-    try:
-        # A forest's trees are summed in the order their threads finish: in one thread the sum,
-        # and so every bit of the probabilities, is the same each time.
-        if threads is not None:
-            estimator.n_jobs = 1
-        probabilities = np.asarray(model.predict_proba(holdout_rows), dtype="<f8")
-    finally:
-        if threads is not None:
-            estimator.n_jobs = threads
+    # (predict_proba predicts in one thread, so these are the same bits every time.)
+    probabilities = np.asarray(model.predict_proba(holdout_rows), dtype="<f8")
     head = json.dumps({"params": model.params, "features": list(model.features),
                        "negative_rate": model.negative_rate}, sort_keys=True, default=str)
     return head.encode() + b"\0" + probabilities.tobytes()
