@@ -6,19 +6,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import date
 from pathlib import Path
 
 from gridassets.scaleout import cluster
 
 STATE_DIR = cluster.REPO_ROOT / ".scaleout"
-
-
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
 def up(args: argparse.Namespace) -> int:
@@ -98,6 +90,7 @@ def bench(args: argparse.Namespace) -> int:
 
 
 def add_parser(subparsers) -> None:
+    from gridassets.cli import _day  # loaded by now: gridassets.cli calls this
     p = subparsers.add_parser("scaleout", help="a local scale-out cluster: up, down, env, "
                                                "backfill, demo")
     sub = p.add_subparsers(dest="scaleout_command", required=True)
