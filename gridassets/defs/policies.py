@@ -29,7 +29,6 @@ OWNERS = ["team:grid-analytics"]
 # at once is set by how many workers serve it. Everything else goes to Celery's "dagster" queue.
 QUEUE_TAG = "dagster-celery/queue"
 FORECAST_QUEUE = {QUEUE_TAG: "forecast"}
-STEP_QUEUE = "dagster"
 
 
 def storm_step(stage: int) -> dict[str, str]:

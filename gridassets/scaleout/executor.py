@@ -26,9 +26,6 @@ from dagster_celery.executor import CELERY_CONFIG, CeleryExecutor, _submit_task
 from gridassets.defs.ops.recovery import start_of_run
 from gridassets.settings import Settings, SettingsError
 
-QUEUES = ("storms", "forecast", "dagster")
-
-
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery settings of the executor (which sends tasks) and the workers (which run them)."""
     return {
