@@ -80,7 +80,8 @@ def chunks(start: date, end: date, days: int) -> list[tuple[date, date]]:
 
 
 FLEET = "circuits,transformers"
-RAW = "transformer_telemetry,feeder_load,weather_observations,outage_events,transformer_failures"
+RAW = ("transformer_telemetry,feeder_load,weather_observations,outage_events,transformer_failures,"
+       "weather_forecasts")
 FEATURES = "transformer_daily_stats,transformer_health_features,circuit_exposure_features"
 MODELS = "maintenance_model,outage_model"
 SCORES = ("load_forecast,load_forecast_models,load_forecast_backtest,transformer_risk,"

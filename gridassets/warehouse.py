@@ -39,6 +39,7 @@ SCHEMA_OF: dict[str, str] = {
     "weather_observations": "raw",
     "outage_events": "raw",
     "transformer_failures": "raw",
+    "weather_forecasts": "raw",
     "transformer_daily_stats": "features",
     "transformer_health_features": "features",
     "circuit_exposure_features": "features",

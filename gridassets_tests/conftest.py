@@ -18,7 +18,7 @@ TEST_DATA = Path(__file__).resolve().parent / "data"
 # Small enough to be fast, big enough for every table to have rows.
 SMALL_FLEET = {"seed": 11, "n_circuits": 6, "n_transformers": 120}
 RAW = ["transformer_telemetry", "feeder_load", "weather_observations", "outage_events",
-       "transformer_failures"]
+       "transformer_failures", "weather_forecasts"]
 
 
 @pytest.fixture(autouse=True)

@@ -39,3 +39,21 @@ def load_nws_file(name: str, now: datetime = TEST_NOW) -> bytes:
     if folder is None or not (folder / name).is_file():
         raise FileNotFoundError(f"gridassets_tests/data/nws/{name} not found")
     return with_real_times((folder / name).read_bytes(), now)
+
+
+# The gridpoint forecasts of gridassets_tests/data/nws/gridpoints/ (<office>/<x>,<y>.json), with the
+# clock of each set to its own updateTime, so that the file's first hour is the hour it was issued.
+GRIDPOINTS = {
+    "BMX/32,69.json": datetime(2024, 2, 23, 18, 40, 54, tzinfo=timezone.utc),
+    "FGZ/74,89.json": datetime(2024, 2, 20, 17, 13, 54, tzinfo=timezone.utc),
+    "FWD/89,104.json": datetime(2024, 10, 1, 10, 29, 1, tzinfo=timezone.utc),
+    "LZK/83,73.json": datetime(2024, 2, 20, 17, 36, 55, tzinfo=timezone.utc),
+}
+
+
+def load_gridpoint(name: str) -> bytes:
+    """The bytes of one gridpoint forecast with real times at its own issue time."""
+    folder = nws_data_dir()
+    if folder is None or not (folder / "gridpoints" / name).is_file():
+        raise FileNotFoundError(f"gridassets_tests/data/nws/gridpoints/{name} not found")
+    return with_real_times((folder / "gridpoints" / name).read_bytes(), GRIDPOINTS[name])

@@ -86,7 +86,8 @@ class FleetSource(dg.ConfigurableResource):
         s = self.settings.resolve()
         if s.source == "landing":
             limit = None if entities is None else landing.row_limit(spec, entities)
-            return landing.read_daily(spec, s.landing_dir, day, max_rows=limit)
+            read = landing.read_forecast if spec.valid_days else landing.read_daily
+            return read(spec, s.landing_dir, day, max_rows=limit)
         return _synthetic_day(self._config(s), day)[spec.name].copy()
 
     def zones(self) -> set[str]:

@@ -130,14 +130,18 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from gridassets.domain import forecast_error
+from gridassets.domain.forecast_error import storm_profile as _storm_profile
 from gridassets.domain.schemas import (
     CIRCUITS,
+    FORECAST_DAYS,
     FEEDER_LOAD,
     OUTAGE_CAUSES,
     OUTAGE_EVENTS,
     TRANSFORMER_FAILURES,
     TRANSFORMER_TELEMETRY,
     TRANSFORMERS,
+    WEATHER_FORECASTS,
     WEATHER_OBSERVATIONS,
     TableSpec,
 )
@@ -227,6 +231,9 @@ _MODE_NAMES = np.array([None, "thermal", "dielectric", "external", None], dtype=
 # Random streams: every stream has its own SeedSequence, so no draw depends on another's order.
 _S_FLEET, _S_CLIMATE, _S_STORMS, _S_EXTERNAL, _S_LIVES = 1, 2, 3, 4, 5
 _S_WEATHER, _S_LOAD, _S_TX_LOAD, _S_TX_SENSOR, _S_OUTAGES = 11, 12, 13, 14, 15
+_S_FORECAST = 16
+_DTYPES = {"str": object, "int": "int64", "float": "float64", "date": object,
+           "timestamp": "datetime64[ns]"}
 
 
 @dataclass(frozen=True)
@@ -440,8 +447,52 @@ class FleetSimulator:
         return self._outages(day)
 
     @_synchronized
+    def weather_forecasts(self, day: date) -> pd.DataFrame:
+        """The forecast issued at the end of `day` for every zone and hour of the next
+        FORECAST_DAYS days (WEATHER_FORECASTS columns): the true weather seen through the error
+        model of `gridassets.domain.forecast_error`, with draws of its own per (seed, day)."""
+        day = _check_day(day)
+        days = min(FORECAST_DAYS, (EPOCH_END - day).days)  # the epoch's last ones reach its end
+        if days == 0:
+            return pd.DataFrame({c.name: pd.Series(dtype=_DTYPES[c.dtype])
+                                 for c in WEATHER_FORECASTS.columns})
+        blocks = [self._weather(day + timedelta(days=k)) for k in range(1, days + 1)]
+
+        def joined(name: str) -> np.ndarray:
+            return np.concatenate([b[name] for b in blocks], axis=1)
+
+        truth = forecast_error.Truth(
+            temp_no_cooling=joined("temp") + joined("cooling"), fair_wind=joined("fair_wind"),
+            fair_gust=joined("fair_gust"), fair_precip=joined("fair_precip"))
+        h0 = _hour0(day + timedelta(days=1))
+        hours = 24 * days
+        st = self._storms
+        sel = np.flatnonzero((st["start"] < h0 + hours) & (st["end"] > h0))
+        storms = forecast_error.Storms(
+            start=st["start"][sel] - h0, peak=st["peak"][sel] - h0, end=st["end"][sel] - h0,
+            gust=st["gust"][sel], precip=st["precip"][sel], thunder=st["thunder"][sel],
+            intensity=st["intensity"][sel])
+        seed = np.random.SeedSequence([self.config.seed, _S_FORECAST, day.toordinal()])
+        month = (day + timedelta(days=1)).month
+        values = forecast_error.forecast(truth, storms, seed, THUNDERSTORM_SHARE[month - 1])
+        zones = np.array(self.config.zones, dtype=object)
+        order = np.argsort(zones, kind="stable")
+        start = np.datetime64((day + timedelta(days=1)).isoformat(), "ns")
+        stamps = (start + np.arange(hours) * _HOUR).astype("datetime64[ns]")
+        frame = pd.DataFrame({
+            "issue_date": np.full(len(zones) * hours, day, dtype=object),
+            "zone": np.repeat(zones[order], hours),
+            "issued_at": np.full(len(zones) * hours, start),
+            "valid_ts": np.tile(stamps, len(zones)),
+            "lead_h": np.tile(np.arange(1, hours + 1, dtype=np.int64), len(zones)),
+            **{name: np.asarray(v[order], dtype=np.float64).reshape(-1)
+               for name, v in values.items()},
+        })
+        return frame[WEATHER_FORECASTS.names]
+
+    @_synchronized
     def raw_day(self, day: date) -> dict[str, pd.DataFrame]:
-        """All five raw tables of `day`, keyed by table name."""
+        """All six raw tables of `day`, keyed by table name."""
         day = _check_day(day)
         return {
             TRANSFORMER_TELEMETRY.name: self.transformer_telemetry(day),
@@ -449,6 +500,7 @@ class FleetSimulator:
             WEATHER_OBSERVATIONS.name: self.weather_observations(day),
             OUTAGE_EVENTS.name: self.outage_events(day),
             TRANSFORMER_FAILURES.name: self.transformer_failures(day),
+            WEATHER_FORECASTS.name: self.weather_forecasts(day),
         }
 
     # ------------------------------------------------------------------ public: hidden truth
@@ -962,11 +1014,13 @@ class FleetSimulator:
         # winter snow carries less water per hour than summer rain
         precip = np.where(raining, d["rain"] * (0.3 if season > 0 else 0.5), 0.0)
 
+        fair = {"fair_wind": wind, "fair_gust": gust, "fair_precip": precip}
         st = self._storms
         mids = h0 + hours
         sel = np.flatnonzero((st["start"] < h0 + 24) & (st["end"] > h0))
         storm_gust = np.zeros((len(zones), 24))
         storm_rain = np.zeros((len(zones), 24))
+        cooling = np.zeros((len(zones), 24))
         for s in sel:
             prof = _storm_profile(mids, st["start"][s], st["peak"][s], st["end"][s])
             g = st["gust"][s] * st["intensity"][s][:, None] * prof[None, :]
@@ -974,7 +1028,9 @@ class FleetSimulator:
             rain_shape = prof**4 if st["thunder"][s] else prof
             storm_rain += st["precip"][s] * st["intensity"][s][:, None] * rain_shape[None, :]
             if st["thunder"][s]:
-                temp = temp - 3.0 * st["intensity"][s][:, None] * prof[None, :]
+                cool = 3.0 * st["intensity"][s][:, None] * prof[None, :]
+                temp = temp - cool
+                cooling = cooling + cool
         in_storm = storm_gust > 0
         storm_gust = storm_gust * (1 + 0.07 * d["storm"])
         gust = np.where(in_storm, np.maximum(gust, storm_gust), gust)
@@ -990,6 +1046,8 @@ class FleetSimulator:
             "gust": gust,
             "precip": np.round(np.clip(precip, 0.0, 500.0), 1),
             "storm_gust": storm_gust,
+            "cooling": cooling,
+            **fair,
         }
 
     def _load(self, day: date) -> dict[str, np.ndarray]:
@@ -1299,13 +1357,6 @@ def _daily_to_hourly(series: np.ndarray, day: date) -> np.ndarray:
     frac = np.where(x < 0, x + 1, x)
     return series[..., lo] * (1 - frac) + series[..., lo + 1] * frac
 
-
-def _storm_profile(t: np.ndarray, start: float, peak: float, end: float) -> np.ndarray:
-    """0 outside the storm, rising smoothly to 1 at its peak and falling to 0 at its end."""
-    up = np.clip((t - start) / max(peak - start, 1e-9), 0, 1)
-    down = np.clip((end - t) / max(end - peak, 1e-9), 0, 1)
-    u = np.where(t <= peak, up, down)
-    return np.sin(np.pi / 2 * u) ** 2
 
 
 def _severity(lv: _Lives, life: np.ndarray, t: np.ndarray) -> np.ndarray:

@@ -107,8 +107,11 @@ def row_limit(spec: TableSpec, entities: int) -> int:
         raise ValueError(f"entities must not be negative; got {entities!r}")
     noun = spec.entity_column.removesuffix("_id")
     if spec.hourly:
-        limit = HOURLY_MARGIN * 24 * n + SPARE_HOURLY_ROWS
-        basis = f"{HOURLY_MARGIN} x 24 hourly rows per {noun} + {SPARE_HOURLY_ROWS}"
+        first, last = spec.valid_days or (0, 1)
+        hours = 24 * (last - first)
+        limit = HOURLY_MARGIN * hours * n + SPARE_HOURLY_ROWS * (last - first)
+        basis = (f"{HOURLY_MARGIN} x {hours} hourly rows per {noun} + "
+                 f"{SPARE_HOURLY_ROWS * (last - first)}")
     else:
         limit = EVENTS_PER_ENTITY * n + SPARE_EVENT_ROWS
         basis = f"{EVENTS_PER_ENTITY} events per {noun} + {SPARE_EVENT_ROWS}"
@@ -179,6 +182,8 @@ def parse_frame(spec: TableSpec, raw: pd.DataFrame, path: Path | str,
     frame = pd.DataFrame(out, index=range(len(raw)))
     if day is not None and spec.time_column is not None:
         _check_inside_day(spec, frame, path, day)
+    if day is not None and spec.valid_days is not None:
+        _check_forecast(spec, frame, path, day)
     _check_unique(spec, frame, path)
     return frame
 
@@ -390,18 +395,27 @@ def _default_series(col: Column, n: int) -> pd.Series:
     return pd.Series([col.default] * n, index=range(n), dtype=object)
 
 
+def valid_window(spec: TableSpec, day: date) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """[start, end) that the time column of `spec`'s file for `day` must lie in: the day itself,
+    or for a forecast the days it covers."""
+    first, last = spec.valid_days or (0, 1)
+    midnight = pd.Timestamp(datetime.combine(day, datetime.min.time()))
+    return midnight + timedelta(days=first), midnight + timedelta(days=last)
+
+
 def _check_inside_day(spec: TableSpec, frame: pd.DataFrame, path: Path | str, day: date) -> None:
     col = spec.column(spec.time_column)
-    start = pd.Timestamp(datetime.combine(day, datetime.min.time()))
-    end = start + timedelta(days=1)
+    start, end = valid_window(spec, day)
     ts = frame[col.name]
     outside = ts.notna() & ((ts < start) | (ts >= end))
     if outside.any():
         idx = outside[outside].index[0]
+        where = (f"the file's day {day} (UTC)" if spec.valid_days is None else
+                 f"the days the forecast issued at the end of {day} covers "
+                 f"({start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC)")
         raise LandingError(
             path,
-            f"timestamp {ts.loc[idx]} is outside the file's day {day} (UTC); "
-            f"{int(outside.sum())} such row(s)",
+            f"timestamp {ts.loc[idx]} is outside {where}; {int(outside.sum())} such row(s)",
             row=_row(idx), column=col.source_name,
         )
     if spec.hourly:
@@ -410,6 +424,110 @@ def _check_inside_day(spec: TableSpec, frame: pd.DataFrame, path: Path | str, da
             idx = off_hour[off_hour].index[0]
             raise LandingError(path, f"timestamp {ts.loc[idx]} is not the start of a UTC hour",
                                row=_row(idx), column=col.source_name)
+
+
+def _check_forecast(spec: TableSpec, frame: pd.DataFrame, path: Path | str, day: date) -> None:
+    """A forecast file's rows belong to its issue day, were issued by its end (a forecast made
+    later would look ahead), and say their lead time right. Fills issue_date where absent."""
+    given = frame["issue_date"]
+    issue = pd.Timestamp(day)
+    wrong = given.notna() & (pd.to_datetime(given) != issue)
+    if wrong.any():
+        idx = wrong[wrong].index[0]
+        raise LandingError(path, f"issue_date {given.loc[idx]} is not the file's day {day}",
+                           row=_row(idx), column="issue_date")
+    frame["issue_date"] = pd.Series([day] * len(frame), index=frame.index, dtype=object)
+    end = issue + timedelta(days=1)
+    late = frame["issued_at"] > end
+    if late.any():
+        idx = late[late].index[0]
+        raise LandingError(path, f"issued_at {frame['issued_at'].loc[idx]} is after the end of the "
+                                 f"issue day {day}: partition {day} may only hold forecasts made "
+                                 "by then", row=_row(idx), column="issued_at")
+    lead = (frame["valid_ts"] - end) / pd.Timedelta(hours=1) + 1
+    off = frame["lead_h"].notna() & frame["valid_ts"].notna() & (frame["lead_h"] != lead)
+    if off.any():
+        idx = off[off].index[0]
+        raise LandingError(path, f"lead_h {frame['lead_h'].loc[idx]} does not match valid_ts "
+                                 f"{frame['valid_ts'].loc[idx]}: it is the hours from the end of "
+                                 f"{day} to the end of the hour forecast ({lead.loc[idx]:.0f})",
+                           row=_row(idx), column="lead_h")
+
+
+def empty_frame(spec: TableSpec) -> pd.DataFrame:
+    """No rows, the spec's columns and types."""
+    return pd.DataFrame({c.name: _default_series(c, 0) for c in spec.columns})
+
+
+def forecast_folder(landing_dir: Path, spec: TableSpec, day: date) -> Path:
+    """landing/<table>/<day>/: NWS gridpoint forecasts (<office>/<x>,<y>.json) for `day`."""
+    return Path(landing_dir) / spec.name / day.isoformat()
+
+
+def read_forecast(spec: TableSpec, landing_dir: Path, day: date, *,
+                  max_rows: int | None = None) -> pd.DataFrame:
+    """The forecast issued at the end of `day`: landing/<table>/<day>.csv or .parquet, or a
+    folder landing/<table>/<day>/ of NWS gridpoint files mapped to zones by landing/zones.csv.
+    Neither there: no forecast for the day, an empty frame (forecasts are optional; the scores
+    say per row when they had none). Raises LandingError as `read_daily` does, naming the file."""
+    folder = forecast_folder(landing_dir, spec, day)
+    if not folder.is_dir():
+        stem = Path(landing_dir) / spec.name / day.isoformat()
+        if not any(stem.with_name(stem.name + suffix).is_file() for suffix in SUFFIXES):
+            # No forecast landed for the day: an empty partition, and the scores of the day fall
+            # back to what they use without one (tagged on every row). A late file is taken when
+            # the partition is materialized again.
+            return empty_frame(spec)
+        return read_daily(spec, landing_dir, day, max_rows=max_rows)
+    for suffix in SUFFIXES:
+        flat = folder.with_name(folder.name + suffix)
+        if flat.is_file():
+            raise LandingError(flat, f"both {flat.name} and the folder {folder.name}/ exist; "
+                                     "keep one")
+    from gridassets.domain.schemas import ZONES
+
+    zones = read_registry(ZONES, landing_dir)
+    frames = [_gridpoint_rows(spec, folder, day, row) for row in zones.itertuples(index=False)]
+    frame = pd.concat(frames, ignore_index=True)[spec.names]
+    _check_unique(spec, frame, folder)
+    return frame
+
+
+def _gridpoint_rows(spec: TableSpec, folder: Path, day: date, zone) -> pd.DataFrame:
+    import json
+
+    from gridassets.domain import nws_gridpoints
+
+    path = folder / zone.office / f"{zone.grid_x},{zone.grid_y}.json"
+    if not path.is_file():
+        raise LandingError(path, f"missing file: the gridpoint forecast of zone {zone.zone} "
+                                 f"(zones.csv: {zone.office} {zone.grid_x},{zone.grid_y})")
+    size = path.stat().st_size
+    if size > nws_gridpoints.MAX_BYTES:
+        raise LandingError(path, f"is {size:,} bytes; a gridpoint forecast is at most "
+                                 f"{nws_gridpoints.MAX_BYTES:,}")
+    try:
+        doc = json.loads(path.read_bytes())
+        found = nws_gridpoints.gridpoint_of(doc)
+        if found != (zone.office, zone.grid_x, zone.grid_y):
+            raise nws_gridpoints.GridpointError(
+                f"the file is the forecast of {found[0]} {found[1]},{found[2]}, not of "
+                f"{zone.office} {zone.grid_x},{zone.grid_y} (zone {zone.zone})")
+        issued = nws_gridpoints.issued_at(doc)
+        hours = nws_gridpoints.hourly(doc)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LandingError(path, f"cannot be read: not JSON ({exc})") from None
+    except (nws_gridpoints.GridpointError, RecursionError) as exc:
+        raise LandingError(path, str(exc)) from None
+    end = pd.Timestamp(day) + timedelta(days=1)
+    if issued > end:
+        raise LandingError(path, f"updateTime {issued} is after the end of the issue day {day}: "
+                                 f"partition {day} may only hold forecasts made by then")
+    start, stop = valid_window(spec, day)
+    hours = hours[(hours["valid_ts"] >= start) & (hours["valid_ts"] < stop)]
+    return hours.assign(
+        issue_date=pd.Series([day] * len(hours), index=hours.index, dtype=object), zone=zone.zone, issued_at=issued,
+        lead_h=((hours["valid_ts"] - end) / pd.Timedelta(hours=1) + 1).astype("int64"))
 
 
 def _check_unique(spec: TableSpec, frame: pd.DataFrame, path: Path | str) -> None:

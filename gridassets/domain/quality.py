@@ -145,6 +145,8 @@ def check_completeness(frame: pd.DataFrame, spec: TableSpec, days: Sequence[date
                                 {"unknown": unknown[:MAX_EXAMPLES]})
         return CheckOutcome(True, f"{len(frame)} event(s), all on known {entity}s")
 
+    if spec.valid_days is not None:
+        return _forecast_completeness(frame, spec, days, known)
     problems: list[str] = []
     details: dict = {}
     ts = pd.to_datetime(frame[spec.time_column])
@@ -180,6 +182,46 @@ def check_completeness(frame: pd.DataFrame, spec: TableSpec, days: Sequence[date
     if problems:
         return CheckOutcome(False, "; ".join(problems), details)
     return CheckOutcome(True, f"24 hourly rows per {entity} per day", details)
+
+
+def _forecast_completeness(frame: pd.DataFrame, spec: TableSpec, days: Sequence[date],
+                           known: set[str] | None) -> CheckOutcome:
+    """A forecast: per issue day and zone, consecutive hours from the first hour of the next day,
+    at least the whole day ahead (24); at least MIN_COVERAGE of the registry's zones forecast."""
+    entity, issue = spec.entity_column, spec.partition_column
+    if frame.empty:
+        return CheckOutcome(True, "no forecast for these day(s): the scores fall back to what they "
+                                  "use without one, and say so on every row", {"hours_min": 0})
+    problems: list[str] = []
+    first = pd.to_datetime(frame[issue]) + pd.Timedelta(days=spec.valid_days[0])
+    step = (pd.to_datetime(frame[spec.time_column]) - first) / pd.Timedelta(hours=1)
+    per = frame.assign(_issue=pd.to_datetime(frame[issue]).dt.date, _h=step).groupby(
+        ["_issue", entity], observed=True)["_h"].agg(["min", "max", "count"])
+    broken = per[(per["min"] != 0) | (per["max"] != per["count"] - 1)]
+    if len(broken):
+        problems.append(f"{len(broken)} zone forecast(s) with missing hours (each must run hour by "
+                        "hour from 00:00 UTC of the day after its issue day)")
+    short = per[per["count"] < 24]
+    if len(short):
+        problems.append(f"{len(short)} zone forecast(s) shorter than the 24 hours of the day ahead")
+    details: dict = {"incomplete": [f"{z} issued {d}: {int(r['count'])} hours"
+                                    for (d, z), r in pd.concat([broken, short]).head(
+                                        MAX_EXAMPLES).iterrows()],
+                     "hours_min": int(per["count"].min()) if len(per) else 0}
+    if known:
+        for day in days:
+            present = set(per.loc[day].index.astype(str)) if day in per.index.get_level_values(0) \
+                else set()
+            share = len(present & known) / len(known)
+            if share < MIN_COVERAGE:
+                missing = sorted(known - present)
+                problems.append(f"{day}: only {share:.1%} of {len(known)} registry zones forecast "
+                                f"(at least {MIN_COVERAGE:.0%} required); missing e.g. "
+                                f"{missing[:MAX_EXAMPLES]}")
+    if problems:
+        return CheckOutcome(False, "; ".join(problems), details)
+    return CheckOutcome(True, f"every {entity} forecast hour by hour for at least the day ahead",
+                        details)
 
 
 def _examples(rows: pd.DataFrame, spec: TableSpec) -> list[str]:

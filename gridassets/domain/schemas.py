@@ -57,11 +57,20 @@ class TableSpec:
     name: str
     columns: tuple[Column, ...]
     key: tuple[str, ...]
-    time_column: str | None = None  # must lie inside the partition's day
+    time_column: str | None = None  # must lie inside the partition's day (or its valid_days)
     entity_column: str | None = None  # one series per entity
     hourly: bool = False  # one row per entity per UTC hour: 24 per day
     description: str = ""
     extra_columns: tuple[str, ...] = field(default=())
+    # A forecast: rows of partition D are valid on days D + first .. D + last - 1 (not inside D),
+    # and are stored under `partition_column` (the issue day) instead of the time column's day.
+    valid_days: tuple[int, int] | None = None
+    partition_column: str | None = None
+
+    @property
+    def stored_by(self) -> str | None:
+        """The column whose day is the row's partition."""
+        return self.partition_column or self.time_column
 
     @property
     def names(self) -> list[str]:
@@ -199,6 +208,53 @@ TRANSFORMER_FAILURES = TableSpec(
     ),
 )
 
+FORECAST_DAYS = 7
+
+WEATHER_FORECASTS = TableSpec(
+    name="weather_forecasts",
+    description="The weather forecast issued at the end of each day, per zone and hour of the "
+                "next seven days.",
+    key=("issue_date", "zone", "valid_ts"),
+    time_column="valid_ts",
+    entity_column="zone",
+    hourly=True,
+    valid_days=(1, 1 + FORECAST_DAYS),
+    partition_column="issue_date",
+    columns=(
+        Column("issue_date", "date", required=False,
+               description="The day at whose end the forecast was issued (the partition); "
+                           "taken from the file's name."),
+        Column("zone", "str", description="NWS forecast zone (UGC code such as MTZ309).",
+               pattern=UGC_ZONE_PATTERN, pattern_name="an NWS UGC zone code such as MTZ309"),
+        Column("issued_at", "timestamp", description="When the forecast was made (UTC)."),
+        Column("valid_ts", "timestamp", description="Start of the UTC hour forecast."),
+        Column("lead_h", "int", min=1, max=24 * FORECAST_DAYS,
+               description="Hours from the end of the issue day to the end of the hour forecast "
+                           "(1 = the first hour of the next day)."),
+        Column("temp_c", "float", min=-60, max=60, description="Air temperature, degC."),
+        Column("wind_speed_mph", "float", min=0, max=200, description="Sustained wind, mph."),
+        Column("wind_gust_mph", "float", min=0, max=250, description="Wind gust, mph."),
+        Column("precip_mm", "float", min=0, max=500,
+               description="Precipitation (water equivalent) in the hour, mm."),
+        Column("precip_probability_pct", "float", required=False, nullable=True, min=0, max=100,
+               description="Chance of measurable precipitation in the hour, where given."),
+    ),
+)
+
+ZONES = TableSpec(
+    name="zones",
+    description="Landing only: the NWS gridpoint whose forecast stands for each zone.",
+    key=("zone",),
+    columns=(
+        Column("zone", "str", description="NWS forecast zone (UGC code such as MTZ309).",
+               pattern=UGC_ZONE_PATTERN, pattern_name="an NWS UGC zone code such as MTZ309"),
+        Column("office", "str", pattern=r"[A-Z]{3}", pattern_name="a three-letter NWS office id",
+               description="The forecast office (gridId), such as BMX."),
+        Column("grid_x", "int", min=0, max=10_000),
+        Column("grid_y", "int", min=0, max=10_000),
+    ),
+)
+
 FLEET_TABLES = (CIRCUITS, TRANSFORMERS)
 RAW_TABLES = (
     TRANSFORMER_TELEMETRY,
@@ -206,6 +262,7 @@ RAW_TABLES = (
     WEATHER_OBSERVATIONS,
     OUTAGE_EVENTS,
     TRANSFORMER_FAILURES,
+    WEATHER_FORECASTS,
 )
 SPECS = {spec.name: spec for spec in (*FLEET_TABLES, *RAW_TABLES)}
 

@@ -29,6 +29,8 @@ def table(settings: GridSettings, name: str) -> pd.DataFrame:
         frame = con.execute(f"select * from raw.{name}").fetchdf()
     key = [c for c in frame.columns if c.endswith("_id") or c == "zone"][:1]
     time_col = [c for c in ("timestamp", "start_ts", "failed_at") if c in frame.columns][:1]
+    if "issue_date" in frame.columns:
+        key, time_col = ["issue_date", "zone"], ["valid_ts"]
     return frame.sort_values(key + time_col).reset_index(drop=True)
 
 

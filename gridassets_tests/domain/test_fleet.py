@@ -57,14 +57,17 @@ def assert_conforms(frame: pd.DataFrame, spec, day: date | None = None, entities
     key = list(spec.key)
     assert not frame.duplicated(key).any()
     assert frame.equals(frame.sort_values(key, kind="stable").reset_index(drop=True))
+    first, last = spec.valid_days or (0, 1)
     if day is not None and spec.time_column:
         t = frame[spec.time_column]
-        assert (t >= pd.Timestamp(day)).all() and (t < pd.Timestamp(day) + pd.Timedelta(days=1)).all()
+        assert (t >= pd.Timestamp(day) + pd.Timedelta(days=first)).all()
+        assert (t < pd.Timestamp(day) + pd.Timedelta(days=last)).all()
     if spec.hourly:
         counts = frame.groupby(spec.entity_column).size()
-        assert (counts == 24).all()
+        assert (counts == 24 * (last - first)).all()
         assert set(counts.index) == set(entities)
-        assert (frame["timestamp"].dt.minute == 0).all() and (frame["timestamp"].dt.second == 0).all()
+        t = frame[spec.time_column]
+        assert (t.dt.minute == 0).all() and (t.dt.second == 0).all()
 
 
 def first_day_with_failures(sim: FleetSimulator, start: date) -> date:
@@ -171,6 +174,7 @@ def test_raw_tables_conform_to_their_specs(config):
         "transformer_telemetry": transformers["transformer_id"],
         "feeder_load": circuits["circuit_id"],
         "weather_observations": config.zones,
+        "weather_forecasts": config.zones,
     }
     raw = sim.raw_day(day)
     for spec in RAW_TABLES:
@@ -187,6 +191,10 @@ def test_epoch_edges_and_bad_input():
     for day in (EPOCH_START, EPOCH_END):
         raw = sim.raw_day(day)
         assert_conforms(raw["feeder_load"], SPECS["feeder_load"], day, sim.circuits()["circuit_id"])
+    # the last forecasts of the epoch reach no further than its end
+    assert sim.raw_day(EPOCH_END)["weather_forecasts"].empty
+    assert sim.weather_forecasts(EPOCH_END - timedelta(days=2))["valid_ts"].max() == \
+        pd.Timestamp(EPOCH_END) + pd.Timedelta(hours=23)
     with pytest.raises(ValueError, match="outside the simulated epoch"):
         sim.feeder_load(EPOCH_START - timedelta(days=1))
     with pytest.raises(ValueError, match="outside the simulated epoch"):

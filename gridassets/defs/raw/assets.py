@@ -1,6 +1,6 @@
 """Raw daily tables, from the simulator or the landing folder, with blocking quality checks.
 
-The five raw assets differ only in their table contract, so one builder makes them. A partition (or a
+The six raw assets differ only in their table contract, so one builder makes them. A partition (or a
 single-run range of partitions) is read whole and audited before anything is written
 (write-audit-publish, `gridassets/defs/audit.py`): one bad landing file, or rows that fail a
 blocking check, fail the run with the file, row, column or check named, and the stored partitions
@@ -35,6 +35,7 @@ EXPECTED_ENTITIES = {
     "weather_observations": ("circuits", "zone"),
     "outage_events": ("circuits", "circuit_id"),
     "transformer_failures": ("transformers", "transformer_id"),
+    "weather_forecasts": ("circuits", "zone"),
 }
 
 
@@ -44,7 +45,8 @@ def audit(spec: TableSpec, frame: pd.DataFrame, days, expected) -> dict[str, qua
         "schema": quality.check_schema(frame, spec),
         "ranges": quality.check_ranges(frame, spec),
         "completeness": quality.check_completeness(
-            frame, spec, days, expected, allow_unknown=spec.name == "weather_observations"),
+            frame, spec, days, expected,
+            allow_unknown=spec.name in ("weather_observations", "weather_forecasts")),
         "duplicates": quality.check_duplicates(frame, spec),
     }
 
@@ -60,7 +62,7 @@ def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
         owners=OWNERS,
         partitions_def=daily_partitions,
         backfill_policy=DAILY_BACKFILL,
-        metadata={"partition_expr": spec.time_column, "schema": "raw",
+        metadata={"partition_expr": spec.stored_by, "schema": "raw",
                   "dagster/column_schema": spec_schema(spec)},
         pool=DUCKDB_POOL,
         retry_policy=TRANSIENT_RETRY,
