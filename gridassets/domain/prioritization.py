@@ -12,6 +12,9 @@ import numpy as np
 import pandas as pd
 
 COMPONENTS = ("outage_score", "transformer_score", "loading_score")
+OUTAGE_COLUMNS = ["circuit_id", "risk_customer_minutes_7d", "expected_outages_7d", "peak_gust_mph",
+                  "model_version", "weather_source", "forecast_peak_gust_mph",
+                  "forecast_peak_gust_ts", "forecast_precip_mm_7d"]
 TRANSFORMER_WARNING_P30 = 0.05  # counted in reasons: "N transformers above 5 % failure risk"
 
 
@@ -48,8 +51,8 @@ def rank_circuits(day, circuits: pd.DataFrame, outage: pd.DataFrame, vegetation:
     forecast_peak_mw, capacity_mw, p_overload_day (may be empty: the loading component is then 0).
     """
     frame = circuits[["circuit_id", "zone", "customers", "critical_customers"]].copy()
-    frame = frame.merge(outage[["circuit_id", "risk_customer_minutes_7d", "expected_outages_7d",
-                                "peak_gust_mph", "model_version"]]
+    outage = outage.reindex(columns=[*OUTAGE_COLUMNS, *outage.columns.difference(OUTAGE_COLUMNS)])
+    frame = frame.merge(outage[OUTAGE_COLUMNS]
                         .rename(columns={"risk_customer_minutes_7d": "outage_score",
                                          "model_version": "outage_model_version"}),
                         on="circuit_id", how="left")
@@ -74,8 +77,14 @@ def explain(row) -> str:
     parts: list[tuple[float, str]] = []
     if row.outage_score > 0:
         text = f"{row.expected_outages_7d:.1f} weather/tree outages expected this week"
-        if _finite(row.peak_gust_mph):
-            text += f" (peak gust today {row.peak_gust_mph:.0f} mph)"
+        if isinstance(row.weather_source, str) and row.weather_source.startswith("forecast") \
+                and _finite(row.forecast_peak_gust_mph):
+            when = pd.Timestamp(row.forecast_peak_gust_ts)
+            text += (f" (gusts to {row.forecast_peak_gust_mph:.0f} mph forecast "
+                     f"{when:%a %H:00} UTC; {row.forecast_precip_mm_7d:.0f} mm rain in 7 days)")
+        elif _finite(row.peak_gust_mph):
+            text += (f" (no forecast: the zone's past year; peak gust today "
+                     f"{row.peak_gust_mph:.0f} mph)")
         parts.append((row.outage_score, text))
     if row.vegetation_score > 0.05 * max(row.outage_score, 1e-9) and _finite(row.years_since_trim):
         parts.append((row.vegetation_score * 0.999,

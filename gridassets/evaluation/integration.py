@@ -25,12 +25,14 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from gridassets import warehouse
-from gridassets.domain import models
+from gridassets.domain import models, risk
 from gridassets.domain.prioritization import captured_share
 from gridassets.storage import evaluation as reads
 from gridassets.storage import model_store, training_data
 
 TOP_SHARE = 0.10
+# Rankings that are not one model's: the best single model is chosen among the others.
+NOT_SINGLE = ("integrated list", "random", "customers alone")
 RANDOM_DRAWS = 200
 # Below this many circuits in the top share, the lift figures are mostly noise.
 SMALL_TOP = 10
@@ -46,7 +48,8 @@ class Evaluation:
     circuits: int = 0  # circuits per daily list
 
     def best_single(self) -> tuple[str, float]:
-        singles = self.lift[~self.lift["ranking"].isin(["integrated list", "random"])]
+        names = self.lift["ranking"]
+        singles = self.lift[~names.str.startswith(NOT_SINGLE)]
         row = singles.sort_values("captured", ascending=False).iloc[0]
         return row["ranking"], float(row["captured"])
 
@@ -114,8 +117,19 @@ def _lift(con, last_day: pd.Timestamp) -> dict:
              .merge(trees, on=["date", "circuit_id"], how="left"))
     frame["loading_ratio"] = frame["forecast_peak_mw"] / frame["capacity_mw"] \
         if "forecast_peak_mw" in frame and "capacity_mw" in frame else np.nan
+    who = frame["customers"] + risk.CRITICAL_WEIGHT * frame["critical_customers"]
+    frame["outage_p_x_customers"] = frame["p_outage_7d"] * who
+    frame["failures_x_customers"] = frame["expected_failures_7d"] * who
+    frame["climatology_list"] = (frame["priority_score"] - frame["outage_score"]
+                                 + frame["risk_customer_minutes_7d_climatology"])
+    frame["customers_only"] = who
     rankings = {
         "integrated list": "priority_score",
+        "integrated list, climatology instead of the forecast": "climatology_list",
+        "customers alone": "customers_only",
+        "outage probability x customers": "outage_p_x_customers",
+        "expected transformer failures x customers": "failures_x_customers",
+        "outage component, climatology": "risk_customer_minutes_7d_climatology",
         "outage model alone (probability)": "p_outage_7d",
         "maintenance model alone (worst failure probability)": "p_fail_30d",
         "vegetation alone (canopy x years since trim)": "trim_index",

@@ -61,16 +61,18 @@ def prioritized_lists(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def outage_probabilities(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """date, circuit_id, p_outage_7d of every scored circuit-day."""
+    """date, circuit_id, p_outage_7d and the climatological customer-minutes of every scored
+    circuit-day."""
     return con.execute(
-        f"select date, circuit_id, p_outage_7d from {warehouse.qualified('circuit_outage_risk')}"
-    ).fetchdf()
+        f"select date, circuit_id, p_outage_7d, risk_customer_minutes_7d_climatology "
+        f"from {warehouse.qualified('circuit_outage_risk')}").fetchdf()
 
 
 def worst_transformer_probabilities(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """date, circuit_id and the highest p_fail_30d among the circuit's transformers that day."""
     return con.execute(
-        f"select date, circuit_id, max(p_fail_30d) as p_fail_30d "
+        f"select date, circuit_id, max(p_fail_30d) as p_fail_30d, "
+        f"sum(p_fail_7d) as expected_failures_7d "
         f"from {warehouse.qualified('transformer_risk')} group by all").fetchdf()
 
 

@@ -49,22 +49,49 @@ def _outage(circuit, customers, minutes, start=T0):
             "end_ts": start + pd.Timedelta(minutes=minutes)}
 
 
-def test_outage_history_shrinks_a_circuit_with_few_outages_towards_the_fleet():
-    circuits = pd.DataFrame({"circuit_id": ["C1", "C2", "C3"], "customers": [1000, 1000, 1000]})
-    events = pd.DataFrame(
-        [_outage("C1", 500, 60, T0 + pd.Timedelta(days=i)) for i in range(20)]
-        + [_outage("C2", 100, 600)])
-    history = risk.outage_history(events, circuits).set_index("circuit_id")
-    fleet_share = (20 * 0.5 + 0.1) / 21
-    k = risk.HISTORY_SHRINKAGE_EVENTS
-    # Twenty outages of its own: mostly itself. One: mostly the fleet. None: the fleet.
-    assert history.loc["C1", "share_interrupted"] == pytest.approx((20 * 0.5 + k * fleet_share)
-                                                                   / (20 + k))
-    assert history.loc["C2", "share_interrupted"] == pytest.approx((0.1 + k * fleet_share)
-                                                                   / (1 + k))
-    assert history.loc["C3", "share_interrupted"] == pytest.approx(fleet_share)
-    # customer-minutes per customer per outage: the mean of the product, not the product of means
-    assert history.loc["C3", "share_minutes"] == pytest.approx((20 * 0.5 * 60 + 0.1 * 600) / 21)
+def _events(shares: dict[str, float], n: int, seed: int = 0) -> pd.DataFrame:
+    """n outages per circuit, each interrupting a random share around the circuit's own."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for circuit, share in shares.items():
+        for i in range(n):
+            rows.append(_outage(circuit, int(1000 * min(share * rng.lognormal(0, 0.8), 1.0)), 60,
+                                T0 + pd.Timedelta(days=i)))
+    return pd.DataFrame(rows)
+
+
+def test_circuits_that_differ_only_by_chance_all_get_the_fleets_consequence():
+    """The simulator's truth: every circuit's outages interrupt shares from one distribution."""
+    shares = {f"C{i}": 0.2 for i in range(30)}
+    circuits = pd.DataFrame({"circuit_id": list(shares), "customers": 1000})
+    events = _events(shares, 12)
+    history = risk.outage_history(events, circuits)
+    own = (events["customers_affected"] / 1000).groupby(events["circuit_id"]).mean()
+    fleet = (events["customers_affected"] / 1000).mean()
+    # pooled: each circuit's figure close to the fleet's, far closer than its own mean is
+    assert history["share_interrupted"].std() < 0.3 * own.std()
+    assert history["share_interrupted"].mean() == pytest.approx(fleet, rel=0.02)
+
+
+def test_circuits_that_truly_differ_keep_their_own_consequence():
+    shares = {**{f"A{i}": 0.05 for i in range(10)}, **{f"B{i}": 0.6 for i in range(10)}}
+    circuits = pd.DataFrame({"circuit_id": [*shares, "NEW"], "customers": 1000})
+    history = risk.outage_history(_events(shares, 30), circuits).set_index("circuit_id")
+    small = history.loc[[f"A{i}" for i in range(10)], "share_interrupted"]
+    big = history.loc[[f"B{i}" for i in range(10)], "share_interrupted"]
+    assert small.max() < 0.12 and big.min() > 0.35
+    # a circuit without outages of its own gets the fleet's
+    assert small.max() < history.loc["NEW", "share_interrupted"] < big.min()
+
+
+def test_the_pooling_weight_is_the_within_over_the_between_variance():
+    groups = np.repeat(["a", "b", "c", "d"], 50)
+    rng = np.random.default_rng(1)
+    same = rng.normal(0, 1, 200)
+    assert risk.pooling_weight(same, groups) > 20  # mostly pooled (inf when no true spread)
+    apart = same + np.repeat([0.0, 3.0, -3.0, 6.0], 50)
+    assert risk.pooling_weight(apart, groups) < 0.2
+    assert risk.pooling_weight([1.0, 2.0], ["a", "b"]) == risk.HISTORY_SHRINKAGE_EVENTS
 
 
 def test_outage_history_without_any_outage_uses_the_stated_defaults():
@@ -78,25 +105,25 @@ def test_outage_history_without_any_outage_uses_the_stated_defaults():
 
 
 def test_an_equipment_outage_caused_by_a_transformer_failure_is_not_counted_twice():
-    circuits = pd.DataFrame({"circuit_id": ["C1", "C2"]})
+    circuits = pd.DataFrame({"circuit_id": ["C1", "C2", "C3"], "customers": [1000, 1000, 4000],
+                             "critical_customers": [0, 0, 0]})
     equipment = pd.DataFrame([_outage("C1", 60, 100, T0 + pd.Timedelta(minutes=10)),
                               _outage("C1", 60, 100, T0 + pd.Timedelta(days=3)),
                               _outage("C2", 60, 100, T0)])
     failures = pd.DataFrame({"circuit_id": ["C1"], "failed_at": [T0]})
-    both = risk.other_equipment_risk(equipment, pd.DataFrame(
-        {"circuit_id": pd.Series(dtype=object), "failed_at": pd.Series(dtype="datetime64[ns]")}),
-        circuits, days_observed=70).set_index("circuit_id")
-    without = risk.other_equipment_risk(equipment, failures, circuits,
-                                        days_observed=70).set_index("circuit_id")
-    # The outage ten minutes after C1's failure is that failure's: C1 keeps one outage of 6,000
-    # customer-minutes over 70 days, 600 a week before shrinkage.
-    assert without.loc["C1", "other_equipment_customer_minutes_7d"] < \
-        both.loc["C1", "other_equipment_customer_minutes_7d"]
-    rate_c1, rate_c2 = 6000 / 70 * 7, 6000 / 70 * 7
-    k = risk.HISTORY_SHRINKAGE_EVENTS
-    fleet = (rate_c1 + rate_c2) / 2
-    assert without.loc["C1", "other_equipment_customer_minutes_7d"] == pytest.approx(
-        (1 * rate_c1 + k * fleet) / (1 + k))
+    none = pd.DataFrame({"circuit_id": pd.Series(dtype=object),
+                         "failed_at": pd.Series(dtype="datetime64[ns]")})
+    both = risk.other_equipment_risk(equipment, none, circuits, 70).set_index("circuit_id")
+    without = risk.other_equipment_risk(equipment, failures, circuits, 70).set_index("circuit_id")
+    # The outage ten minutes after C1's failure is that failure's: C1 keeps one outage, as C2.
+    assert without.loc["C1", "equipment_outages_7d"] < both.loc["C1", "equipment_outages_7d"]
+    assert without.loc["C1", "equipment_outages_7d"] == pytest.approx(
+        without.loc["C2", "equipment_outages_7d"])
+    # one outage each on three circuits in 70 days: chance alone, so the fleet's rate for all
+    assert without["equipment_outages_7d"].to_numpy() == pytest.approx(np.full(3, 2 / 3 / 70 * 7))
+    # customer-minutes scale with the customers served: C3 has four times C1's
+    assert without.loc["C3", "other_equipment_customer_minutes_7d"] == pytest.approx(
+        4 * without.loc["C1", "other_equipment_customer_minutes_7d"])
 
 
 def test_overload_probability_reads_the_interval_as_a_normal_and_skips_unknown_capacity():

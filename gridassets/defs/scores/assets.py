@@ -17,11 +17,12 @@ from gridassets.defs.metadata import (
 from gridassets.defs.partitions import daily_partitions
 from gridassets.defs.policies import DAILY_BACKFILL, DAILY_FRESHNESS, DUCKDB_POOL, OWNERS, TRANSIENT_RETRY
 from gridassets.defs.resources import GridSettings, Warehouse
-from gridassets.domain import audits, models, plots, prioritization, risk
+from gridassets.domain import audits, forecast_exposure, models, plots, prioritization, risk
 from gridassets.domain.export import write_atomic_csv
 from gridassets.domain.registry import NoServingModelError
 from gridassets.storage import model_store
 from gridassets.storage import scores as score_reads
+from gridassets.storage import weather as weather_reads
 
 COMMON = dict(
     group_name="scores",
@@ -36,6 +37,10 @@ COMMON = dict(
 NOTHING = dict(dagster_type=dg.Nothing)
 CLIMATE = dg.TimeWindowPartitionMapping(start_offset=-(risk.CLIMATE_DAYS - 1),
                                         allow_nonexistent_upstream_partitions=True)
+# Past forecasts whose errors are learned from, with the week each covered, up to the day scored.
+ERROR_WINDOW_DAYS = forecast_exposure.ERROR_HISTORY_DAYS + 2 * forecast_exposure.DAYS
+FORECAST_ERRORS = dg.TimeWindowPartitionMapping(start_offset=-ERROR_WINDOW_DAYS,
+                                                allow_nonexistent_upstream_partitions=True)
 # Per-circuit state the outage component holds at today's value while weather varies.
 STATE_COLUMNS = ["length_km", "tree_canopy_pct", "years_since_trim", "transformer_mean_age_years",
                  "transformer_share_over_40y", "transformer_max_thermal_ratio",
@@ -115,18 +120,21 @@ def transformer_risk(context: dg.AssetExecutionContext, warehouse: Warehouse,
 
 @dg.asset(
     ins={"circuit_exposure_features": dg.AssetIn(partition_mapping=CLIMATE, **NOTHING),
-         "outage_model": dg.AssetIn(**NOTHING)},
+         "outage_model": dg.AssetIn(**NOTHING),
+         "weather_forecasts": dg.AssetIn(partition_mapping=FORECAST_ERRORS, **NOTHING),
+         "weather_observations": dg.AssetIn(partition_mapping=FORECAST_ERRORS, **NOTHING)},
     deps=["outage_events", "circuits"],
     kinds={"duckdb", "scikitlearn"},
     metadata={"partition_expr": "date", "schema": "scores"},
     check_specs=_scored("circuit_outage_risk", "One row per circuit and day, expected outages "
-                        "and risk numbers >= 0, the model version named."),
+                        "and risk numbers >= 0, the model version and the weather used named."),
     **COMMON,
 )
 def circuit_outage_risk(context: dg.AssetExecutionContext, warehouse: Warehouse,
                         settings: GridSettings):
-    """Each circuit's expected weather, tree and animal outages this week and the customer-minutes
-    they put at risk, under its zone's recent weather, with the model version."""
+    """Each circuit's expected weather, tree and animal outages over the next seven days and the
+    customer-minutes they put at risk: the outage model over the zone's weather forecast (drawn
+    over its past errors), climatology where there is no forecast; with the model version."""
     days, start, end = _range(context)
     cache: dict = {}
     with warehouse.connect() as con:
@@ -136,6 +144,8 @@ def circuit_outage_risk(context: dg.AssetExecutionContext, warehouse: Warehouse,
                                          start - pd.Timedelta(days=risk.CLIMATE_DAYS - 1), end)
         circuits = score_reads.circuits(con)
         events = score_reads.environmental_outages(con, start - pd.Timedelta(days=365), end)
+        errors = weather_reads.forecast_errors(
+            con, days[0] - timedelta(days=ERROR_WINDOW_DAYS), days[-1])
         parts = []
         for day in days:
             day_ts = pd.Timestamp(day)
@@ -143,27 +153,49 @@ def circuit_outage_risk(context: dg.AssetExecutionContext, warehouse: Warehouse,
             if climate.empty:
                 continue
             version, model = _serving(con, models.OUTAGE, day, cache, settings.resolve().models_dir)
-            trimmed = climate.assign(years_since_trim=0.0)
+            today = exposure[exposure["date"] == day_ts]
+            week = _week_ahead(con, day, errors, today)
+            rows = None if week is None else week.rows.dropna(
+                subset=forecast_exposure.WEATHER_FEATURES)
+            expected = risk.expected_outages(
+                climate, model.predict_proba(climate),
+                model.predict_proba(climate.assign(years_since_trim=0.0)),
+                rows, *(() if rows is None or rows.empty else (
+                    model.predict_proba(rows), model.predict_proba(rows.assign(years_since_trim=0.0)))))
             history = risk.outage_history(
                 events[(events["start_ts"] >= day_ts - pd.Timedelta(days=365))
                        & (events["start_ts"] < day_ts + pd.Timedelta(days=1))], circuits)
-            parts.append(risk.circuit_outage_risk(
-                climate, model.predict_proba(climate), model.predict_proba(trimmed),
-                exposure[exposure["date"] == day_ts], history, version))
+            frame = risk.circuit_outage_risk(expected, today, history, version,
+                                             None if week is None else week.summary)
+            parts.append(frame.assign(forecast_spread="none: no forecast was issued"
+                                      if week is None else week.spread))
     if not parts:
         raise dg.Failure(f"no circuit exposure features for {days[0]}..{days[-1]}: materialize "
                          "circuit_exposure_features first", allow_retries=False)
     frame = pd.concat(parts, ignore_index=True)
+    last = frame[frame["date"] == frame["date"].max()]
     yield from audited_output("circuit_outage_risk", frame, {"scored": audits.check_rows(
         frame, ["circuit_id", "date"], days, probabilities=["p_outage_7d"],
         nonnegative=["expected_outages_7d", "risk_customer_minutes_7d"],
-        filled=["model_version"])}, scope=scope_of(days), metadata={
+        filled=["model_version", "weather_source"])}, scope=scope_of(days), metadata={
         "dagster/column_schema": frame_schema(frame),
         "model_versions": ", ".join(sorted(frame["model_version"].unique())),
-        "expected_outages_7d_total": float(frame[frame["date"] == frame["date"].max()]
-                                           ["expected_outages_7d"].sum()),
+        "weather_source": dg.MetadataValue.json(
+            frame["weather_source"].value_counts().sort_index().to_dict()),
+        "forecast_spread": str(last["forecast_spread"].iloc[0]),
+        "expected_outages_7d_total": round(float(last["expected_outages_7d"].sum()), 2),
         "preview": preview(frame.sort_values("risk_customer_minutes_7d", ascending=False)),
     })
+
+
+def _week_ahead(con, day, errors: pd.DataFrame, today: pd.DataFrame):
+    """The week the forecast issued at the end of `day` shows, or None without one."""
+    hourly = weather_reads.hourly_forecast(con, day)
+    if hourly.empty:
+        return None
+    recent = weather_reads.observed_daily_precip(con, day - timedelta(days=1), day)
+    return forecast_exposure.week_ahead(hourly, errors, recent, today, STATE_COLUMNS,
+                                        pd.Timestamp(day))
 
 
 @dg.asset(
