@@ -104,17 +104,28 @@ def default_precip_mm(event: str) -> float:
     return OTHER_PRECIP_MM
 
 
-def storm_exposure(conditions: pd.DataFrame, circuits: pd.DataFrame, state: pd.DataFrame
-                   ) -> pd.DataFrame:
+def storm_exposure(conditions: pd.DataFrame, circuits: pd.DataFrame, state: pd.DataFrame,
+                   forecast: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per affected circuit and storm day, with the outage model's feature columns.
 
     conditions: one row per zone (storm_id, zone, message_id, event, onset, ends, expires,
     max_wind_gust_mph, precip_mm). circuits: the registry. state: each circuit's latest
-    circuit_exposure_features row (its trees, transformer condition and loading).
+    circuit_exposure_features row (its trees, transformer condition and loading). forecast: the
+    hours of the latest weather forecast issued before the alert (zone, valid_ts, temp_c,
+    wind_speed_mph, wind_gust_mph, precip_mm), or None.
+
+    Where the forecast covers at least FORECAST_COVERAGE of a zone's alert window, the window's
+    hours are the forecast's, their gusts and wind scaled so that the window's peak is the
+    alert's maximum gust (the alert is the newer word on strength, the forecast on timing), its
+    rain the alert's total shared out as the forecast's, or the forecast's own when the alert
+    gives none. Otherwise the alert's maximum gust for SHARE_OF_HOURS_AT_GUST of the window and
+    its rain (or the event's default) spread evenly. `conditions_source` says which.
     """
     rows = []
     cond = conditions.merge(circuits[["circuit_id", "zone"]], on="zone", how="inner")
     state = state.set_index("circuit_id")
+    hours_of = {} if forecast is None or forecast.empty else {
+        z: g.set_index("valid_ts").sort_index() for z, g in forecast.groupby("zone")}
     for c in cond.itertuples(index=False):
         if c.circuit_id not in state.index:
             continue
@@ -123,24 +134,71 @@ def storm_exposure(conditions: pd.DataFrame, circuits: pd.DataFrame, state: pd.D
         hours = 24.0 if start is None or end is None else max(1.0, (end - start).total_seconds() / 3600)
         days = max(1, math.ceil(hours / 24))
         gust = float(c.max_wind_gust_mph)
-        precip = float(c.precip_mm) if pd.notna(c.precip_mm) else default_precip_mm(str(c.event))
+        given = float(c.precip_mm) if pd.notna(c.precip_mm) else None
         s = state.loc[c.circuit_id]
+        common = {"storm_id": c.storm_id, "circuit_id": c.circuit_id, "zone": c.zone,
+                  "message_id": c.message_id, "event": c.event, "window_start": start,
+                  "window_end": end, "window_hours": hours, "peak_gust_mph": gust,
+                  **{col: s[col] for col in STATE_COLUMNS}, "state_date": s["date"]}
+        window = _forecast_window(hours_of.get(c.zone), start, end)
+        if window is not None:
+            scale = gust / max(float(window["wind_gust_mph"].max()), 1.0)
+            rain = window["precip_mm"].to_numpy(float)
+            if given is not None:
+                rain = (rain / rain.sum() * given if rain.sum() > 0
+                        else np.full(len(rain), given / len(rain)))
+            window = window.assign(g=window["wind_gust_mph"] * scale,
+                                   w=window["wind_speed_mph"] * scale, r=rain,
+                                   d=((window.index - start) / pd.Timedelta(hours=24)).astype(int))
+            source = (f"forecast issued {pd.Timestamp(window['issue_date'].iloc[0]):%Y-%m-%d}: "
+                      f"its hours in the alert window, gusts scaled to the alert's "
+                      f"{gust:.0f} mph peak")
+            so_far = 0.0
+            for d, day in window.groupby("d"):
+                so_far += float(day["r"].sum())
+                rows.append({**common, "storm_day": int(d),
+                             "max_wind_mph": float(day["w"].max()),
+                             "hours_gust_over_40": float((day["g"] >= 40).sum()),
+                             "hours_gust_over_55": float((day["g"] >= 55).sum()),
+                             "precip_mm": float(day["r"].sum()), "precip_72h_mm": so_far,
+                             "temp_min_c": float(day["temp_c"].min()),
+                             "temp_max_c": float(day["temp_c"].max()),
+                             "day_peak_gust_mph": float(day["g"].max()),
+                             "conditions_source": source})
+            continue
+        precip = given if given is not None else default_precip_mm(str(c.event))
         for d in range(days):
             day_hours = min(24.0, hours - 24.0 * d)
             windy = SHARE_OF_HOURS_AT_GUST * day_hours
             rows.append({
-                "storm_id": c.storm_id, "circuit_id": c.circuit_id, "zone": c.zone,
-                "message_id": c.message_id, "event": c.event, "storm_day": d,
-                "window_start": start, "window_end": end, "window_hours": hours,
-                "peak_gust_mph": gust, "max_wind_mph": SUSTAINED_TO_GUST * gust,
+                **common, "storm_day": d, "max_wind_mph": SUSTAINED_TO_GUST * gust,
                 "hours_gust_over_40": windy if gust >= 40 else 0.0,
                 "hours_gust_over_55": windy if gust >= 55 else 0.0,
                 "precip_mm": precip / days, "precip_72h_mm": precip,
                 "temp_min_c": s["temp_min_c"], "temp_max_c": s["temp_max_c"],
-                **{col: s[col] for col in STATE_COLUMNS},
-                "state_date": s["date"],
+                "day_peak_gust_mph": gust,
+                "conditions_source": ALERT_ONLY,
             })
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    if len(frame):
+        # the model sees each day's own peak; the row keeps the alert's as the storm's maximum
+        frame = frame.assign(storm_max_gust_mph=frame["peak_gust_mph"],
+                             peak_gust_mph=frame.pop("day_peak_gust_mph"))
+    return frame
+
+
+FORECAST_COVERAGE = 0.8
+ALERT_ONLY = ("no forecast for the window: the alert's maximum gust for half of its hours, its "
+              "rain spread evenly")
+
+
+def _forecast_window(hours: pd.DataFrame | None, start, end) -> pd.DataFrame | None:
+    if hours is None or start is None or end is None:
+        return None
+    lo, hi = pd.Timestamp(start).floor("h"), pd.Timestamp(end)
+    window = hours[(hours.index >= lo) & (hours.index < hi)]
+    needed = max(1, math.ceil((hi - lo) / pd.Timedelta(hours=1)))
+    return window if len(window) >= FORECAST_COVERAGE * needed else None
 
 
 STATE_COLUMNS = ["length_km", "tree_canopy_pct", "years_since_trim", "transformer_mean_age_years",
@@ -153,11 +211,12 @@ def storm_outage_risk(exposure: pd.DataFrame, p: np.ndarray, p_trimmed: np.ndarr
     """Per storm and circuit: expected outages, customers interrupted and customer-minutes."""
     per_day = exposure.assign(p=p, p_trimmed=np.minimum(p_trimmed, p))
     keys = ["storm_id", "circuit_id", "zone", "message_id", "event", "window_start", "window_end",
-            "window_hours", "peak_gust_mph", "state_date", "tree_canopy_pct", "years_since_trim"]
+            "window_hours", "storm_max_gust_mph", "state_date", "tree_canopy_pct",
+            "years_since_trim", "conditions_source"]
     frame = per_day.groupby(keys, dropna=False).agg(
-        storm_days=("storm_day", "size"), precip_mm=("precip_72h_mm", "first"),
+        storm_days=("storm_day", "size"), precip_mm=("precip_72h_mm", "max"),
         expected_outages=("p", "sum"), expected_outages_trimmed=("p_trimmed", "sum"),
-    ).reset_index().rename(columns={"peak_gust_mph": "max_wind_gust_mph"})
+    ).reset_index().rename(columns={"storm_max_gust_mph": "max_wind_gust_mph"})
     frame = frame.merge(circuits[["circuit_id", "customers", "critical_customers"]],
                         on="circuit_id", how="left").merge(history, on="circuit_id", how="left")
     weighted = risk.weighted_customers(frame["customers"], frame["critical_customers"])
@@ -194,6 +253,7 @@ def rank_storm_circuits(storm_id: str, status: str, risk_rows: pd.DataFrame,
                     "expected_outages", "max_wind_gust_mph"):
             frame[col] = 0.0
         frame["event"] = ""
+        frame["conditions_source"] = ""
         frame["outage_model_version"] = None
         frame["reason"] = f"storm {status}: stand down; no outage risk from this storm"
     else:
@@ -263,8 +323,10 @@ def ranking_problems(frame: pd.DataFrame) -> list[str]:
 
 
 def _storm_reason(row, transformers_known: bool) -> str:
+    timing = ("timed by the forecast" if str(getattr(row, "conditions_source", "")).startswith(
+        "forecast") else "no forecast: half the window at the peak")
     parts = [f"{row.event}: gusts to {row.max_wind_gust_mph:.0f} mph over "
-             f"{row.window_hours:.0f} h, {row.expected_outages:.2f} outages expected"]
+             f"{row.window_hours:.0f} h ({timing}), {row.expected_outages:.2f} outages expected"]
     if row.vegetation_score > 0.1 * max(row.outage_score, 1e-9) and pd.notna(row.years_since_trim):
         parts.append(f"trees: {row.tree_canopy_pct:.0f}% canopy, "
                      f"{row.years_since_trim:.1f} years since trim")

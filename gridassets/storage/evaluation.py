@@ -71,8 +71,7 @@ def outage_probabilities(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 def worst_transformer_probabilities(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """date, circuit_id and the highest p_fail_30d among the circuit's transformers that day."""
     return con.execute(
-        f"select date, circuit_id, max(p_fail_30d) as p_fail_30d, "
-        f"sum(p_fail_7d) as expected_failures_7d "
+        f"select date, circuit_id, max(p_fail_30d) as p_fail_30d "
         f"from {warehouse.qualified('transformer_risk')} group by all").fetchdf()
 
 

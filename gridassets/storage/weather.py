@@ -75,3 +75,23 @@ def observed_daily_precip(con: duckdb.DuckDBPyConnection, first: date, last: dat
         f"from {warehouse.qualified('weather_observations')} where timestamp >= ? and timestamp < ? "
         "group by all order by all",
         [pd.Timestamp(first), pd.Timestamp(last) + timedelta(days=1)]).fetchdf()
+
+
+def latest_forecast(con: duckdb.DuckDBPyConnection, zones: list[str], issued_by,
+                    start, end) -> pd.DataFrame:
+    """The hours in [start, end) of `zones` from the latest forecast issued by `issued_by` (its
+    issue day ended by then): zone, valid_ts, issue_date, temp_c, wind_speed_mph, wind_gust_mph,
+    precip_mm. Empty when there is none."""
+    columns = ["zone", "valid_ts", "issue_date", "temp_c", "wind_speed_mph", "wind_gust_mph",
+               "precip_mm"]
+    if not zones or not warehouse.table_exists(con, "weather_forecasts"):
+        return pd.DataFrame(columns=columns)
+    table = warehouse.qualified("weather_forecasts")
+    marks = ", ".join("?" for _ in zones)
+    return con.execute(
+        f"with latest as (select zone, max(issue_date) as issue_date from {table} "
+        f"where zone in ({marks}) and issue_date + interval 1 day <= ? group by zone) "
+        f"select {', '.join('f.' + c for c in columns)} from {table} f "
+        "join latest using (zone, issue_date) where f.valid_ts >= ? and f.valid_ts < ? "
+        "order by f.zone, f.valid_ts",
+        [*zones, pd.Timestamp(issued_by), pd.Timestamp(start), pd.Timestamp(end)]).fetchdf()

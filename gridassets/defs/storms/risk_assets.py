@@ -23,6 +23,7 @@ from gridassets.domain.registry import NoServingModelError
 from gridassets.domain.storm_messages import current_zone_conditions
 from gridassets.storage import model_store
 from gridassets.storage import storms as storm_reads
+from gridassets.storage import weather as weather_reads
 
 # The storm is scored with the latest day the warehouse holds: the newest state and models.
 LATEST = dg.LastPartitionMapping()
@@ -40,7 +41,7 @@ CANCELLED = "cancelled"
 PRIORITY_COLUMNS = ["storm_id", "rank", "circuit_id", "priority_score", "customers", "reason",
                     "status", "zone", "critical_customers", "outage_score", "transformer_score",
                     "vegetation_score", "expected_outages", "max_wind_gust_mph", "event",
-                    "outage_model_version", "state_date", "state_age_days"]
+                    "outage_model_version", "state_date", "state_age_days", "conditions_source"]
 
 
 def _state_check(asset: str) -> dg.AssetCheckSpec:
@@ -155,7 +156,7 @@ def storm_outage_risk(context: dg.AssetExecutionContext, warehouse: Warehouse,
         if conditions.empty:
             scored = None  # cancelled: no zone left to score, and no state or model is used
         else:
-            scored = _score(con, storm_id, conditions, circuits, settings)
+            scored = _score(con, storm_id, alerts, conditions, circuits, settings)
     if scored is None:
         frame, version, missing, state_date = _empty_risk(), None, [], None
     else:
@@ -186,8 +187,8 @@ def storm_outage_risk(context: dg.AssetExecutionContext, warehouse: Warehouse,
     yield from checks
 
 
-def _score(con, storm_id: str, conditions: pd.DataFrame, circuits: pd.DataFrame,
-           settings: GridSettings):
+def _score(con, storm_id: str, alerts: pd.DataFrame, conditions: pd.DataFrame,
+           circuits: pd.DataFrame, settings: GridSettings):
     """Scores the circuits of the storm's current zones: (frame, model version, circuits of
     those zones without state, state date). Fails naming what to materialize when an input is
     missing."""
@@ -217,7 +218,10 @@ def _score(con, storm_id: str, conditions: pd.DataFrame, circuits: pd.DataFrame,
         raise _fail(storm_id, str(exc)) from exc
     events = storm_reads.environmental_outages_since(
         con, pd.Timestamp(day) - pd.Timedelta(days=365))
-    exposure = storm_risk.storm_exposure(conditions, circuits, state)
+    forecast = weather_reads.latest_forecast(
+        con, zones, storm_risk.storm_alert_time(alerts),
+        conditions["onset"].min(), pd.concat([conditions["ends"], conditions["expires"]]).max())
+    exposure = storm_risk.storm_exposure(conditions, circuits, state, forecast)
     frame = storm_risk.storm_outage_risk(
         exposure, model.predict_proba(exposure),
         model.predict_proba(exposure.assign(years_since_trim=0.0)),
