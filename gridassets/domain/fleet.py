@@ -561,6 +561,35 @@ class FleetSimulator:
         frame = frame.sort_values(["start_ts", "storm_id", "zone"], kind="stable")
         return frame.reset_index(drop=True)
 
+    @_synchronized
+    def expected_customer_minutes(self, day: date) -> pd.DataFrame:
+        """Hidden truth, for evaluation only: per circuit, the customer-minutes its outages of
+        `day` are expected to cost under the true hourly rates of every cause (weather, trees,
+        animals, equipment from the true condition of its transformers, overload, unknown) and
+        the true share interrupted and duration, plus the outages of the transformer failures of
+        the day as they happened. Columns: circuit_id, expected_customer_minutes."""
+        day = _check_day(day)
+        f = self._fleet
+        rates = self._outage_rates(day)
+        storminess = np.clip(self._weather(day)["gust"][f.zone] - OUTAGE_GUST_THRESHOLD_MPH,
+                             0, None)
+        lateral = (0.30 - 0.02) / np.log(0.30 / 0.02)  # mean of a log-uniform share
+        customers = f.customers[:, None].astype(float)
+        total = np.zeros(len(customers))
+        for cause, rate in rates.items():
+            i = _CAUSE[cause]
+            p_feeder = np.minimum((0.15, 0.12, 0.05, 0.08, 0.5, 0.05)[i] + 0.006 * storminess,
+                                  0.6)
+            share = p_feeder + (1 - p_feeder) * lateral
+            minutes = ((150.0, 180.0, 120.0, 60.0, 45.0, 75.0)[i] * np.exp(0.7**2 / 2)
+                       * (1 + storminess / 25.0))
+            total += (rate * customers * share * minutes).sum(axis=1)
+        lv = self._lives
+        fi = self._failures_in(day)
+        np.add.at(total, f.tx_circuit[lv.pos[fi]], lv.outage_customers[fi] * lv.outage_minutes[fi])
+        return pd.DataFrame({"circuit_id": f.circuits["circuit_id"].to_numpy(),
+                             "expected_customer_minutes": total})
+
     # ------------------------------------------------------------------ seed-only timelines
 
     def _timeline_rng(self, stream: int) -> np.random.Generator:

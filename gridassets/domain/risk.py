@@ -247,6 +247,26 @@ def circuit_outage_risk(expected: pd.DataFrame, today: pd.DataFrame, history: pd
 FORECAST_SUMMARY = ("forecast_peak_gust_mph", "forecast_peak_gust_ts", "forecast_precip_mm_7d")
 
 
+CALIBRATION_DAYS = 90
+MIN_CALIBRATION_DAYS = 14
+CALIBRATION_RANGE = (0.1, 10.0)
+
+
+def calibration(outcomes: pd.DataFrame, day) -> tuple[float, int]:
+    """How far a component's customer-minutes ran from what then happened: realized over
+    predicted, summed over the days of the last CALIBRATION_DAYS whose week was over by `day`
+    (`outcomes`: date, predicted, realized). (factor, days used); 1.0 with fewer than
+    MIN_CALIBRATION_DAYS. The components of the list are only comparable, and their sum only
+    meaningful, when each is on the scale of what happens."""
+    day = pd.Timestamp(day)
+    d = pd.to_datetime(outcomes["date"])
+    used = outcomes[(d + pd.Timedelta(days=7) <= day) & (d > day - pd.Timedelta(days=CALIBRATION_DAYS))]
+    if len(used) < MIN_CALIBRATION_DAYS or used["predicted"].sum() <= 0:
+        return 1.0, int(len(used))
+    factor = float(used["realized"].sum() / used["predicted"].sum())
+    return float(np.clip(factor, *CALIBRATION_RANGE)), int(len(used))
+
+
 def other_equipment_risk(equipment: pd.DataFrame, failures: pd.DataFrame,
                          circuits: pd.DataFrame, days_observed: int) -> pd.DataFrame:
     """Per circuit: customer-minutes lost per HORIZON_DAYS to equipment outages that were not a

@@ -32,7 +32,7 @@ from gridassets.storage import model_store, training_data
 
 TOP_SHARE = 0.10
 # Rankings that are not one model's: the best single model is chosen among the others.
-NOT_SINGLE = ("integrated list", "random", "customers alone")
+NOT_SINGLE = ("integrated list", "random", "customers alone", "oracle")
 RANDOM_DRAWS = 200
 # Below this many circuits in the top share, the lift figures are mostly noise.
 SMALL_TOP = 10
@@ -54,7 +54,9 @@ class Evaluation:
         return row["ranking"], float(row["captured"])
 
 
-def evaluate(db: Path, models_dir: Path) -> Evaluation:
+def evaluate(db: Path, models_dir: Path, simulator=None) -> Evaluation:
+    """`simulator`: the FleetSimulator the warehouse was built from, when it was (synthetic
+    source): its true expected customer-minutes give the oracle row."""
     if not Path(db).is_file():
         raise ValueError(f"{db} does not exist: build it first (make run)")
     with warehouse.connect(db) as con:
@@ -65,7 +67,7 @@ def evaluate(db: Path, models_dir: Path) -> Evaluation:
         return Evaluation(
             maintenance=_maintenance(con, last_day),
             outage=_outage(con, models_dir),
-            **_lift(con, last_day),
+            **_lift(con, last_day, simulator),
             registry=_registry(con),
         )
 
@@ -106,7 +108,7 @@ def _outage(con, models_dir: Path) -> dict:
     return out
 
 
-def _lift(con, last_day: pd.Timestamp) -> dict:
+def _lift(con, last_day: pd.Timestamp, simulator=None) -> dict:
     lists = reads.prioritized_lists(con)
     outage = reads.outage_probabilities(con)
     worst = reads.worst_transformer_probabilities(con)
@@ -139,6 +141,10 @@ def _lift(con, last_day: pd.Timestamp) -> dict:
         "vegetation component (customer-minutes)": "vegetation_score",
         "loading component (customer-minutes)": "loading_score",
     }
+    if simulator is not None:
+        rankings["oracle: the simulator's true expected customer-minutes"] = "oracle"
+        frame = frame.merge(_oracle(simulator, frame["date"].unique()), on=["date", "circuit_id"],
+                            how="left")
     rng = np.random.default_rng(0)
     shares: dict[str, list[float]] = {name: [] for name in [*rankings, "random"]}
     used = 0
@@ -166,6 +172,20 @@ def _lift(con, last_day: pd.Timestamp) -> dict:
         for name, v in shares.items()
     ])
     return {"lift": lift, "lift_days": used, "circuits": int(frame["circuit_id"].nunique())}
+
+
+def _oracle(simulator, days) -> pd.DataFrame:
+    """date, circuit_id, oracle: the true expected customer-minutes of days D+1..D+7 (hidden
+    truth; the ceiling no model can pass)."""
+    days = sorted(pd.Timestamp(d) for d in days)
+    need = sorted({d + timedelta(days=k) for d in days for k in range(1, 8)})
+    daily = {d: simulator.expected_customer_minutes(d.date()).set_index("circuit_id")
+             ["expected_customer_minutes"] for d in need}
+    parts = []
+    for d in days:
+        week = sum(daily[d + timedelta(days=k)] for k in range(1, 8))
+        parts.append(pd.DataFrame({"date": d, "circuit_id": week.index, "oracle": week.to_numpy()}))
+    return pd.concat(parts, ignore_index=True)
 
 
 def _registry(con) -> pd.DataFrame:

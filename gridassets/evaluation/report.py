@@ -67,7 +67,13 @@ def evaluate(start: date, end: date, eia: bool = True, eia_origins: int | None =
                                dagster_instance=instance, log_level="WARNING")
             log(f"{label} {first}..{last}", time.monotonic() - t0)
 
-    ev = integration.evaluate(settings.warehouse, settings.models_dir)
+    simulator = None
+    if settings.source == "synthetic":
+        from gridassets.domain.fleet import FleetConfig, FleetSimulator
+
+        simulator = FleetSimulator(FleetConfig(seed=settings.seed, n_circuits=settings.n_circuits,
+                                               n_transformers=settings.n_transformers))
+    ev = integration.evaluate(settings.warehouse, settings.models_dir, simulator)
     result = {
         "window": [str(start), str(end)],
         "scale": {"circuits": settings.n_circuits, "transformers": settings.n_transformers,

@@ -102,3 +102,28 @@ def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """The number of rows of every table of the graph that exists."""
     return {t: con.execute(f"select count(*) from {warehouse.qualified(t)}").fetchall()[0][0]
             for t in warehouse.SCHEMA_OF if warehouse.table_exists(con, t)}
+
+
+def outage_component_outcomes(con: duckdb.DuckDBPyConnection, first, last) -> pd.DataFrame:
+    """Per day d of circuit_outage_risk in [first, last]: the customer-minutes the fleet's outage
+    component predicted for d+1..d+7 (`predicted`) and those that outages of an environmental
+    cause starting then cost (`realized`). Only days whose seven days are over by `last`."""
+    causes = ", ".join(repr(c) for c in models.ENVIRONMENT_CAUSES)
+    sql = f"""
+    with p as (
+        select date, sum(risk_customer_minutes_7d) as predicted
+        from {warehouse.qualified('circuit_outage_risk')}
+        where date >= ? and date + interval 7 day <= ?
+        group by date
+    ), e as (
+        select start_ts, customers_affected * datediff('minute', start_ts, end_ts) as cm
+        from {warehouse.qualified('outage_events')}
+        where cause in ({causes}) and end_ts is not null and start_ts >= ? and start_ts < ?
+    )
+    select p.date, p.predicted,
+           (select coalesce(sum(cm), 0) from e where e.start_ts >= p.date + interval 1 day
+                                               and e.start_ts < p.date + interval 8 day) as realized
+    from p order by p.date
+    """
+    first, last = pd.Timestamp(first), pd.Timestamp(last)
+    return con.execute(sql, [first, last, first, last + pd.Timedelta(days=1)]).fetchdf()

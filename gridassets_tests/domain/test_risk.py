@@ -157,3 +157,13 @@ def test_transformer_risk_is_probability_times_consequence_with_its_version():
     assert "H2 rising" in t1["signals"] and "50 years old" in t2["signals"]
     assert set(frame["model_version"]) == {"m-1"}
     assert list(features.columns)[:3] == ["date", "transformer_id", "circuit_id"]  # not modified
+
+
+def test_calibration_is_realized_over_predicted_on_weeks_that_are_over():
+    days = pd.date_range("2025-03-01", periods=60)
+    outcomes = pd.DataFrame({"date": days, "predicted": 300.0, "realized": 100.0})
+    factor, used = risk.calibration(outcomes, pd.Timestamp("2025-04-29"))
+    assert factor == pytest.approx(1 / 3) and used == 53  # 03-01..04-22: their weeks are over
+    outcomes.loc[outcomes["date"] > "2025-04-10", "realized"] = 1e9  # weeks not over: not used
+    assert risk.calibration(outcomes, pd.Timestamp("2025-04-17"))[0] == pytest.approx(1 / 3)
+    assert risk.calibration(outcomes.head(10), pd.Timestamp("2025-04-29")) == (1.0, 10)

@@ -12,7 +12,8 @@ from gridassets_tests.conftest import REPO_ROOT, SMALL_FLEET, subprocess_env
 
 pytestmark = pytest.mark.e2e
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
-RAW = "transformer_telemetry,feeder_load,weather_observations,outage_events,transformer_failures"
+RAW = ("transformer_telemetry,feeder_load,weather_observations,outage_events,transformer_failures,"
+       "weather_forecasts")
 
 
 def dagster(env, *args, timeout=300) -> subprocess.CompletedProcess:

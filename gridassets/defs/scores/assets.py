@@ -41,6 +41,9 @@ CLIMATE = dg.TimeWindowPartitionMapping(start_offset=-(risk.CLIMATE_DAYS - 1),
 ERROR_WINDOW_DAYS = forecast_exposure.ERROR_HISTORY_DAYS + 2 * forecast_exposure.DAYS
 FORECAST_ERRORS = dg.TimeWindowPartitionMapping(start_offset=-ERROR_WINDOW_DAYS,
                                                 allow_nonexistent_upstream_partitions=True)
+# The outage component's past weeks, against which the list calibrates it.
+CALIBRATION = dg.TimeWindowPartitionMapping(start_offset=-(risk.CALIBRATION_DAYS + 7),
+                                            allow_nonexistent_upstream_partitions=True)
 # Per-circuit state the outage component holds at today's value while weather varies.
 STATE_COLUMNS = ["length_km", "tree_canopy_pct", "years_since_trim", "transformer_mean_age_years",
                  "transformer_share_over_40y", "transformer_max_thermal_ratio",
@@ -234,7 +237,7 @@ def vegetation_risk(context: dg.AssetExecutionContext, warehouse: Warehouse):
 
 
 @dg.asset(
-    ins={"circuit_outage_risk": dg.AssetIn(**NOTHING),
+    ins={"circuit_outage_risk": dg.AssetIn(partition_mapping=CALIBRATION, **NOTHING),
          "vegetation_risk": dg.AssetIn(**NOTHING),
          "transformer_risk": dg.AssetIn(**NOTHING),
          "load_forecast": dg.AssetIn(**NOTHING)},
@@ -261,6 +264,8 @@ def prioritized_circuits(context: dg.AssetExecutionContext, warehouse: Warehouse
             "transformer_risk": "date", "load_forecast": "issue_date"})
         circuits = score_reads.circuits(con)
         outage = score_reads.day_slice(con, "circuit_outage_risk", start, end)
+        outcomes = score_reads.outage_component_outcomes(
+            con, start - pd.Timedelta(days=risk.CALIBRATION_DAYS + 7), end)
         vegetation = score_reads.day_slice(con, "vegetation_risk", start, end)
         transformers = score_reads.day_slice(con, "transformer_risk", start, end)
         loading = _loading(score_reads.forecast_peaks(con, start, end), circuits)
@@ -278,11 +283,17 @@ def prioritized_circuits(context: dg.AssetExecutionContext, warehouse: Warehouse
             equipment[(equipment["start_ts"] >= since) & (equipment["start_ts"] < until)],
             failures[(failures["failed_at"] >= since) & (failures["failed_at"] < until)],
             circuits, observed)
+        factor, used = risk.calibration(outcomes, ts)
+        day_outage = outage[outage["date"] == ts].assign(
+            risk_customer_minutes_7d=lambda f: f["risk_customer_minutes_7d"] * factor)
+        day_vegetation = vegetation[vegetation["date"] == ts].assign(
+            vegetation_score=lambda f: f["vegetation_score"] * factor)
         ranked = prioritization.rank_circuits(
-            ts, circuits, outage[outage["date"] == ts], vegetation[vegetation["date"] == ts],
+            ts, circuits, day_outage, day_vegetation,
             prioritization.transformer_by_circuit(transformers[transformers["date"] == ts], other),
             loading[loading["date"] == ts] if not loading.empty else loading)
-        parts.append(ranked)
+        parts.append(ranked.assign(outage_calibration=round(factor, 4),
+                                   outage_calibration_days=used))
     frame = pd.concat(parts, ignore_index=True)
     last = parts[-1]
     components = ["priority_score", "outage_score", "transformer_score", "vegetation_score",
@@ -294,6 +305,7 @@ def prioritized_circuits(context: dg.AssetExecutionContext, warehouse: Warehouse
     }, scope=scope_of(days), metadata={
         "dagster/column_schema": frame_schema(frame),
         "csv": dg.MetadataValue.path(str(outputs / f"{days[-1].isoformat()}.csv")),
+        "outage_calibration": float(last["outage_calibration"].iloc[0]),
         "top_10": dg.MetadataValue.md(markdown_table(last[
             ["rank", "circuit_id", "priority_score", "outage_score", "transformer_score",
              "vegetation_score", "loading_score", "customers", "reason"]], max_rows=10)),
