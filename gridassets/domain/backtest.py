@@ -86,12 +86,13 @@ def backtest(
     config: ForecastConfig = ForecastConfig(),
     fitted: Mapping[str, FittedModel] | None = None,
     circuits: Iterable[str] | None = None,
+    forecast_temperature: pd.DataFrame | None = None,
 ) -> BacktestResult:
     """Run day-ahead forecasts from each origin (issue day) and score them.
 
     Takes `load` (circuit_id, timestamp, load_mw) covering the history before the first origin and
     the target days after the last; `origins` are issue days (each forecasts the next day);
-    `temperature`, `config`, `circuits` as for `forecast_day_ahead`; `fitted` optional starting
+    `temperature`, `forecast_temperature`, `config`, `circuits` as for `forecast_day_ahead`; `fitted` optional starting
     models. Returns a BacktestResult. Raises ValueError when `origins` is empty or a column is
     missing.
     """
@@ -116,8 +117,12 @@ def backtest(
         temp = None
         if temperature is not None:
             temp = temperature[(tts >= lo) & (tts < hi)]
+        fc = None
+        if forecast_temperature is not None:
+            fts = pd.to_datetime(forecast_temperature["timestamp"])
+            fc = forecast_temperature[(fts >= lo) & (fts < hi)]
         out, state = forecast_day_ahead(window, day, temperature=temp, fitted=state,
-                                        config=config, circuits=circuits)
+                                        config=config, circuits=circuits, forecast_temperature=fc)
         parts.append(out)
     return score(pd.concat(parts, ignore_index=True), load, float(config.interval_level),
                  fitted=state)

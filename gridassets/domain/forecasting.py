@@ -106,10 +106,15 @@ METHODS = (METHOD_SARIMAX, METHOD_PREV_WEEK, METHOD_PREV_DAY, METHOD_FLAT, METHO
 # and observed temperature. Only the model uses temperature; the fallbacks are profiles of load.
 INPUTS_LOAD = "load"
 INPUTS_LOAD_TEMPERATURE = "load+temperature"
+# Which temperature the target hours' terms came from (`temperature_source`).
+TEMPERATURE_FORECAST = "forecast"
+TEMPERATURE_LAGGED = "observed, 24 h before"
+TEMPERATURE_NONE = "none"
 
 FORECAST_COLUMNS = [
     "circuit_id", "issue_date", "target_ts", "horizon_h", "load_mw", "lower_mw", "upper_mw",
     "interval_level", "method", "inputs", "model", "params", "fitted_on", "substituted", "note",
+    "temperature_source",
 ]
 
 HORIZON_H = 24
@@ -237,6 +242,7 @@ def forecast_day_ahead(
     fitted: Mapping[str, FittedModel] | None = None,
     config: ForecastConfig = ForecastConfig(),
     circuits: Iterable[str] | None = None,
+    forecast_temperature: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, dict[str, FittedModel]]:
     """Forecast every hour of `issue_day + 1` for every circuit, from data up to issue_day 23:00.
 
@@ -244,6 +250,12 @@ def forecast_day_ahead(
     after issue_day 23:00 UTC are ignored, whatever they hold. `temperature` (optional) has
     circuit_id, timestamp, temp_c observations and is also cut at the same time. `fitted` is the
     state returned by the previous call (models are refitted when due, otherwise reused).
+    `forecast_temperature` (optional): circuit_id, timestamp, temp_c, the day-ahead weather
+    forecast of each hour (the one issued at the end of the day before it; the target day's from
+    the end of `issue_day`): where it exists the temperature terms are the forecast's of the hour
+    itself, in history as for the targets, so the model learns on what was known at each issue
+    time; elsewhere the observed temperature 24 h earlier. Rows say which
+    (`temperature_source`).
     `circuits` lists circuits that must get a forecast even without any load rows (default: the
     circuits in `load`).
 
@@ -255,9 +267,12 @@ def forecast_day_ahead(
     cutoff = pd.Timestamp(datetime.combine(issue_day, datetime.min.time())) + pd.Timedelta(hours=23)
     start = cutoff - pd.Timedelta(days=config.window_days) + _HOUR
     load_m = _hourly_matrix(load, "load_mw", start, cutoff, "load")
-    temp_m = None
+    temp_m = fc_m = None
     if temperature is not None:
         temp_m = _hourly_matrix(temperature, "temp_c", start, cutoff, "temperature")
+    if forecast_temperature is not None and len(forecast_temperature):
+        fc_m = _hourly_matrix(forecast_temperature, "temp_c", start,
+                              cutoff + pd.Timedelta(hours=HORIZON_H), "forecast temperature")
     ids = sorted(set(load_m.ids) | set(map(str, circuits or ())))
     fitted = dict(fitted or {})
     out_models: dict[str, FittedModel] = dict(fitted)
@@ -278,19 +293,26 @@ def forecast_day_ahead(
             if y is None:
                 y = np.full(len(grid) - HORIZON_H, np.nan)
             t = temp_m.get(cid) if temp_m is not None else None
-            rows, model = _forecast_circuit(cid, y, t, calendar, issue_day, fitted.get(cid), config)
+            fc = fc_m.get(cid) if fc_m is not None else None
+            rows, model = _forecast_circuit(cid, y, t, calendar, issue_day, fitted.get(cid), config,
+                                            fc)
+            used = model is not None and model.spec["temperature"] and t is not None
+            source = (TEMPERATURE_NONE if not used else TEMPERATURE_FORECAST
+                      if fc is not None and np.isfinite(fc[-HORIZON_H:]).all()
+                      else TEMPERATURE_LAGGED)
+            rows["temperature_source"] = [source] * len(rows["circuit_id"])
             frames.append(rows)
             if model is not None:
                 out_models[cid] = model
     columns = {c: [] for c in FORECAST_COLUMNS}
     for rows in frames:
-        for c in FORECAST_COLUMNS:
+        for c in columns:
             columns[c].extend(rows[c])
     dtypes = {"target_ts": "datetime64[ns]", "horizon_h": "int64", "load_mw": "float64",
               "lower_mw": "float64", "upper_mw": "float64", "interval_level": "float64",
               "substituted": "bool"}
     out = pd.DataFrame({c: pd.Series(columns[c], dtype=dtypes.get(c, object))
-                        for c in FORECAST_COLUMNS})
+                        for c in columns})
     return out, out_models
 
 
@@ -641,8 +663,9 @@ def _inverse(z: np.ndarray, spec: dict) -> np.ndarray:
 
 
 def _temperature_terms(temp: np.ndarray | None, n_grid: int, cfg: ForecastConfig,
-                       fit_start: int) -> np.ndarray | None:
-    """Heating and cooling degrees of the temperature 24 h earlier, or None if too sparse."""
+                       fit_start: int, forecast: np.ndarray | None = None) -> np.ndarray | None:
+    """Heating and cooling degrees of the day-ahead forecast temperature of each hour where there
+    is one, else of the observed temperature 24 h earlier; None if observations are too sparse."""
     if temp is None:
         return None
     t = _interpolate_short(np.where(np.isfinite(temp), temp, np.nan), cfg.max_gap_hours)
@@ -651,6 +674,9 @@ def _temperature_terms(temp: np.ndarray | None, n_grid: int, cfg: ForecastConfig
         return None
     lag = np.full(n_grid, np.nan)
     lag[24:24 + len(t)] = t[: n_grid - 24]
+    if forecast is not None:
+        known = np.isfinite(forecast[:n_grid])
+        lag[:len(known)][known] = forecast[:n_grid][known]
     # Remaining holes get the mean of their hour of day, so the Kalman filter sees finite exog.
     hod = np.arange(n_grid) % 24
     for h in range(24):
@@ -925,7 +951,8 @@ class _Window:
 
 
 def _forecast_circuit(cid: str, y: np.ndarray, temp: np.ndarray | None, cal: _Calendar,
-                      issue_day: date, serving: FittedModel | None, cfg: ForecastConfig):
+                      issue_day: date, serving: FittedModel | None, cfg: ForecastConfig,
+                      forecast: np.ndarray | None = None):
     n_hist = len(y)
     targets = cal.grid[n_hist:n_hist + HORIZON_H]
     if serving is not None:
@@ -956,7 +983,7 @@ def _forecast_circuit(cid: str, y: np.ndarray, temp: np.ndarray | None, cal: _Ca
     if problem is None:
         try:
             point, lower, upper, model = _run_sarimax(cid, c, temp, cal, issue_day, serving, cfg,
-                                                      win, notes)
+                                                      win, notes, forecast)
         except _ModelError as exc:
             problem = f"model unusable: {exc}"
         else:
@@ -1009,9 +1036,10 @@ def _prepare(c: _Clean, spec: dict, cal: _Calendar, temp_terms, win: _Window,
     return _Prepared(spec, z, zvalid, zlag, X, first, filter_start)
 
 
-def _run_sarimax(cid, c: _Clean, temp, cal, issue_day, serving, cfg, win: _Window, notes):
+def _run_sarimax(cid, c: _Clean, temp, cal, issue_day, serving, cfg, win: _Window, notes,
+                 forecast=None):
     n_hist = win.n_hist
-    temp_terms = _temperature_terms(temp, len(cal.grid), cfg, win.fit_start)
+    temp_terms = _temperature_terms(temp, len(cal.grid), cfg, win.fit_start, forecast)
     has_temp = temp_terms is not None
     if temp is None:
         notes.append("no temperature observations: model uses load history alone")

@@ -46,6 +46,20 @@ def circuit_temperature_between(con: duckdb.DuckDBPyConnection, start: pd.Timest
              "where w.timestamp >= ? and w.timestamp < ?", [start, end])
 
 
+def circuit_forecast_temperature_between(con: duckdb.DuckDBPyConnection, start: pd.Timestamp,
+                                         end: pd.Timestamp) -> pd.DataFrame | None:
+    """circuit_id, timestamp, temp_c: for each hour of [start, end), the temperature the weather
+    forecast issued at the end of the day before forecast for the circuit's zone (lead 1-24 h);
+    None when no forecast is stored."""
+    if not warehouse.table_exists(con, "weather_forecasts"):
+        return None
+    return warehouse.fetch_compact(
+        con, f"select c.circuit_id, f.valid_ts as timestamp, f.temp_c "
+             f"from {warehouse.qualified('weather_forecasts')} f "
+             f"join {warehouse.qualified('circuits')} c on c.zone = f.zone "
+             "where f.lead_h <= 24 and f.valid_ts >= ? and f.valid_ts < ?", [start, end])
+
+
 def model_state_before(con: duckdb.DuckDBPyConnection, first: pd.Timestamp
                        ) -> tuple[dict[str, forecasting.FittedModel], object]:
     """Each circuit's model as the latest stored day before `first` left it (normally the day

@@ -317,7 +317,8 @@ def test_backtest_metrics_on_a_hand_checkable_case(monkeypatch):
             "lower_mw": [105.0] * 12 + [95.0] * 12, "upper_mw": 120.0,
             "interval_level": 0.9, "method": "sarimax", "inputs": "load", "model": "stub",
             "params": "{}",
-            "fitted_on": issue_day, "substituted": False, "note": ""})
+            "fitted_on": issue_day, "substituted": False, "note": "",
+            "temperature_source": "none"})
         return rows[FORECAST_COLUMNS], {}
 
     monkeypatch.setattr(bt, "forecast_day_ahead", stub)
@@ -415,3 +416,46 @@ def test_audit_backtest_wants_a_scored_overall_row_per_day():
     outcome = bt.audit_backtest(valueless, [DAY])["scored_days"]
     assert outcome.passed and "no value" in outcome.summary
     assert bt.audit_backtest(frame.iloc[:0], [])["scored_days"].passed
+
+
+def _temperature_driven(days=58, seed=3):
+    """Load that follows the same hour's temperature, which moves in day-long swings."""
+    rng = np.random.default_rng(seed)
+    load = _load(("A",), days=days)
+    n = len(load)
+    daily = np.repeat(rng.normal(0, 8, days), 24)[:n]
+    temp = 5 + np.convolve(daily, np.ones(12) / 12, mode="same")
+    load["load_mw"] = load["load_mw"] * (1 + 0.03 * np.maximum(15 - temp, 0))
+    observed = load[["circuit_id", "timestamp"]].assign(temp_c=temp)
+    forecast = observed.assign(temp_c=temp + rng.normal(0, 1.0, n))
+    return load, observed, forecast
+
+
+def test_forecast_temperature_is_used_for_each_hour_and_said():
+    load, observed, forecast = _temperature_driven()
+    cutoff = pd.Timestamp(DAY) + pd.Timedelta(hours=23)
+    with_fc, _ = forecast_day_ahead(load, DAY, temperature=observed, config=CFG,
+                                    forecast_temperature=forecast)
+    lagged, _ = forecast_day_ahead(load, DAY, temperature=observed, config=CFG)
+    assert set(with_fc["temperature_source"]) == {fc.TEMPERATURE_FORECAST}
+    assert set(lagged["temperature_source"]) == {fc.TEMPERATURE_LAGGED}
+    alone, _ = forecast_day_ahead(load, DAY, config=CFG)
+    assert set(alone["temperature_source"]) == {fc.TEMPERATURE_NONE}
+    # over two weeks of origins, the same hour's forecast beats yesterday's observation
+    load2, observed2, forecast2 = _temperature_driven(days=75)
+    origins = [DAY + timedelta(days=k) for k in range(12)]
+    lag_mape = backtest(load2, origins, temperature=observed2, config=CFG).overall["mape"]
+    fc_mape = backtest(load2, origins, temperature=observed2, config=CFG,
+                       forecast_temperature=forecast2).overall["mape"]
+    assert fc_mape < 0.7 * lag_mape, (fc_mape, lag_mape)
+    # a forecast of the day after the target day, or observations after the cutoff, change nothing
+    later = forecast.copy()
+    later.loc[later["timestamp"] > cutoff + pd.Timedelta(hours=24), "temp_c"] = 40.0
+    again, _ = forecast_day_ahead(load, DAY, temperature=observed, config=CFG,
+                                  forecast_temperature=later)
+    pd.testing.assert_frame_equal(with_fc, again)
+    # without the target day's forecast the target hours fall back to the lagged observation
+    partial = forecast[forecast["timestamp"] <= cutoff]
+    fallback, _ = forecast_day_ahead(load, DAY, temperature=observed, config=CFG,
+                                     forecast_temperature=partial)
+    assert set(fallback["temperature_source"]) == {fc.TEMPERATURE_LAGGED}

@@ -47,10 +47,11 @@ HISTORY = dg.TimeWindowPartitionMapping(start_offset=-(CONFIG.window_days - 1),
 DAY_BEFORE = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1,
                                            allow_nonexistent_upstream_partitions=True)
 INPUTS = [dg.AssetDep("feeder_load", partition_mapping=HISTORY),
-          dg.AssetDep("weather_observations", partition_mapping=HISTORY), "circuits",
+          dg.AssetDep("weather_observations", partition_mapping=HISTORY),
+          dg.AssetDep("weather_forecasts", partition_mapping=HISTORY), "circuits",
           dg.AssetDep("load_forecast_models", partition_mapping=DAY_BEFORE)]
 _SOURCES = {dg.AssetKey("feeder_load"), dg.AssetKey("weather_observations"),
-            dg.AssetKey("circuits")}
+            dg.AssetKey("weather_forecasts"), dg.AssetKey("circuits")}
 INTERNAL_DEPS = {"load_forecast": _SOURCES, "load_forecast_models": _SOURCES | {MODELS}}
 
 
@@ -106,15 +107,19 @@ def load_forecast(context: dg.AssetExecutionContext, warehouse: Warehouse):
         circuits = forecast_reads.circuit_zones(con)
         until = last + pd.Timedelta(days=1)
         load = forecast_reads.feeder_load_between(con, since, until, compact=True)
-        temperature = None
+        temperature = forecasted = None
         if has_weather:
             temperature = forecast_reads.circuit_temperature_between(con, since, until)
+            # the target day's forecast temperature was issued at the end of the issue day
+            forecasted = forecast_reads.circuit_forecast_temperature_between(
+                con, since, until + pd.Timedelta(days=1))
         fitted, state_day = forecast_reads.model_state_before(con, first)
     ids = sorted(circuits["circuit_id"].astype(str))
     forecasts, states = [], []
     for day in days:
         frame, fitted = forecasting.forecast_day_ahead(
-            load, day, temperature=temperature, fitted=fitted, circuits=ids, config=CONFIG)
+            load, day, temperature=temperature, fitted=fitted, circuits=ids, config=CONFIG,
+            forecast_temperature=forecasted)
         forecasts.append(frame)
         states.append(_state_rows(fitted, day))
     frame = pd.concat(forecasts, ignore_index=True)
