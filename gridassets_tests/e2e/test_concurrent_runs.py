@@ -89,7 +89,7 @@ def test_two_partitions_materialized_at_once_both_land_whole(tmp_path, dagster_h
             expected = sim.raw_day(date.fromisoformat(day))
             for spec in RAW_TABLES:
                 stored = con.execute(
-                    f"select count(*) from raw.{spec.name} where cast({spec.time_column} as date) = ?",
+                    f"select count(*) from raw.{spec.name} where cast({spec.stored_by} as date) = ?",
                     [day],
                 ).fetchall()[0][0]
                 assert stored == len(expected[spec.name]), (spec.name, day)

@@ -111,7 +111,7 @@ def test_three_days_materialized_at_once_on_delta_all_land_whole(tmp_path, dagst
         for day in DAYS:
             reference = sim.raw_day(date.fromisoformat(day))
             for spec in RAW_TABLES:
-                in_day = f"cast({spec.time_column} as date) = ?"
+                in_day = f"cast({spec.stored_by} as date) = ?"
                 stored = con.execute(f"select count(*) from raw.{spec.name} where {in_day}",
                                      [day]).fetchall()[0][0]
                 assert stored == len(reference[spec.name]), (spec.name, day)

@@ -298,7 +298,7 @@ class Site:
             for spec in RAW_TABLES:
                 if spec.name in tables:
                     for day, n in con.execute(
-                            f"select cast({spec.time_column} as date), count(*) "
+                            f"select cast({spec.stored_by} as date), count(*) "
                             f"from raw.{spec.name} group by 1").fetchall():
                         out[(spec.name, day)] = n
         return out
