@@ -101,4 +101,4 @@ def test_a_backfill_asks_for_the_daily_graph_over_its_days_and_the_models_of_its
                                groups=("raw",))
     assert {k.to_user_string() for k in raw_only.partitions_subsets_by_asset_key} == {
         "transformer_telemetry", "feeder_load", "weather_observations", "outage_events",
-        "transformer_failures"}
+        "transformer_failures", "weather_forecasts"}
