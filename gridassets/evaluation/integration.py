@@ -122,8 +122,10 @@ def _lift(con, last_day: pd.Timestamp, simulator=None) -> dict:
     who = frame["customers"] + risk.CRITICAL_WEIGHT * frame["critical_customers"]
     frame["outage_p_x_customers"] = frame["p_outage_7d"] * who
     frame["failures_x_customers"] = frame["expected_failures_7d"] * who
+    # the list as it would be with the climatological outage component, calibrated alike
+    calibration = frame["outage_calibration"] if "outage_calibration" in frame else 1.0
     frame["climatology_list"] = (frame["priority_score"] - frame["outage_score"]
-                                 + frame["risk_customer_minutes_7d_climatology"])
+                                 + frame["risk_customer_minutes_7d_climatology"] * calibration)
     frame["customers_only"] = who
     rankings = {
         "integrated list": "priority_score",
