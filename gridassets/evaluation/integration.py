@@ -46,6 +46,7 @@ class Evaluation:
     lift_days: int
     registry: pd.DataFrame
     circuits: int = 0  # circuits per daily list
+    timing: dict | None = None  # how well the fleet's week total follows what happened
 
     def best_single(self) -> tuple[str, float]:
         names = self.lift["ranking"]
@@ -69,6 +70,7 @@ def evaluate(db: Path, models_dir: Path, simulator=None) -> Evaluation:
             outage=_outage(con, models_dir),
             **_lift(con, last_day, simulator),
             registry=_registry(con),
+            timing=_timing(con),
         )
 
 
@@ -190,6 +192,24 @@ def _oracle(simulator, days) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def _timing(con) -> dict | None:
+    """Correlation over days of the fleet's expected outages for the next week with the outages
+    that then started: forecast-driven against climatological. The lift table ranks circuits
+    within a day, which a forecast that knows which weeks are stormy does not change much."""
+    try:
+        t = reads.weekly_outage_totals(con)
+    except Exception:  # noqa: BLE001 - a warehouse of before the forecast columns
+        return None
+    if len(t) < 3 or t["realized"].std() == 0:
+        return None
+    return {"days": int(len(t)),
+            "forecast_correlation": float(t["forecast"].corr(t["realized"])),
+            "climatology_correlation": float(t["climatology"].corr(t["realized"])),
+            "forecast_mean": float(t["forecast"].mean()),
+            "climatology_mean": float(t["climatology"].mean()),
+            "realized_mean": float(t["realized"].mean())}
+
+
 def _registry(con) -> pd.DataFrame:
     return reads.registry_versions(con, (models.MAINTENANCE, models.OUTAGE))
 
@@ -214,6 +234,13 @@ def format_report(ev: Evaluation) -> str:
     best, share = ev.best_single()
     integrated = float(ev.lift.loc[ev.lift["ranking"] == "integrated list", "captured"].iloc[0])
     lines.append(f"  integrated / best single ({best}): {integrated / share:.2f}x")
+    if ev.timing:
+        t = ev.timing
+        lines.append(f"  the fleet's expected outages for the next week against those that then "
+                     f"started ({t['days']} days): correlation {t['forecast_correlation']:.2f} from "
+                     f"the forecast, {t['climatology_correlation']:.2f} from climatology (means "
+                     f"{t['forecast_mean']:.1f} and {t['climatology_mean']:.1f}; realized "
+                     f"{t['realized_mean']:.1f})")
     top = max(1, int(round(TOP_SHARE * ev.circuits)))
     if top < SMALL_TOP:
         lines.append(f"  note: the top {TOP_SHARE:.0%} is {top} circuit(s) of {ev.circuits}, so a few "

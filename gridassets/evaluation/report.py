@@ -81,6 +81,7 @@ def evaluate(start: date, end: date, eia: bool = True, eia_origins: int | None =
         "maintenance": ev.maintenance,
         "outage": ev.outage,
         "integration_lift": ev.lift.to_dict(orient="records"),
+        "outage_timing": ev.timing,
         "lift_days": ev.lift_days,
     }
     best, share = ev.best_single()

@@ -90,6 +90,27 @@ def customer_minutes_lost(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         f"from {warehouse.qualified('outage_events')} where end_ts is not null").fetchdf()
 
 
+def weekly_outage_totals(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Per scored day d: the fleet's expected outages of d+1..d+7 from the forecast and from
+    climatology, and the outages of an environmental cause that then started (only days whose
+    week is in the data)."""
+    causes = ", ".join(repr(c) for c in models.ENVIRONMENT_CAUSES)
+    return con.execute(f"""
+        with p as (
+            select date, sum(expected_outages_7d) as forecast,
+                   sum(expected_outages_7d_climatology) as climatology
+            from {warehouse.qualified('circuit_outage_risk')} group by date
+        ), e as (
+            select start_ts from {warehouse.qualified('outage_events')} where cause in ({causes})
+        )
+        select p.date, p.forecast, p.climatology,
+               (select count(*) from e where e.start_ts >= p.date + interval 1 day
+                                         and e.start_ts < p.date + interval 8 day) as realized
+        from p
+        where p.date + interval 8 day <= (select max(start_ts) from e)
+        order by p.date""").fetchdf()
+
+
 def registry_versions(con: duckdb.DuckDBPyConnection, specs: Sequence[models.ModelSpec]
                       ) -> pd.DataFrame:
     """Every trained version of the models (name, week, version, status, holdout metrics)."""
