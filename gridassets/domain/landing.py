@@ -472,8 +472,7 @@ def read_forecast(spec: TableSpec, landing_dir: Path, day: date, *,
     say per row when they had none). Raises LandingError as `read_daily` does, naming the file."""
     folder = forecast_folder(landing_dir, spec, day)
     if not folder.is_dir():
-        stem = Path(landing_dir) / spec.name / day.isoformat()
-        if not any(stem.with_name(stem.name + suffix).is_file() for suffix in SUFFIXES):
+        if not any(folder.with_name(folder.name + suffix).is_file() for suffix in SUFFIXES):
             # No forecast landed for the day: an empty partition, and the scores of the day fall
             # back to what they use without one (tagged on every row). A late file is taken when
             # the partition is materialized again.
@@ -526,7 +525,8 @@ def _gridpoint_rows(spec: TableSpec, folder: Path, day: date, zone) -> pd.DataFr
     start, stop = valid_window(spec, day)
     hours = hours[(hours["valid_ts"] >= start) & (hours["valid_ts"] < stop)]
     return hours.assign(
-        issue_date=pd.Series([day] * len(hours), index=hours.index, dtype=object), zone=zone.zone, issued_at=issued,
+        issue_date=pd.Series([day] * len(hours), index=hours.index, dtype=object),
+        zone=zone.zone, issued_at=issued,
         lead_h=((hours["valid_ts"] - end) / pd.Timedelta(hours=1) + 1).astype("int64"))
 
 

@@ -83,14 +83,17 @@ class TableSpec:
         raise KeyError(f"{self.name} has no column {name!r}")
 
 
+# The forecast zone a circuit, a weather row or a forecast is in (one definition for every table).
+ZONE = Column("zone", "str", description="NWS forecast zone (UGC code such as MTZ309).",
+              pattern=UGC_ZONE_PATTERN, pattern_name="an NWS UGC zone code such as MTZ309")
+
 CIRCUITS = TableSpec(
     name="circuits",
     description="The distribution circuits (feeders) of the utility.",
     key=("circuit_id",),
     columns=(
         Column("circuit_id", "str", description="Circuit (feeder) identifier."),
-        Column("zone", "str", description="NWS forecast zone (UGC code such as MTZ309).",
-               pattern=UGC_ZONE_PATTERN, pattern_name="an NWS UGC zone code such as MTZ309"),
+        ZONE,
         Column("customers", "int", min=0, max=1_000_000, description="Customers served."),
         Column("critical_customers", "int", required=False, default=0, min=0, max=100_000,
                description="Hospitals, water plants, life-support customers."),
@@ -168,8 +171,7 @@ WEATHER_OBSERVATIONS = TableSpec(
     entity_column="zone",
     hourly=True,
     columns=(
-        Column("zone", "str", description="NWS forecast zone (UGC code such as MTZ309).",
-               pattern=UGC_ZONE_PATTERN, pattern_name="an NWS UGC zone code such as MTZ309"),
+        ZONE,
         Column("timestamp", "timestamp", description="Start of the UTC hour."),
         Column("wind_speed_mph", "float", min=0, max=200),
         Column("wind_gust_mph", "float", min=0, max=250),
@@ -224,8 +226,7 @@ WEATHER_FORECASTS = TableSpec(
         Column("issue_date", "date", required=False,
                description="The day at whose end the forecast was issued (the partition); "
                            "taken from the file's name."),
-        Column("zone", "str", description="NWS forecast zone (UGC code such as MTZ309).",
-               pattern=UGC_ZONE_PATTERN, pattern_name="an NWS UGC zone code such as MTZ309"),
+        ZONE,
         Column("issued_at", "timestamp", description="When the forecast was made (UTC)."),
         Column("valid_ts", "timestamp", description="Start of the UTC hour forecast."),
         Column("lead_h", "int", min=1, max=24 * FORECAST_DAYS,
@@ -246,8 +247,7 @@ ZONES = TableSpec(
     description="Landing only: the NWS gridpoint whose forecast stands for each zone.",
     key=("zone",),
     columns=(
-        Column("zone", "str", description="NWS forecast zone (UGC code such as MTZ309).",
-               pattern=UGC_ZONE_PATTERN, pattern_name="an NWS UGC zone code such as MTZ309"),
+        ZONE,
         Column("office", "str", pattern=r"[A-Z]{3}", pattern_name="a three-letter NWS office id",
                description="The forecast office (gridId), such as BMX."),
         Column("grid_x", "int", min=0, max=10_000),

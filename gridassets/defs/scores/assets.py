@@ -160,11 +160,12 @@ def circuit_outage_risk(context: dg.AssetExecutionContext, warehouse: Warehouse,
             week = _week_ahead(con, day, errors, today)
             rows = None if week is None else week.rows.dropna(
                 subset=forecast_exposure.WEATHER_FEATURES)
+            if rows is not None and rows.empty:
+                rows = None
             expected = risk.expected_outages(
                 climate, model.predict_proba(climate),
                 model.predict_proba(climate.assign(years_since_trim=0.0)),
-                rows, *(() if rows is None or rows.empty else (
-                    model.predict_proba(rows), model.predict_proba(rows.assign(years_since_trim=0.0)))))
+                rows, *_scored_as_is_and_trimmed(model, rows))
             history = risk.outage_history(
                 events[(events["start_ts"] >= day_ts - pd.Timedelta(days=365))
                        & (events["start_ts"] < day_ts + pd.Timedelta(days=1))], circuits)
@@ -189,6 +190,13 @@ def circuit_outage_risk(context: dg.AssetExecutionContext, warehouse: Warehouse,
         "expected_outages_7d_total": round(float(last["expected_outages_7d"].sum()), 2),
         "preview": preview(frame.sort_values("risk_customer_minutes_7d", ascending=False)),
     })
+
+
+def _scored_as_is_and_trimmed(model, rows: pd.DataFrame | None) -> tuple:
+    """(P(outage), P(outage) trimmed today) of `rows`; () without rows."""
+    if rows is None:
+        return ()
+    return model.predict_proba(rows), model.predict_proba(rows.assign(years_since_trim=0.0))
 
 
 def _week_ahead(con, day, errors: pd.DataFrame, today: pd.DataFrame):
