@@ -51,6 +51,7 @@ SCHEMA_OF: dict[str, str] = {
     "circuit_outage_risk": "scores",
     "vegetation_risk": "scores",
     "load_forecast": "scores",
+    "intraday_load_forecast": "scores",
     "load_forecast_backtest": "scores",
     "prioritized_circuits": "scores",
     "storm_alerts": "storms",

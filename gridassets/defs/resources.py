@@ -90,6 +90,16 @@ class FleetSource(dg.ConfigurableResource):
             return read(spec, s.landing_dir, day, max_rows=limit)
         return _synthetic_day(self._config(s), day)[spec.name].copy()
 
+    def raw_so_far(self, spec: TableSpec, day: date, entities: int | None = None
+                   ) -> pd.DataFrame | None:
+        """What has arrived of a raw table's current day, for the intraday refresh: as `raw`,
+        but None when the day's landing file is not there yet (a file that is there and bad still
+        raises LandingError)."""
+        s = self.settings.resolve()
+        if s.source == "landing" and not landing.has_daily_file(s.landing_dir, spec, day):
+            return None
+        return self.raw(spec, day, entities)
+
     def zones(self) -> set[str]:
         """The forecast zones our circuits are in (read from the source, not the warehouse, so the
         alert sensor never contends for the DuckDB lock)."""

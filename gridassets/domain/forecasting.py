@@ -363,6 +363,11 @@ def audit_forecasts(frame: pd.DataFrame, circuits: Iterable[str], issue_days: It
         (f"{len(expected)} circuit(s) x {len(days)} day(s), 24 hours of D+1 each" if not problems
          else f"{len(problems)} circuit-day(s) without their 24 hours: {problems[0]}"),
         {"circuits": len(expected), "days": len(days), "examples": problems[:MAX_EXAMPLES]})
+    return {"day_ahead_complete": complete, "interval_valid": check_intervals(frame)}
+
+
+def check_intervals(frame: pd.DataFrame) -> CheckOutcome:
+    """`interval_valid` on forecast rows: load_mw, lower_mw and upper_mw finite, in that order."""
     values = frame[["load_mw", "lower_mw", "upper_mw"]].apply(pd.to_numeric, errors="coerce")
     finite = np.isfinite(values.to_numpy(float)).all(axis=1)
     with np.errstate(invalid="ignore"):
@@ -378,7 +383,7 @@ def audit_forecasts(frame: pd.DataFrame, circuits: Iterable[str], issue_days: It
          f"{len(bad):,} row(s) with a non-finite value or outside their own interval: "
          f"{examples[0]}"),
         {"rows": int(len(frame)), "bad_rows": int(len(bad)), "examples": examples})
-    return {"day_ahead_complete": complete, "interval_valid": interval}
+    return interval
 
 
 def audit_models(state: pd.DataFrame, forecasts: pd.DataFrame) -> dict[str, CheckOutcome]:

@@ -130,6 +130,12 @@ def daily_file(landing_dir: Path, spec: TableSpec, day: date) -> Path:
     return _one_file(Path(landing_dir) / spec.name / day.isoformat(), f"{spec.name} for {day}")
 
 
+def has_daily_file(landing_dir: Path, spec: TableSpec, day: date) -> bool:
+    """Whether any file of `spec` for `day` has arrived (reading it may still fail)."""
+    stem = Path(landing_dir) / spec.name / day.isoformat()
+    return any(stem.with_name(stem.name + s).is_file() for s in SUFFIXES)
+
+
 def read_registry(spec: TableSpec, landing_dir: Path) -> pd.DataFrame:
     """Read and check an unpartitioned registry file (circuits, transformers)."""
     path = registry_file(landing_dir, spec)

@@ -91,3 +91,47 @@ def forecasts_issued(con: duckdb.DuckDBPyConnection, columns: Sequence[str], sta
         f"from {warehouse.qualified('load_forecast')} "
         "where issue_date >= ? and issue_date < ?",
         [start, end]).fetchdf()
+
+
+def latest_forecast_temperature(con: duckdb.DuckDBPyConnection, start: pd.Timestamp,
+                                end: pd.Timestamp, issued_through) -> pd.DataFrame | None:
+    """circuit_id, timestamp, temp_c: for each hour of [start, end), the temperature of the
+    circuit's zone in the latest weather forecast issued before the hour's day and no later than
+    the day `issued_through` (day-ahead in history; up to two days ahead past `issued_through`);
+    None when no forecast is stored."""
+    if not warehouse.table_exists(con, "weather_forecasts"):
+        return None
+    return warehouse.fetch_compact(
+        con, f"select c.circuit_id, f.valid_ts as timestamp, f.temp_c "
+             f"from {warehouse.qualified('weather_forecasts')} f "
+             f"join {warehouse.qualified('circuits')} c on c.zone = f.zone "
+             "where f.valid_ts >= ? and f.valid_ts < ? and f.issue_date <= ? "
+             "and f.issue_date < cast(f.valid_ts as date) "
+             "qualify row_number() over (partition by c.circuit_id, f.valid_ts "
+             "order by f.issue_date desc) = 1", [start, end, issued_through])
+
+
+def intraday_models(con: duckdb.DuckDBPyConnection, cutoff: pd.Timestamp
+                    ) -> tuple[dict[str, forecasting.FittedModel], object]:
+    """The day-ahead models an intraday forecast with `cutoff` starts from: those stored for the
+    latest day before the cutoff's day, and that day (({}, None) when none is stored)."""
+    return model_state_before(con, cutoff.normalize())
+
+
+def stored_load_days(con: duckdb.DuckDBPyConnection, first, last) -> set:
+    """The days in [first, last] with feeder_load rows in the warehouse."""
+    if not warehouse.table_exists(con, "feeder_load"):
+        return set()
+    rows = con.execute(
+        f"select distinct cast(timestamp as date) from {warehouse.qualified('feeder_load')} "
+        "where timestamp >= ? and timestamp < ?",
+        [pd.Timestamp(first), pd.Timestamp(last) + pd.Timedelta(days=1)]).fetchall()
+    return {r[0] for r in rows}
+
+
+def day_ahead_in_force(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Timestamp
+                       ) -> pd.DataFrame:
+    """circuit_id, target_ts, load_mw: the stored day-ahead forecast of each hour in [start, end)."""
+    return con.execute(
+        f"select circuit_id, target_ts, load_mw from {warehouse.qualified('load_forecast')} "
+        "where target_ts >= ? and target_ts < ?", [start, end]).fetchdf()
