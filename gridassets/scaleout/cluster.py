@@ -6,7 +6,7 @@ a Celery worker's pool processes, the daemon's code server and run workers). `Cl
 context manager that stops all of them on the way out, also on an error or Ctrl-C; `up()` keeps
 them running and records them in `<state dir>/cluster.json`, which `down()` reads. On other hosts
 the same processes run as services pointed at each other by the settings `env()` returns (see the
-README's "Scaling out").
+docs/scaleout.md, "Running it").
 """
 
 from __future__ import annotations
