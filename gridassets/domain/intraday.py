@@ -106,7 +106,7 @@ def forecast_intraday(
                                    "forecast temperature")
     grid = pd.date_range(start, end, freq="h")
     calendar = fc._Calendar(grid)
-    ids = sorted(set(load_m.ids) | set(map(str, circuits or ())))
+    ids = sorted(set(load_m.ids) | set(map(str, () if circuits is None else circuits)))
     fc._statsmodels()  # imported outside the warnings block (see forecast_day_ahead)
     blocks = []
     with threadpool_limits(limits=1), warnings.catch_warnings():
