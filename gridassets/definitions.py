@@ -8,6 +8,7 @@ import dagster as dg
 
 from gridassets.defs import features, fleet, forecasting, models, ops, raw, scores, storms
 from gridassets.defs.ops.recovery import run_worker_executor
+from gridassets.defs.partitions import explain_unknown_partitions
 from gridassets.defs.policies import DEPLOYMENT
 from gridassets.defs.resources import build_resources
 
@@ -19,6 +20,9 @@ def _scaleout_executor() -> dg.ExecutorDefinition:
 
 
 AREAS = (fleet, raw, features, models, forecasting, scores, storms, ops)
+
+# `dagster asset materialize --partition 2023-01-01`: one line with the valid range, not a traceback.
+explain_unknown_partitions()
 
 defs = dg.Definitions.merge(
     *(area.defs for area in AREAS),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ ENV_VARS: dict[str, str] = {
     "GRIDASSETS_ALERTS_DIR": "alerts_dir",
     "GRIDASSETS_ALERT_WEBHOOK": "alert_webhook",
     "GRIDASSETS_STORM_STATE_MAX_AGE_DAYS": "storm_state_max_age_days",
+    "GRIDASSETS_START_DATE": "start_date",
 }
 
 
@@ -61,6 +63,9 @@ class Settings:
     # How many days older than a storm's latest alert the circuit state may be before the storm
     # list says it is stale (it is still produced: planners need it either way).
     storm_state_max_age_days: int = 2
+    # The first day of the daily partitions (and of the hourly and weekly ones): the earliest
+    # history the graph can hold. The last daily partition is always yesterday (UTC).
+    start_date: date = date(2024, 1, 1)
     mode: str = "embedded"
     # Scale-out only: the Celery broker and result store (Redis URLs), how long a step's task may
     # stay unacknowledged before the broker hands it to another worker (a worker that died with
@@ -187,4 +192,9 @@ def _parse(var: str, field: str, raw: str) -> Any:
             return int(raw)
         except ValueError:
             raise SettingsError(f"{var} must be an integer; got {raw!r}") from None
+    if field == "start_date":
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            raise SettingsError(f"{var} must be a date (YYYY-MM-DD); got {raw!r}") from None
     return raw
