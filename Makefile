@@ -55,19 +55,20 @@ dev: $(VENV)/.installed
 	$(BIN)/dagster dev -m gridassets.definitions --host 127.0.0.1 --port 3000
 
 evaluate: $(VENV)/.installed-test
-	$(BIN)/python -m gridassets evaluate --start $(START) --end $(END)
+	$(BIN)/python -m gridassets evaluate --start $(START) --end $(END) --docs docs/results.md
 
 # The same figures on a bigger fleet and a longer window (about 20 minutes on 2 cores): 200
 # circuits make the share captured by the top 10 % far less noisy than the demo's 40.
 evaluate-large: $(VENV)/.installed-test
 	GRIDASSETS_DATA_DIR=data/evaluation GRIDASSETS_CIRCUITS=200 GRIDASSETS_TRANSFORMERS=4000 \
-	$(BIN)/python -m gridassets evaluate --start 2024-07-01 --end 2025-06-30
+	$(BIN)/python -m gridassets evaluate --start 2024-07-01 --end 2025-06-30 \
+		--docs docs/results.md --docs-section large
 
 bench: $(VENV)/.installed
-	$(BIN)/python -m gridassets bench --scale $(SCALE)
+	$(BIN)/python -m gridassets bench --scale $(SCALE) --docs docs/results.md
 
 # Scale-out mode on one machine (PostgreSQL, Redis and Celery workers as local processes; needs
-# Debian's postgresql and redis-server). See the README's "Scaling out".
+# Debian's postgresql and redis-server). See docs/scaleout.md.
 scaleout-demo: $(VENV)/.installed
 	deploy/scaleout/install-services.sh
 	$(BIN)/python -m gridassets scaleout demo

@@ -95,7 +95,10 @@ def bench(args: argparse.Namespace) -> int:
 
     try:
         backends = benchmark.BACKENDS if args.backend == "both" else (args.backend,)
-        benchmark.run_backends(benchmark.config_from_args(args), backends)
+        result = benchmark.run_backends(benchmark.config_from_args(args), backends)
+        if args.docs is not None:
+            benchmark.write_docs(result, args.docs)
+            print(f"written to {args.docs}, section bench:{result['scale']}")
     except benchmark.BenchError as exc:
         print(f"gridassets bench: {exc}", file=sys.stderr)
         return 1
@@ -106,7 +109,8 @@ def evaluate(args: argparse.Namespace) -> int:
     """Model quality on held-out time, the integration lift, and EIA-930 load forecasts."""
     from gridassets.evaluation import report
 
-    report.evaluate(args.start, args.end, eia=not args.skip_eia, eia_origins=args.eia_origins)
+    report.evaluate(args.start, args.end, eia=not args.skip_eia, eia_origins=args.eia_origins,
+                    docs=args.docs, section=args.docs_section)
     return 0
 
 
@@ -163,6 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     p_eval.add_argument("--skip-eia", action="store_true", help="leave out the EIA-930 part")
     p_eval.add_argument("--eia-origins", type=int, default=None,
                         help="use only the first N day-ahead origins of 2025 (default: all)")
+    p_eval.add_argument("--docs", type=Path, default=None,
+                        help="also write the figures into this page's section evaluate:<name> "
+                             "(make evaluate: docs/results.md)")
+    p_eval.add_argument("--docs-section", default="demo",
+                        help="the section's name (default: demo; make evaluate-large: large)")
     p_eval.set_defaults(func=evaluate)
     p_bench = sub.add_parser("bench", help="speed and memory of one daily partition (bench.json)")
     from gridassets.bench import add_arguments as bench_arguments

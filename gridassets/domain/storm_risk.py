@@ -274,6 +274,10 @@ def rank_storm_circuits(storm_id: str, status: str, risk_rows: pd.DataFrame,
         frame["reason"] = [(f"{note}; " if note else "")
                            + _storm_reason(r, transformers_known=not transformers.empty)
                            for r in frame.itertuples(index=False)]
+    # the alert window the circuit was scored over (naive UTC; empty for a cancelled storm)
+    for col in ("window_start", "window_end"):
+        frame[col] = (pd.to_datetime(frame[col]) if col in frame
+                      else pd.Series(pd.NaT, index=frame.index)).astype("datetime64[us]")
     frame = frame.sort_values(["priority_score", "circuit_id"], ascending=[False, True])
     frame = frame.drop(columns=["storm_id", "state_date", "state_age_days"], errors="ignore")
     frame.insert(0, "rank", np.arange(1, len(frame) + 1))
