@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from gridassets import results_doc
 from gridassets.domain import export
 from gridassets.settings import Settings
 
@@ -601,32 +601,6 @@ def _growth(runs: dict[int, list[Measurement]], days: tuple[int, int], full: int
 # The whole benchmark
 
 
-def machine() -> dict[str, Any]:
-    info: dict[str, Any] = {"cpus": os.cpu_count(), "platform": platform.platform(),
-                            "python": platform.python_version()}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu_model"] = line.split(":", 1)[1].strip()
-                break
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                info["memory_gib"] = round(int(line.split()[1]) / 1024 ** 2, 1)
-                break
-    except OSError:
-        pass
-    try:
-        import dagster
-        import duckdb
-        import pandas
-
-        info["versions"] = {"dagster": dagster.__version__, "duckdb": duckdb.__version__,
-                            "pandas": pandas.__version__}
-    except ImportError:
-        pass
-    return info
-
-
 def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
@@ -736,7 +710,7 @@ def _run_bench(cfg: BenchConfig, progress) -> dict[str, Any]:
         "growth": growth,
         "sql_vs_pandas": versus,
         "targets": _targets(main, growth),
-        "machine": {**machine(), "load_average_start": load_start, "load_average_end": load_end},
+        "machine": {**results_doc.machine(), "load_average_start": load_start, "load_average_end": load_end},
         "measured_at": started.isoformat(timespec="seconds"),
     }
     _write_json_atomic(cfg.out, result)
@@ -922,6 +896,18 @@ def format_table(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def write_docs(r: dict[str, Any], page: Path) -> Path:
+    """The printed tables of a bench.json into the page's section `bench:<scale>`, headed by the
+    date, the machine and the command."""
+    tables = format_table(r) + ("\n\n" + format_side_by_side(r) if len(r.get("backends", {})) > 1
+                                else "")
+    body = (f"Speed and memory of one daily partition ({r['scale']} scale; what each column "
+            f"means: [the benchmark](#speed-and-memory-make-bench)).\n\n```text\n{tables}\n```")
+    when = datetime.fromisoformat(r["measured_at"]) if r.get("measured_at") else None
+    return results_doc.rewrite_section(page, f"bench:{r['scale']}", results_doc.measured(
+        body, results_doc.command_line(), when=when, machine_info=r.get("machine")))
+
+
 def _mb(value) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
@@ -988,6 +974,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the warehouse measured (default: both, side by side)")
     parser.add_argument("--out", type=Path, help="where bench.json goes "
                         "(default: <data dir>/outputs/bench.json)")
+    parser.add_argument("--docs", type=Path, default=None,
+                        help="also write the figures into this page's section bench:<scale> "
+                             "(make bench: docs/results.md)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,6 +54,7 @@ SCHEMA_OF: dict[str, str] = {
     "intraday_load_forecast": "scores",
     "load_forecast_backtest": "scores",
     "prioritized_circuits": "scores",
+    "work_orders": "scores",
     "storm_alerts": "storms",
     "storm_outage_risk": "storms",
     "storm_priority_circuits": "storms",
@@ -65,8 +66,8 @@ LOCK_BASE_DELAY_S = 0.2
 LOCK_MAX_DELAY_S = 8.0
 
 
-# What the README calls the section that says how to restore or rebuild the warehouse.
-TROUBLESHOOTING = "README, Troubleshooting: 'A corrupt warehouse, a full disk, a stale WAL'"
+# Where the docs say how to restore or rebuild the warehouse.
+TROUBLESHOOTING = "docs/operations.md, Troubleshooting"
 
 # DuckDB's single-file layout (storage version 2, checked against DuckDB 2.0.1): three 4 KiB
 # headers, then blocks of `block_size` bytes.

@@ -5,6 +5,7 @@ folder and writes a bench.json with the contract keys and sane values.
 """
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -24,16 +25,34 @@ FEATURES = ["transformer_daily_stats", "transformer_health_features", "circuit_e
 def test_bench_writes_the_contract_keys(tmp_path):
     data = tmp_path / "data"
     env = subprocess_env(data)
+    page = tmp_path / "results.md"
+    shutil.copyfile(REPO_ROOT / "docs" / "results.md", page)
+    before = (REPO_ROOT / "docs" / "results.md").read_text()
     out = subprocess.run(
         [sys.executable, "-m", "gridassets", "bench", "--scale", "demo",
          "--circuits", str(SMALL_FLEET["n_circuits"]),
          "--transformers", str(SMALL_FLEET["n_transformers"]),
          # No models (they need ~200 days): raw, features and forecasts of a short history.
          "--no-models", "--growth", "2,4", "--day", "2024-01-06", "--repeat", "1",
-         "--forecast-warmup", "1"],
+         "--forecast-warmup", "1",
+         # `make bench` writes docs/results.md; the test writes a copy of it.
+         "--docs", str(page)],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600,
     )
     assert out.returncode == 0, f"{out.stdout[-3000:]}\n{out.stderr[-5000:]}"
+
+    # Its section of the page, and only that, holds the printed table, headed by when, where and
+    # how it was measured; the repository's page is untouched.
+    start, end = "<!-- bench:demo:start -->", "<!-- bench:demo:end -->"
+    text = page.read_text()
+    section = text[text.index(start):text.index(end)]
+    assert section.count("\nMeasured 20") == 1 and "UTC by `python -m gridassets bench" in section
+    assert "--circuits 6" in section and "CPUs (" in section and "Python 3." in section
+    assert "whole daily partition, in-process" in section and "the backends side by side" in section
+    def outside(t):
+        return t[:t.index(start)] + t[t.index(end):]
+    assert outside(text) == outside(before)
+    assert (REPO_ROOT / "docs" / "results.md").read_text() == before
 
     # The benchmark works in its own folder, one per backend, and writes bench.json under the
     # data folder.

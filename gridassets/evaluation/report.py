@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from gridassets import runner, warehouse
+from gridassets import results_doc, runner, warehouse
 from gridassets.domain import models
 from gridassets.domain.export import write_atomic_text
 from gridassets.evaluation import integration
@@ -44,7 +44,9 @@ def data_span(db: Path) -> tuple[date, date] | None:
 
 
 def evaluate(start: date, end: date, eia: bool = True, eia_origins: int | None = None,
-             progress=print) -> dict:
+             progress=print, docs: Path | None = None, section: str = "demo") -> dict:
+    """The figures, printed and in evaluation.json; with `docs`, also in the page's section
+    `evaluate:<section>` (docs/results.md under `make evaluate`)."""
     from gridassets.definitions import defs
 
     settings = Settings.from_env()
@@ -67,6 +69,8 @@ def evaluate(start: date, end: date, eia: bool = True, eia_origins: int | None =
                                dagster_instance=instance, log_level="WARNING")
             log(f"{label} {first}..{last}", time.monotonic() - t0)
 
+    # From here on, what is printed is the report (kept for the docs).
+    progress = results_doc.Tee(progress)
     simulator = None
     if settings.source == "synthetic":
         from gridassets.domain.fleet import FleetConfig, FleetSimulator
@@ -108,7 +112,19 @@ def evaluate(start: date, end: date, eia: bool = True, eia_origins: int | None =
     out = settings.outputs_dir / "evaluation.json"
     write_atomic_text(json.dumps(result, indent=2, default=str), out)
     progress(f"\nwritten to {out}")
+    if docs is not None:
+        results_doc.rewrite_section(docs, f"evaluate:{section}", results_doc.measured(
+            docs_section(result, progress.text), results_doc.command_line()))
+        progress(f"and to {docs}, section evaluate:{section}")
     return result
+
+
+def docs_section(result: dict, printed: str) -> str:
+    """The evaluation's section of docs/results.md: what it was run on, then the report as printed."""
+    s = result["scale"]
+    first, last = result["window"]
+    return (f"{s['source']} data, {s['circuits']} circuits, {s['transformers']} transformers, "
+            f"seed {s['seed']}; history {first}..{last}.\n\n```text\n{printed.strip()}\n```")
 
 
 def stored_forecasts(db: Path) -> dict | None:

@@ -18,14 +18,13 @@ import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from gridassets import runner
+from gridassets import results_doc, runner
 from gridassets.scaleout import backfill, cluster, demo
 
 DOCS = cluster.REPO_ROOT / "docs" / "scaleout.md"
-BEGIN, END = "<!-- bench-scaleout:{scale}:begin -->", "<!-- bench-scaleout:{scale}:end -->"
 
 
 @dataclass(frozen=True)
@@ -116,7 +115,9 @@ def run_bench(root: Path, scale_name: str, days: int, workers: list[int], log=pr
     history = _history(root, scale, log)
     result: dict = {"scale": scale_name, "days": days, "first": str(first), "last": str(last),
                     "fleet": scale.fleet, "groups": list(scale.groups), "models": scale.models,
-                    "configurations": []}
+                    "configurations": [], "command": results_doc.command_line(),
+                    "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "machine": results_doc.machine()}
 
     target = root / "embedded"
     shutil.rmtree(target, ignore_errors=True)
@@ -211,15 +212,15 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def write_docs(result: dict) -> None:
-    begin, end = BEGIN.format(scale=result["scale"]), END.format(scale=result["scale"])
-    text = DOCS.read_text()
-    block = f"{begin}\n{table(result)}\n{end}"
-    if begin in text and end in text:
-        text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    DOCS.write_text(text)
+def write_docs(result: dict, page: Path = DOCS) -> None:
+    """The table into the page's section `bench-scaleout:<scale>`, headed by when, by which
+    command and on which machine it was measured (when the result records them)."""
+    body = table(result)
+    if result.get("measured_at"):
+        body = results_doc.measured(body, result.get("command") or "make bench-scaleout",
+                                    when=datetime.fromisoformat(result["measured_at"]),
+                                    machine_info=result.get("machine") or {})
+    results_doc.rewrite_section(page, f"bench-scaleout:{result['scale']}", body)
 
 
 def rewrite_docs(root: Path) -> None:
