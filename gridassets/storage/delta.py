@@ -336,8 +336,11 @@ def register(con: duckdb.DuckDBPyConnection, schema: str, name: str, table: Delt
 
 
 def local_path(uri: str) -> str:
+    """A file of the table as DuckDB opens it. delta-rs gives local files as plain paths whose
+    partition folders are percent-encoded on disk (`_partition=2025-06-01-14%3A00`): those are
+    taken as they are; only a `file://` URI is decoded."""
     parsed = urlparse(uri)
-    return unquote(parsed.path) if parsed.scheme in ("file", "") else uri
+    return unquote(parsed.path) if parsed.scheme == "file" else uri
 
 
 def _predicate(target: wap.Slice, extra: list[str] = ()) -> str:
