@@ -38,6 +38,13 @@ Decisions, so that the sensor and the storm assets agree on them:
   largest gust the description mentions ("gusts up to 60 to 65 mph" -> 65; "gusts over 60 mph
   expected and greater than 75 mph possible" -> 75), else the event's default in
   `GRID_EVENT_DEFAULT_GUST_MPH` (0 for other events). Knots and km/h are converted to mph.
+  A segment may speak of two events of one kind for the same zones, one in effect and one to
+  come ("For the first High Wind Warning, ... gusts up to 70 mph. For the second High Wind
+  Warning, ... gusts up to 80 mph"); the API gives it once per event, with the same description.
+  Each message then takes the gust of its own event: the events sharing the description are
+  ordered by their VTEC begin time (an event in effect first), and the first takes the "first"
+  sentences (`event_order`). A lone message of such a segment is the first when its event is in
+  effect; when that cannot be told, the largest gust mentioned counts.
 * Precipitation: the minimal form's ``precip_mm``. NWS products state snow depth and ice accretion
   in prose, which are not precipitation totals, so ``precip_mm`` is None for them rather than a
   guess.
@@ -139,6 +146,10 @@ _SPEED_BEFORE_GUST = re.compile(
 # The text after "gusts" that still speaks of them: up to the end of the sentence or bullet.
 _GUST_CLAUSE_END = re.compile(r"\.(?:\s|$)|\*|\n\s*\n|;")
 _GUST_CLAUSE_CHARS = 100
+
+# "For the first High Wind Warning, ..." (`description_parts`).
+_ORDINALS = {"first": 1, "second": 2, "third": 3}
+_ORDINAL_PART = re.compile(r"\bfor the (first|second|third)\b", re.IGNORECASE)
 
 # Depth check helpers: JSON strings are removed first, since brackets inside them do not nest.
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
@@ -359,14 +370,83 @@ def parse_gust(text: str) -> float:
     return _check_gust(value, text)
 
 
-def gust_from_description(text: str) -> float | None:
+def gust_from_description(text: str, event: int | None = None) -> float | None:
     """The largest gust, in mph, that a description mentions, or None if it mentions none.
 
     Reads phrases such as "gusts up to 65 mph", "gusts 50 to 60 mph", "gusts as high as 70 mph",
-    "gusts to 45 kt" and "70 mph wind gusts"; a range counts by its upper end.
+    "gusts to 45 kt" and "70 mph wind gusts"; a range counts by its upper end. `event` (1, 2, 3)
+    reads only the sentences about that one of several events the description speaks of
+    (`description_parts`), the whole text when it has none or they mention no gust.
     """
     if not isinstance(text, str):
         return None
+    if event is not None:
+        part = description_parts(text).get(event)
+        found = _largest_gust(part) if part else None
+        if found is not None:
+            return found
+    return _largest_gust(text)
+
+
+def description_parts(text: str) -> dict[int, str]:
+    """The sentences of a description about each of several events of one kind, by their order:
+    "For the first High Wind Warning, ... For the second High Wind Warning, ..." gives {1: "High
+    Wind Warning, ...", 2: "..."} (a part runs to the next such phrase or bullet). {} when the
+    text does not speak of at least two."""
+    if not isinstance(text, str):
+        return {}
+    text = text[:MAX_DESCRIPTION_SCAN_CHARS]
+    marks = list(_ORDINAL_PART.finditer(text))
+    if len({m.group(1).lower() for m in marks}) < 2:
+        return {}
+    parts: dict[int, list[str]] = {}
+    for i, m in enumerate(marks):
+        part = text[m.end(): marks[i + 1].start() if i + 1 < len(marks) else len(text)]
+        bullet = part.find("*")  # the next bullet ("* WHERE...") speaks of all of them again
+        parts.setdefault(_ORDINALS[m.group(1).lower()], []).append(
+            part if bullet < 0 else part[:bullet])
+    return {k: " ".join(v) for k, v in parts.items()}
+
+
+def event_order(entries: list[Any]) -> dict[int, int]:
+    """Which of the events its description speaks of each NWS Feature of `entries` is, by
+    position in `entries`: {position: 1 for the first, 2 for the second ...}.
+
+    Only Features without ``maxWindGust`` whose description speaks of several events
+    (`description_parts`) are ordered. Those with the same description are the same segment's
+    events: ordered by their VTEC begin time, an event already in effect (begin
+    ``000000T0000Z``) first, then by event number. A lone one is the first when its event is in
+    effect; otherwise, or when there are more events than the text speaks of, it is left out.
+    """
+    segments: dict[str, dict[tuple[str, ...], tuple[str, str]]] = {}
+    members: dict[int, tuple[str, tuple[str, ...]]] = {}
+    for position, entry in enumerate(entries):
+        p = entry.get("properties") if isinstance(entry, dict) else None
+        parameters = p.get("parameters") if isinstance(p, dict) else None
+        if not isinstance(parameters, dict) or parameters.get("maxWindGust") not in (None, []):
+            continue
+        text = p.get("description")
+        if not isinstance(text, str) or not description_parts(text):
+            continue
+        vtec = _choose_vtec(_vtecs(parameters.get("VTEC")))
+        if vtec is None:
+            continue
+        event = (vtec["office"], vtec["phenomenon"], vtec["significance"], vtec["number"])
+        begin = "" if vtec["begin"] == "000000T0000Z" else vtec["begin"]
+        segments.setdefault(text, {})[event] = (begin, vtec["number"])
+        members[position] = (text, event)
+    order: dict[int, int] = {}
+    for position, (text, event) in members.items():
+        events = sorted(segments[text], key=segments[text].__getitem__)
+        if len(events) == 1:
+            if segments[text][event][0] == "":
+                order[position] = 1
+        elif len(events) <= len(description_parts(text)):
+            order[position] = events.index(event) + 1
+    return order
+
+
+def _largest_gust(text: str) -> float | None:
     text = text[:MAX_DESCRIPTION_SCAN_CHARS]
     speeds: list[float] = []
     for word in _GUST_WORD.finditer(text):
@@ -437,7 +517,7 @@ def _object_kind(obj: Mapping[str, Any]) -> str | None:
 
 def _parse_single(obj: Mapping[str, Any]) -> ParsedFile:
     try:
-        return ParsedFile((_parse_entry(obj),), ())
+        return ParsedFile((_parse_entry(obj, event_order([obj]).get(0)),), ())
     except _Unusable as e:
         raise AlertFileError(f"the alert{_id_suffix(obj)} is unusable: {e}") from None
     except _NotActual as e:
@@ -448,9 +528,10 @@ def _parse_entries(entries: list[Any], *, what: str) -> ParsedFile:
     alerts: list[Alert] = []
     ignored: list[IgnoredAlert] = []
     malformed: list[str] = []
+    order = event_order(entries)
     for position, entry in enumerate(entries, start=1):
         try:
-            alerts.append(_parse_entry(entry))
+            alerts.append(_parse_entry(entry, order.get(position - 1)))
         except _Unusable as e:
             reason = str(e)
             ignored.append(IgnoredAlert(_peek_id(entry), _peek_event(entry), reason))
@@ -465,7 +546,7 @@ def _parse_entries(entries: list[Any], *, what: str) -> ParsedFile:
     return ParsedFile(tuple(alerts), tuple(ignored))
 
 
-def _parse_entry(entry: Any) -> Alert:
+def _parse_entry(entry: Any, event: int | None = None) -> Alert:
     if not isinstance(entry, dict):
         raise _Unusable(f"it is {_json_type(entry)}, not an alert object")
     kind = _object_kind(entry)
@@ -473,7 +554,7 @@ def _parse_entry(entry: Any) -> Alert:
         properties = entry.get("properties")
         if not isinstance(properties, dict):
             raise _Unusable("the Feature has no 'properties' object")
-        return _parse_nws(properties)
+        return _parse_nws(properties, event)
     if kind == "minimal":
         return _parse_minimal(entry)
     if kind == "collection":
@@ -485,7 +566,9 @@ def _parse_entry(entry: Any) -> Alert:
 # The two alert forms
 
 
-def _parse_nws(p: Mapping[str, Any]) -> Alert:
+def _parse_nws(p: Mapping[str, Any], event_number: int | None = None) -> Alert:
+    """`event_number`: which of the events its description speaks of the message is
+    (`event_order`), or None."""
     message_id = _message_id(p.get("id"))
     event = _event(p.get("event"))
     _check_status(p.get("status"))
@@ -515,7 +598,7 @@ def _parse_nws(p: Mapping[str, Any]) -> Alert:
         gust = _gust_parameter(gust_values, "parameters.maxWindGust")
         gust_source = "parameter"
     else:
-        gust = gust_from_description(p.get("description"))
+        gust = gust_from_description(p.get("description"), event_number)
         gust_source = "description"
         if gust is None:
             gust, gust_source = default_gust_mph(event), "default"

@@ -822,13 +822,79 @@ def test_real_mtz309_high_wind_warnings(real_files):
         "urn:oid:2.49.0.1.840.0.9dd63448cea7509fa5bd195d228338fb1f2d1a4d.001.2",
         "urn:oid:2.49.0.1.840.0.9dd63448cea7509fa5bd195d228338fb1f2d1a4d.003.1",
     )
-    # One description speaks of both warnings (gusts up to 70 mph, then up to 80 mph): the
-    # largest mentioned counts for each.
-    assert [(a.max_wind_gust_mph, a.gust_source) for a in hww] == [(80.0, "description")] * 2
+    # One description speaks of both warnings ("For the first High Wind Warning, ... gusts up to
+    # 70 mph. For the second ..., gusts up to 80 mph"): each message takes its own warning's.
+    assert (con.max_wind_gust_mph, con.gust_source) == (70.0, "description")
+    assert (new.max_wind_gust_mph, new.gust_source) == (80.0, "description")
     assert new.onset == TEST_NOW + timedelta(minutes=2165)
     assert new.ends == TEST_NOW + timedelta(minutes=3425)
     assert all(classify(a, {"MTZ309"}, TEST_NOW) is None for a in hww)
     assert classify(con, {"MTZ309"}, con.ends) is not None
+
+
+def test_real_segments_of_two_warnings_each_take_their_own_gust(real_files):
+    _, parsed = real_files["northwest-active-alerts.json"]
+    gusts = {(a.storm_id, zone): a.max_wind_gust_mph for a in parsed.alerts
+             if a.event == "High Wind Warning" and a.storm_id.startswith("ktfx-hw-w-003")
+             for zone in a.zones}
+    # In effect now (0032) and to come (0033), per segment: the first warning's gust, then the
+    # second's; a segment about one warning only (MTZ316, MTZ327) has its own.
+    assert [gusts[("ktfx-hw-w-0032-2025", z)] for z in ("MTZ309", "MTZ312", "MTZ305")] == [
+        70.0, 70.0, 60.0]
+    assert [gusts[("ktfx-hw-w-0033-2025", z)] for z in ("MTZ309", "MTZ312", "MTZ305")] == [
+        80.0, 80.0, 80.0]
+    assert gusts[("ktfx-hw-w-0033-2025", "MTZ316")] == gusts[("ktfx-hw-w-0033-2025", "MTZ327")] == 70
+
+
+TWO_WARNINGS = ("* WHAT...For the first High Wind Warning, west winds 30 to 40 mph with gusts "
+                "up to 70 mph. For the second High\nWind Warning, westerly winds 30 to 50 mph "
+                "with gusts up to 80 mph expected.\n\n* WHERE...Cascade County.\n\n* WHEN..."
+                "For the first High Wind Warning, until 11 AM MST Tuesday. For the second High "
+                "Wind Warning, from 3 AM Wednesday to midnight MST Wednesday Night.")
+
+
+def two_warning_segment(vtec: str, message_id: str, **parameters) -> dict:
+    return nws_feature(id=message_id, description=TWO_WARNINGS,
+                       parameters=with_parameters(maxWindGust=..., VTEC=[vtec], **parameters))
+
+
+IN_EFFECT = "/O.CON.KTFX.HW.W.0032.000000T0000Z-251216T1800Z/"
+TO_COME = "/O.NEW.KTFX.HW.W.0033.251217T1000Z-251218T0700Z/"
+
+
+@pytest.mark.parametrize(("event", "mph"), [(None, 80.0), (1, 70.0), (2, 80.0), (3, 80.0)])
+def test_a_description_of_two_warnings_gives_each_its_gust(event, mph):
+    assert alerts_module.description_parts(TWO_WARNINGS).keys() == {1, 2}
+    assert gust_from_description(TWO_WARNINGS, event) == mph
+
+
+@pytest.mark.parametrize("order", [(0, 1), (1, 0)])
+def test_each_segment_of_two_warnings_takes_its_own_gust(order):
+    features = [two_warning_segment(IN_EFFECT, "seg.002.3"),
+                two_warning_segment(TO_COME, "seg.002.2")]
+    parsed = parse_alert_bytes(json.dumps(collection(*[features[i] for i in order])).encode())
+    gusts = {a.storm_id: (a.max_wind_gust_mph, a.gust_source) for a in parsed.alerts}
+    assert gusts == {"ktfx-hw-w-0032-2025": (70.0, "description"),
+                     "ktfx-hw-w-0033-2025": (80.0, "description")}
+
+
+def test_a_lone_segment_of_two_warnings_is_the_first_only_when_in_effect():
+    [in_effect] = parse_alert_bytes(json.dumps(
+        two_warning_segment(IN_EFFECT, "seg.002.3")).encode()).alerts
+    [to_come] = parse_alert_bytes(json.dumps(
+        two_warning_segment(TO_COME, "seg.002.2")).encode()).alerts
+    assert in_effect.max_wind_gust_mph == 70.0
+    assert to_come.max_wind_gust_mph == 80.0  # cannot tell which: the largest mentioned
+
+
+def test_segments_with_their_own_max_wind_gust_keep_them_zone_by_zone():
+    first = nws_feature(id="seg.001.1", geocode={"UGC": ["MTZ309"]},
+                        parameters=with_parameters(maxWindGust=["70 MPH"]))
+    second = nws_feature(id="seg.002.1", geocode={"UGC": ["MTZ310"]},
+                         parameters=with_parameters(maxWindGust=["80 MPH"]))
+    parsed = parse_alert_bytes(json.dumps(collection(first, second)).encode())
+    assert {a.zones: a.max_wind_gust_mph for a in parsed.alerts} == {("MTZ309",): 70.0,
+                                                                      ("MTZ310",): 80.0}
 
 
 def test_real_washington_gusts(real_files):
