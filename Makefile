@@ -7,17 +7,29 @@ BIN := $(VENV)/bin
 # The project's Dagster instance (run history, schedules, sensors); its dagster.yaml is shipped.
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-# Demo window for `make run`; override with `make run START=2025-03-01 END=2025-05-31`.
-START ?= 2024-10-01
-END ?= 2025-06-30
+# Window of `make run`: unset, the nine months up to yesterday (UTC), computed by the command so
+# that it is the same on every machine; override with `make run START=2025-03-01 END=2025-05-31`.
+START ?=
+END ?=
+# `make evaluate` keeps its own window (START/END override it): its reported figures are for these
+# months, and the EIA-930 comparison needs days its data covers.
+EVAL_START ?= 2024-10-01
+EVAL_END ?= 2025-06-30
 SCALE ?= demo
 PYTEST_ARGS ?=
+
+# pip's output (a warning per package from this machine's pip configuration, setuptools' banner)
+# goes to $(INSTALL_LOG), shown only when an install fails: `make run` prints only the project's.
+INSTALL_LOG = $(VENV)/install.log
+logged = $(1) >>$(INSTALL_LOG) 2>&1 || { echo "install failed: $(1); the end of $(INSTALL_LOG):" >&2; \
+	tail -n 60 $(INSTALL_LOG) >&2; exit 1; }
 
 .PHONY: help install install-test run test dev bench evaluate evaluate-large clean \
 	scaleout-demo scaleout-up scaleout-down bench-scaleout
 
 help:
-	@echo "make run       build the demo warehouse ($(START)..$(END)) and print today's prioritized circuits"
+	@echo "make run       build the demo warehouse (the nine months up to yesterday, UTC; START=, END=)"
+	@echo "               and print yesterday's prioritized circuits"
 	@echo "make test      run the whole test suite"
 	@echo "make dev       Dagster UI + daemon on http://127.0.0.1:3000 (sensors and schedules on)"
 	@echo "make evaluate  model quality on held-out time, and load forecasts on EIA-930 vs the operator"
@@ -30,32 +42,35 @@ help:
 	@echo "make clean     remove the generated warehouse, outputs and Dagster run history"
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	@mkdir -p $(VENV) && : > $(INSTALL_LOG)
+	@$(call logged,$(PYTHON) -m venv $(VENV))
+	@$(call logged,$(BIN)/python -m pip install --quiet --upgrade pip)
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
-	touch $@
+	@echo "installing gridassets into $(VENV) (a few minutes the first time; log: $(INSTALL_LOG))" && : > $(INSTALL_LOG)
+	@$(call logged,$(BIN)/python -m pip install --quiet -e .)
+	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $@ $(VENV)/.installed
+	@echo "installing gridassets and its test tools into $(VENV) (log: $(INSTALL_LOG))" && : > $(INSTALL_LOG)
+	@$(call logged,$(BIN)/python -m pip install --quiet -e '.[test]')
+	@touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test
 
 run: $(VENV)/.installed
-	$(BIN)/python -m gridassets run --start $(START) --end $(END)
+	@$(BIN)/python -m gridassets run $(if $(START),--start $(START)) $(if $(END),--end $(END))
 
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 dev: $(VENV)/.installed
 	$(BIN)/dagster dev -m gridassets.definitions --host 127.0.0.1 --port 3000
 
 evaluate: $(VENV)/.installed-test
-	$(BIN)/python -m gridassets evaluate --start $(START) --end $(END) --docs docs/results.md
+	$(BIN)/python -m gridassets evaluate --start $(or $(START),$(EVAL_START)) --end $(or $(END),$(EVAL_END)) --docs docs/results.md
 
 # The same figures on a bigger fleet and a longer window (about 20 minutes on 2 cores): 200
 # circuits make the share captured by the top 10 % far less noisy than the demo's 40.

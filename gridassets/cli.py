@@ -7,10 +7,10 @@ import argparse
 import sys
 import time
 import textwrap
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
-from gridassets import runner, warehouse
+from gridassets import runner, warehouse, window
 from gridassets.scaleout import cli as scaleout_cli
 from gridassets.settings import Settings, SettingsError
 from gridassets.storage import backend
@@ -30,21 +30,29 @@ def _day(text: str) -> date:
 
 def run(args: argparse.Namespace) -> int:
     """Build the warehouse over the window and print the top of the last day's list."""
+    settings = Settings.from_env()
+    today = datetime.now(timezone.utc).date()
+    try:
+        start, end, score_start = window.run_window(args.start, args.end, args.score_days,
+                                                    settings.start_date, today)
+    except window.WindowError as exc:
+        print(f"gridassets run: {exc}", file=sys.stderr)
+        return 2
     from gridassets.definitions import defs
 
-    settings = Settings.from_env()
     instance = runner.instance()
-    score_start = max(args.start, args.end - timedelta(days=args.score_days - 1))
     home = getattr(instance, "root_directory", None) or "(temporary instance)"
-    print(f"gridassets: {settings.source} data, history {args.start}..{args.end}, "
-          f"daily lists {score_start}..{args.end}")
+    default = (f" (the {window.DEMO_MONTHS} months up to yesterday, UTC; START=/END= or "
+               "--start/--end for another window)" if not (args.start or args.end) else "")
+    print(f"gridassets: {settings.source} data, history {start}..{end}, "
+          f"daily lists {score_start}..{end}{default}")
     print(f"  warehouse {settings.warehouse_location} ({settings.backend})\n  dagster   {home}\n")
     started = time.monotonic()
     runner.build_daily_graph(
-        defs, args.start, args.end, score_start, instance,
+        defs, start, end, score_start, instance,
         on_step=lambda label, seconds: print(f"  {label:<48} {seconds:6.1f} s", flush=True))
     print(f"\nbuilt in {time.monotonic() - started:.0f} s\n")
-    print_list(settings, args.end, args.top)
+    print_list(settings, end, args.top)
     return 0
 
 
@@ -147,8 +155,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gridassets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="build the warehouse over a window and print the list")
-    p_run.add_argument("--start", type=_day, required=True)
-    p_run.add_argument("--end", type=_day, required=True)
+    p_run.add_argument("--start", type=_day, default=None,
+                       help=f"first day of history (default: {window.DEMO_MONTHS} months before "
+                            "--end)")
+    p_run.add_argument("--end", type=_day, default=None,
+                       help="last day, whose list is printed (default: yesterday, UTC)")
     p_run.add_argument("--score-days", type=int, default=SCORE_DAYS,
                        help="days of daily lists to build at the end of the window")
     p_run.add_argument("--top", type=int, default=10, help="rows of the list to print")
@@ -187,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     warehouse_copy.add_parser(sub)
     scaleout_cli.add_parser(sub)
     args = parser.parse_args(argv)
-    if getattr(args, "start", None) and args.end < args.start:
+    if getattr(args, "start", None) and getattr(args, "end", None) and args.end < args.start:
         parser.error(f"--end {args.end} is before --start {args.start}")
     try:
         return args.func(args)
