@@ -21,6 +21,7 @@ from gridassets_tests.defs.test_storm_sensor import (  # noqa: F401  (fixture)
     _no_deployment_settings,
     iso,
     minimal,
+    nws_feature,
 )
 from gridassets_tests.nws_fixtures import load_nws_file
 
@@ -86,6 +87,24 @@ def test_real_high_wind_warning_becomes_the_storm_table(box):
     assert output_metadata(result, "status") == "active"
     assert output_metadata(result, "event") == "High Wind Warning"
     assert "MTZ312" in output_metadata(result, "zones")
+    by_zone = output_metadata(result, "gust_mph_by_zone")
+    assert by_zone == {z: 80.0 for z in ("MTZ309", "MTZ310", "MTZ311", "MTZ312", "MTZ313",
+                                         "MTZ314", "MTZ315", "MTZ317", "MTZ318")}
+
+
+def test_each_zone_keeps_the_gust_of_the_segment_that_names_it(box):
+    # Two segments of one warning: each zone's conditions are its own segment's.
+    segments = [nws_feature("urn:oid:seg.001.1", zones=("MTZ309",)),
+                nws_feature("urn:oid:seg.002.1", zones=("MTZ310", "MTZ311"))]
+    segments[1]["properties"]["parameters"]["maxWindGust"] = ["80 MPH"]
+    [storm] = receive(box, {"type": "FeatureCollection", "features": segments})
+    result = materialize(box, storm)
+
+    conditions = current_zone_conditions(table(box))
+    assert dict(zip(conditions["zone"], conditions["max_wind_gust_mph"])) == {
+        "MTZ309": 70.0, "MTZ310": 80.0, "MTZ311": 80.0}
+    assert output_metadata(result, "gust_mph_by_zone") == {"MTZ309": 70.0, "MTZ310": 80.0,
+                                                           "MTZ311": 80.0}
     assert "| message_type |" in output_metadata(result, "preview")
 
 

@@ -63,6 +63,9 @@ def storm_alerts(context: dg.AssetExecutionContext, settings: GridSettings):
     status = str(frame["status"].iloc[0])
     gust = float(current["max_wind_gust_mph"].max()) if len(current) else float("nan")
     current_zones = sorted({z for zs in current["current_zones"] for z in zs.split(",") if z})
+    # each zone's gust is that of the message (segment) with the last word in it
+    gust_by_zone = {str(r.zone): float(r.max_wind_gust_mph) for r in
+                    storm_messages.current_zone_conditions(frame).itertuples(index=False)}
     context.log.info(f"storm {storm_id}: {len(frame)} message(s), {status}, "
                      f"current zones {', '.join(current_zones) or 'none'}")
     problems = storm_messages.alert_problems(frame)
@@ -83,6 +86,7 @@ def storm_alerts(context: dg.AssetExecutionContext, settings: GridSettings):
         "event": ", ".join(dict.fromkeys(frame["event"].astype(str))),
         "zones": ", ".join(current_zones) or "(none current)",
         "max_wind_gust_mph": dg.MetadataValue.float(gust),
+        "gust_mph_by_zone": dg.MetadataValue.json(gust_by_zone),
         "messages": len(frame),
         "folder": dg.MetadataValue.path(str(folder)),
         "dagster/column_schema": frame_schema(frame, storm_messages.STORM_ALERT_DESCRIPTIONS),
