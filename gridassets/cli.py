@@ -74,6 +74,7 @@ def print_list(settings: Settings, day: date, top: int) -> None:
     for table, n in counts.items():
         print(f"    {warehouse.qualified(table):<40} {n:>12,} rows")
     print(f"  daily lists    {settings.outputs_dir / 'prioritized_circuits'}/<date>.csv")
+    print(f"  work orders    {settings.outputs_dir / 'work_orders'}/<date>.csv")
     print(f"  models         {settings.models_dir}/<model>/<version>.joblib")
     print("  UI             make dev, then http://127.0.0.1:3000")
 

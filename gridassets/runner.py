@@ -85,7 +85,7 @@ RAW = ("transformer_telemetry,feeder_load,weather_observations,outage_events,tra
 FEATURES = "transformer_daily_stats,transformer_health_features,circuit_exposure_features"
 MODELS = "maintenance_model,outage_model"
 SCORES = ("load_forecast,load_forecast_models,load_forecast_backtest,transformer_risk,"
-          "circuit_outage_risk,vegetation_risk,prioritized_circuits")
+          "circuit_outage_risk,vegetation_risk,prioritized_circuits,work_orders")
 # History is built in chunks so that memory stays bounded whatever the window.
 CHUNK_DAYS = 31
 

@@ -8,7 +8,9 @@ Each day gives two sorts of order:
   circuit is split into what each kind of work acts on (`CIRCUIT_WORK`): the outage risk a trim
   would avoid (`trim`: the vegetation score), the rest of the outage risk, from weather and
   animals (`patrol`), transformer and other equipment failures (`maintenance`), and overload at
-  tomorrow's peak (`load_relief`).
+  tomorrow's peak (`load_relief`). A circuit that had an order the day before keeps that kind of
+  work while its part is still at least KEEP_WORK_SHARE of the largest part, so that an order
+  does not flip between trim and patrol as the two parts trade a few percent.
 
 An order is the same order from one day to the next when it is of the same kind on the same
 transformer or circuit: it is then `carried_over` and keeps its `order_id` and `open_since`;
@@ -33,6 +35,9 @@ from gridassets.domain.quality import MAX_EXAMPLES, CheckOutcome
 
 ORDER_BANDS = ("HI4", "HI5")  # health-index bands whose transformers get an inspection
 TOP_OF_LIST = 10  # circuits of the day's list that get an order: crews take work by count
+# A circuit keeps the day before's kind of work while that part is at least this share of the
+# largest part of its score.
+KEEP_WORK_SHARE = 0.5
 
 NEW, CARRIED_OVER = "new", "carried_over"
 INSPECT, TRIM, PATROL, MAINTENANCE, LOAD_RELIEF = (
@@ -113,9 +118,13 @@ def build_work_orders(day, transformer_risk: pd.DataFrame, ranked: pd.DataFrame,
     if ranked.empty:
         raise ValueError(f"no prioritized list for {day:%Y-%m-%d}: work orders need the day's "
                          "list")
+    previous = _checked_previous(day, previous)
+    kept = {} if previous is None else {
+        c: k for k, c in zip(previous["kind"], previous["circuit_id"]) if k != INSPECT}
     where = circuits.reindex(columns=["circuit_id", "zone", "latitude", "longitude"])
     orders = pd.concat([_inspections(day, transformer_risk, where),
-                        _circuit_orders(day, ranked, where, top_of_list)], ignore_index=True)
+                        _circuit_orders(day, ranked, where, top_of_list, kept)],
+                       ignore_index=True)
     orders = _with_status(day, orders, previous)
     orders = orders.sort_values(["customer_minutes_7d", "kind", "_subject"],
                                 ascending=[False, True, True], kind="stable")
@@ -240,7 +249,9 @@ def _inspections(day: pd.Timestamp, risk: pd.DataFrame, where: pd.DataFrame) -> 
 
 
 def _circuit_orders(day: pd.Timestamp, ranked: pd.DataFrame, where: pd.DataFrame,
-                    top_of_list: int) -> pd.DataFrame:
+                    top_of_list: int, kept: dict[str, str]) -> pd.DataFrame:
+    """The orders of the circuits at the top of the list; `kept`: circuit -> the kind of work
+    of its order the day before."""
     top = ranked[(ranked["rank"] <= top_of_list) & (ranked["priority_score"] > 0)]
     top = top[list(LIST_COLUMNS)].merge(where, on="circuit_id", how="left")
     outage = top["outage_score"].astype(float).fillna(0.0)
@@ -250,6 +261,11 @@ def _circuit_orders(day: pd.Timestamp, ranked: pd.DataFrame, where: pd.DataFrame
                           LOAD_RELIEF: top["loading_score"].astype(float).fillna(0.0)},
                          index=top.index)[list(CIRCUIT_WORK)]
     kind = parts.idxmax(axis=1) if len(parts) else pd.Series(dtype=object)
+    largest = parts.max(axis=1)
+    for i, circuit in top["circuit_id"].items():
+        before = kept.get(str(circuit))
+        if before is not None and parts.at[i, before] >= KEEP_WORK_SHARE * largest[i] > 0:
+            kind[i] = before
     out = pd.DataFrame({
         "date": day, "kind": kind, "transformer_id": None,
         "circuit_id": top["circuit_id"].astype(str), "zone": top["zone"],
@@ -269,20 +285,27 @@ def _circuit_orders(day: pd.Timestamp, ranked: pd.DataFrame, where: pd.DataFrame
     return out.reset_index(drop=True)
 
 
+def _checked_previous(day: pd.Timestamp, previous: pd.DataFrame | None
+                      ) -> pd.DataFrame | None:
+    """`previous`, None when empty; ValueError unless it holds orders of the day before `day`."""
+    if previous is None or previous.empty:
+        return None
+    _require(previous, PREVIOUS_COLUMNS, "the previous day's work orders")
+    dates = set(pd.to_datetime(previous["date"]).dt.normalize())
+    if dates != {day - pd.Timedelta(days=1)}:
+        raise ValueError(
+            f"the previous work orders must be those of {day - pd.Timedelta(days=1):%Y-%m-%d}, "
+            f"the day before {day:%Y-%m-%d}; got {sorted(f'{d:%Y-%m-%d}' for d in dates)}")
+    return previous
+
+
 def _with_status(day: pd.Timestamp, orders: pd.DataFrame, previous: pd.DataFrame | None
                  ) -> pd.DataFrame:
     orders = orders.copy()
     orders["status"], orders["open_since"] = NEW, day
     orders["order_id"] = [make_order_id(day, k, s)
                           for k, s in zip(orders["kind"], orders["_subject"])]
-    if previous is not None and len(previous):
-        _require(previous, PREVIOUS_COLUMNS, "the previous day's work orders")
-        dates = set(pd.to_datetime(previous["date"]).dt.normalize())
-        if dates != {day - pd.Timedelta(days=1)}:
-            raise ValueError(
-                f"the previous work orders must be those of "
-                f"{day - pd.Timedelta(days=1):%Y-%m-%d}, the day before {day:%Y-%m-%d}; got "
-                f"{sorted(f'{d:%Y-%m-%d}' for d in dates)}")
+    if previous is not None:
         known = {key: (oid, since) for key, oid, since in zip(
             _subjects(previous), previous["order_id"], pd.to_datetime(previous["open_since"]))}
         for i, key in enumerate(zip(orders["kind"], orders["_subject"])):

@@ -160,6 +160,19 @@ def test_a_circuit_whose_work_changes_closes_one_order_and_opens_another():
     assert list(wo.closed_orders(day1, day2)["order_id"]) == ["WO-2025-06-01-trim-C1"]
 
 
+@pytest.mark.parametrize("vegetation, kind, status", [
+    (4.0, wo.TRIM, wo.CARRIED_OVER),   # trim 4 is still at least half of patrol 6: kept
+    (3.0, wo.PATROL, wo.NEW),          # trim 3 is less than half of patrol 7: the work changes
+])
+def test_a_circuit_keeps_its_work_while_that_part_stays_large(vegetation, kind, status):
+    day1 = orders(D1, {}, {"C1": (10.0, 9.0, 0.0, 0.0), "C2": (1.0, 0.0, 0.0, 0.0)})
+    day2 = orders(D2, {}, {"C1": (10.0, vegetation, 0.0, 0.0), "C2": (1.0, 0.0, 0.0, 0.0)},
+                  previous=day1)
+    c1 = by_subject(day2).loc["C1"]
+    assert (c1["kind"], c1["status"]) == (kind, status)
+    assert c1["customer_minutes_7d"] == (vegetation if kind == wo.TRIM else 10.0 - vegetation)
+
+
 def test_a_range_carries_orders_from_day_to_day():
     transformers = pd.concat([risk(d, {"T1": ("C1", 0.02, 5.0)}) for d in (D1, D2)])
     lists = pd.concat([ranked(d, QUIET) for d in (D1, D2)])

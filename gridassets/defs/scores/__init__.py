@@ -1,4 +1,4 @@
-"""Daily risk scores and the prioritized circuit list."""
+"""Daily risk scores, the prioritized circuit list and the work orders it gives crews."""
 
 import dagster as dg
 
@@ -8,7 +8,9 @@ from gridassets.defs.scores.assets import (
     transformer_risk,
     vegetation_risk,
 )
+from gridassets.defs.scores.work_orders import work_orders
 
 defs = dg.Definitions(
-    assets=[transformer_risk, circuit_outage_risk, vegetation_risk, prioritized_circuits]
+    assets=[transformer_risk, circuit_outage_risk, vegetation_risk, prioritized_circuits,
+            work_orders]
 )
