@@ -21,6 +21,7 @@ ASSETS = {a.key.to_user_string(): a for a in defs.assets
     ("circuit_outage_risk", "no circuit_exposure_features for 2026-11-30"),
     ("vegetation_risk", "no circuit_outage_risk for 2026-11-30"),
     ("prioritized_circuits", "no circuit_outage_risk for 2026-11-30"),
+    ("work_orders", "no transformer_risk for 2026-11-30"),
 ])
 def test_an_output_without_its_inputs_fails_and_names_them(resources, settings, asset, first):
     assert dg.materialize([circuits, transformers], resources=resources).success
