@@ -5,7 +5,9 @@
    history allows;
 2. model quality and the integration lift (`gridassets.evaluation.integration`);
 3. load forecasts: the stored day-ahead forecasts against what happened, and against seasonal-naive
-   baselines; then real EIA-930 demand for ERCO and CISO against the grid operator's own day-ahead
+   baselines; the gain from the weather forecast's temperature and the intraday refresh by
+   horizon, both replayed on the warehouse (`gridassets.evaluation.load_forecasts`); then real
+   EIA-930 demand for ERCO and CISO against the grid operator's own day-ahead
    forecast (`gridassets.evaluation.eia`).
 Writes `data/outputs/evaluation.json` and prints the figures.
 """
@@ -22,7 +24,7 @@ import pandas as pd
 from gridassets import results_doc, runner, warehouse
 from gridassets.domain import models
 from gridassets.domain.export import write_atomic_text
-from gridassets.evaluation import integration
+from gridassets.evaluation import integration, load_forecasts
 from gridassets.settings import Settings
 from gridassets.storage import evaluation as reads
 
@@ -98,6 +100,12 @@ def evaluate(start: date, end: date, eia: bool = True, eia_origins: int | None =
     if stored is not None:
         result["load_forecast"] = stored
         progress("\n" + format_stored(stored))
+    gain = load_forecasts.forecast_temperature_gain(settings.warehouse)
+    intra = load_forecasts.intraday_accuracy(settings.warehouse)
+    result["load_forecast_temperature"] = gain
+    result["intraday_load_forecast"] = intra
+    if gain is not None or intra is not None:
+        progress("\n" + load_forecasts.format_report(gain, intra))
 
     if eia:
         from gridassets.evaluation import eia as eia_eval

@@ -1,9 +1,11 @@
 """`make evaluate`'s figures read from a warehouse built by `python -m gridassets run`."""
 
+from datetime import timedelta
+
 import duckdb
 import pytest
 
-from gridassets.evaluation import integration, report
+from gridassets.evaluation import integration, load_forecasts, report
 from gridassets_tests.conftest import TEST_FLEET
 
 pytestmark = pytest.mark.e2e
@@ -73,3 +75,27 @@ def test_the_oracle_and_the_forecasts_timing_are_reported(demo_data):
         assert 0.0 <= lift.loc[name, "captured"] <= 1.0, name
     assert integration.evaluate(data / "warehouse.duckdb", data / "models").best_single()[0] \
         != "customers alone"
+
+
+def test_the_forecast_temperature_gain_and_the_intraday_refresh_are_replayed(demo_data):
+    data, _ = demo_data
+    db = data / "warehouse.duckdb"
+    gain = load_forecasts.forecast_temperature_gain(db, n_origins=3)
+    with duckdb.connect(str(db), read_only=True) as con:
+        last_load = con.execute("select max(timestamp) from raw.feeder_load").fetchall()[0][0]
+    # the last origin is the last day whose next day's load is stored
+    assert gain["origins"][1] == str((last_load - timedelta(days=1)).date())
+    assert gain["n_origins"] == 3 and gain["circuits"] == TEST_FLEET["n_circuits"]
+    with_, without = (gain["mape_with_forecast_temperature"],
+                      gain["mape_without_forecast_temperature"])
+    assert 0 < with_ < 20 and 0 < without < 20
+    assert with_ != without  # the forecast temperature reached the models
+
+    intra = load_forecasts.intraday_accuracy(db, days=1, every_h=6)
+    assert intra["n_cutoffs"] == 4 and intra["circuits"] == TEST_FLEET["n_circuits"]
+    by = {r["horizon_h"]: r for r in intra["by_horizon"]}
+    assert set(by) == set(range(1, 25))
+    assert by[1]["n"] == 4 * TEST_FLEET["n_circuits"]
+    assert by[1]["mape_intraday"] < by[1]["mape_prev_day"]
+    text = load_forecasts.format_report(gain, intra)
+    assert "with forecast temperature" in text and "Intraday refresh by horizon" in text
