@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 import dagster as dg
 import pandas as pd
 
-from gridassets.defs.metadata import check_result
+from gridassets.defs.metadata import check_result, readable
 from gridassets.domain.quality import CheckOutcome
 from gridassets.storage import inputs
 
@@ -38,7 +38,7 @@ def audited_output(asset: str, frame: pd.DataFrame, outcomes: Mapping[str, Check
             metadata={"failed_checks": ", ".join(name for name, _ in refused)},
             allow_retries=False,
         )
-    yield dg.Output(frame, metadata=dict(metadata or {}))
+    yield dg.Output(frame, metadata=readable(metadata or {}))
     yield from results
 
 

@@ -2,12 +2,15 @@
 
 
 import base64
+import math
+from collections.abc import Mapping
 from datetime import date, timedelta
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
-from gridassets.domain.schemas import TableSpec
+from gridassets.domain.schemas import COLUMN_DESCRIPTIONS, TableSpec
 
 _TYPES = {"str": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN",
           "date": "DATE", "timestamp": "TIMESTAMP"}
@@ -25,27 +28,108 @@ def spec_schema(spec: TableSpec) -> dg.TableSchema:
     )
 
 
-def frame_schema(frame: pd.DataFrame, descriptions: dict[str, str] | None = None) -> dg.TableSchema:
-    descriptions = descriptions or {}
+def frame_schema(frame: pd.DataFrame, descriptions: TableSpec | Mapping[str, str] | None = None
+                 ) -> dg.TableSchema:
+    """The column schema of `frame`, each column described by `descriptions` (a table's contract
+    or a name -> text mapping), else by the contract of any table that has a column of that name."""
+    own = ({c.name: c.description for c in descriptions.columns}
+           if isinstance(descriptions, TableSpec) else dict(descriptions or {}))
     return dg.TableSchema(
         columns=[
-            dg.TableColumn(name=str(n), type=str(t), description=descriptions.get(str(n)))
+            dg.TableColumn(name=str(n), type=str(t),
+                           description=own.get(str(n)) or COLUMN_DESCRIPTIONS.get(str(n)) or None)
             for n, t in frame.dtypes.items()
         ]
     )
 
 
-def markdown_table(frame: pd.DataFrame, max_rows: int = 10, floatfmt: str = "{:.3g}") -> str:
-    """A small markdown table (no extra dependency)."""
+# Numbers a person reads: three significant digits, never fewer than the whole part, never
+# scientific notation. A figure of these models is no better than that.
+SIGNIFICANT_DIGITS = 3
+MAX_DECIMALS = 6
+# A text cell longer than this is cut (a reason, a list of signals): the whole text is in the
+# table and the CSV; a metadata table is for reading at a glance.
+MAX_TEXT = 160
+# The unit of a table column whose name does not say it, shown in the header of metadata tables.
+COLUMN_UNITS = {
+    "priority_score": "cust-min/7d", "outage_score": "cust-min/7d",
+    "transformer_score": "cust-min/7d", "vegetation_score": "cust-min/7d",
+    "loading_score": "cust-min/7d", "mape": "%", "mape_prev_day": "%", "mape_prev_week": "%",
+    "coverage": "%", "rmse": "MW", "tree_canopy_pct": "%",
+}
+
+
+def decimals(value: float) -> int:
+    """Decimals that show `value` to SIGNIFICANT_DIGITS (all of its whole part, at most
+    MAX_DECIMALS): 110737.2 -> 0, 89.79 -> 1, 4.038 -> 2, 0.01234 -> 4."""
+    if not math.isfinite(value) or value == 0:
+        return 0
+    whole_digits = math.floor(math.log10(abs(value))) + 1
+    return max(0, min(MAX_DECIMALS, SIGNIFICANT_DIGITS - whole_digits))
+
+
+def round_number(value: float) -> float:
+    """`value` rounded for reading (4.037982895142489 -> 4.04, 89.79166666666667 -> 89.8)."""
+    value = float(value)
+    return round(value, decimals(value)) if math.isfinite(value) else value
+
+
+def format_number(value) -> str:
+    """A number as a table shows it: rounded, thousands separated, never in scientific
+    notation (110737.2 -> "110,737", 4.037982 -> "4.04", 0.000123 -> "0.000123")."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    value = float(value)
+    if not math.isfinite(value):
+        return str(value)
+    places = decimals(value)
+    return f"{round(value, places):,.{places}f}"
+
+
+def readable(metadata: Mapping) -> dict:
+    """`metadata` with every float (plain or dg.MetadataValue.float) rounded by `round_number`."""
+    out = {}
+    for key, value in metadata.items():
+        if isinstance(value, (float, np.floating)):
+            value = round_number(value)
+        elif isinstance(value, dg.FloatMetadataValue) and value.value is not None:
+            value = dg.MetadataValue.float(round_number(value.value))
+        out[key] = value
+    return out
+
+
+def per_partition(context: dg.AssetExecutionContext, numbers: Mapping[str, Mapping[str, float]],
+                  asset_key: dg.AssetKey | str | None = None) -> None:
+    """Numbers of each partition of a run (partition key -> name -> number), so that the asset's
+    Plots tab draws one point per partition. A range run otherwise gives every partition the
+    output's metadata: the last day's numbers, drawn as a flat segment."""
+    for key, values in numbers.items():
+        context.add_asset_metadata(readable(values), asset_key=asset_key, partition_key=key)
+
+
+def markdown_table(frame: pd.DataFrame, max_rows: int = 10,
+                   units: Mapping[str, str] | None = None) -> str:
+    """A small markdown table (no extra dependency): numbers rounded by `format_number`, units in
+    the headers (`units` over COLUMN_UNITS), long text cut to MAX_TEXT characters and its columns
+    put last so that the numbers stay in view."""
+    units = {**COLUMN_UNITS, **(units or {})}
     head = frame.head(max_rows)
-    cols = [str(c) for c in head.columns]
+    long_text = [c for c in head.columns if head[c].dtype == object
+                 and head[c].map(lambda v: len(str(v)) > 40 if isinstance(v, str) else False).any()]
+    head = head[[c for c in head.columns if c not in long_text] + long_text]
+    cols = [f"{c} ({units[str(c)]})" if units.get(str(c)) else str(c) for c in head.columns]
 
     def cell(v) -> str:
-        if v is None or (isinstance(v, float) and pd.isna(v)):
+        if v is None or (isinstance(v, (float, np.floating)) and pd.isna(v)) or v is pd.NaT:
             return ""
-        if isinstance(v, float):
-            return floatfmt.format(v)
-        return str(v).replace("|", "\\|").replace("\n", " ")
+        if isinstance(v, (int, float, np.number)):
+            return format_number(v)
+        if isinstance(v, pd.Timestamp) and v == v.normalize():
+            return v.strftime("%Y-%m-%d")
+        text = str(v).replace("|", "\\|").replace("\n", " ")
+        return text if len(text) <= MAX_TEXT else text[:MAX_TEXT - 1].rstrip() + "…"
 
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in head.itertuples(index=False)]
@@ -79,6 +163,7 @@ def check_result(name: str, outcome, asset_key: str | None = None,
     for key, value in outcome.details.items():
         metadata[key] = dg.MetadataValue.json(value) if isinstance(value, (dict, list)) else value
     return dg.AssetCheckResult(
-        check_name=name, passed=outcome.passed, description=outcome.summary, metadata=metadata,
+        check_name=name, passed=outcome.passed, description=outcome.summary,
+        metadata=readable(metadata),
         asset_key=asset_key, severity=severity,
     )

@@ -109,6 +109,24 @@ def explain(row) -> str:
     return "; ".join(texts) + f"; {who}"
 
 
+# Levels of the priority score (expected customer-minutes over the next 7 days) whose circuits
+# the list counts each day, for the trend an operator watches: how many circuits pass each.
+ATTENTION_LEVELS = (10_000, 100_000)
+
+
+def list_summary(ranked: pd.DataFrame) -> dict[str, float | int]:
+    """A day's list in a few numbers: `top_score` (the first circuit's priority score),
+    `circuits_over_<level>` for each of ATTENTION_LEVELS, and `customers_at_risk` (the customers
+    of the circuits over the first level). Takes a ranked list (`rank_circuits`)."""
+    scores = ranked["priority_score"].astype(float)
+    out: dict[str, float | int] = {"top_score": float(scores.max()) if len(scores) else 0.0}
+    for level in ATTENTION_LEVELS:
+        out[f"circuits_over_{level}"] = int((scores > level).sum())
+    over = scores > ATTENTION_LEVELS[0]
+    out["customers_at_risk"] = int(ranked.loc[over, "customers"].sum())
+    return out
+
+
 def captured_share(ranking: pd.Series, impact: pd.Series, top_share: float = 0.10) -> float:
     """Share of the realized `impact` (indexed by circuit) that falls on the top `top_share` of
     circuits by `ranking` (higher first; ties by circuit id)."""

@@ -268,3 +268,167 @@ SPECS = {spec.name: spec for spec in (*FLEET_TABLES, *RAW_TABLES)}
 
 OUTAGE_CAUSES = ("weather", "vegetation", "equipment", "animal", "overload", "unknown")
 FAILURE_MODES = ("thermal", "dielectric", "external", "unknown")
+
+
+# The output tables (contract: DESIGN.md, "Output tables"). Their specs describe the columns a
+# user reads, in the UI's column schema; the assets' frames carry more columns than these.
+_SCORE_UNIT = "expected customer-minutes of interruption over the next 7 days"
+_DAY = Column("date", "date", description="The UTC day of the row (the partition).")
+_RANK = Column("rank", "int", min=1, description="1 = the circuit to act on first.")
+_CIRCUIT = Column("circuit_id", "str", description="Circuit (feeder) identifier.")
+_CUSTOMERS = Column("customers", "int", min=0, description="Customers served by the circuit.")
+_CRITICAL = Column("critical_customers", "int", min=0,
+                   description="Hospitals, water plants, life-support customers on the circuit.")
+_PRIORITY = Column("priority_score", "float", min=0,
+                   description=f"The sum of the components: {_SCORE_UNIT}.")
+_OUTAGE = Column("outage_score", "float", min=0,
+                 description=f"Weather, tree and animal outages (outage model): {_SCORE_UNIT}.")
+_TRANSFORMER = Column("transformer_score", "float", min=0,
+                      description=f"Transformer failures (maintenance model) and other equipment "
+                                  f"outages: {_SCORE_UNIT}.")
+_VEGETATION = Column("vegetation_score", "float", min=0,
+                     description=f"The part of the outage risk a trim today would avoid: "
+                                 f"{_SCORE_UNIT}.")
+_REASON = Column("reason", "str", description="Why the circuit is where it is, biggest driver "
+                                              "first, in a crew lead's words.")
+
+LOAD_FORECAST = TableSpec(
+    name="load_forecast",
+    description="Day-ahead hourly load per circuit with a prediction interval.",
+    key=("circuit_id", "issue_date", "target_ts"),
+    time_column="target_ts",
+    columns=(
+        _CIRCUIT,
+        Column("issue_date", "date", description="The day at whose end the forecast was issued "
+                                                 "(the partition), from load up to its 23:00."),
+        Column("target_ts", "timestamp", description="Start of the UTC hour forecast."),
+        Column("horizon_h", "int", min=1, description="Hours from the issue to the end of the "
+                                                      "hour forecast."),
+        Column("load_mw", "float", description="Forecast average load over the hour, MW."),
+        Column("lower_mw", "float", description="Lower end of the prediction interval, MW."),
+        Column("upper_mw", "float", description="Upper end of the prediction interval, MW."),
+        Column("interval_level", "float", min=0, max=1,
+               description="Nominal coverage of the interval (0.9: 90 % of hours inside)."),
+        Column("method", "str", description="The model or fallback that made the row."),
+        Column("inputs", "str", description="What the row was made from: load, or load and "
+                                            "temperature."),
+        Column("model", "str", description="The model's order and version."),
+        Column("params", "str", description="The fitted parameters (JSON)."),
+        Column("fitted_on", "date", nullable=True, description="The day the model was last "
+                                                               "refitted."),
+        Column("substituted", "bool", description="True where a fallback stood in for the model "
+                                                  "(the note says why)."),
+        Column("note", "str", description="Why a fallback was used; empty otherwise."),
+        Column("temperature_source", "str", description="Where the hour's temperature came from: "
+                                                        "the weather forecast, the observation "
+                                                        "24 h before, or none."),
+    ),
+)
+
+PRIORITIZED_CIRCUITS = TableSpec(
+    name="prioritized_circuits",
+    description="The day's ranked list of circuits by expected customer-minutes at risk.",
+    key=("circuit_id", "date"),
+    time_column="date",
+    columns=(
+        _DAY, _RANK, _CIRCUIT, _PRIORITY, _OUTAGE, _TRANSFORMER, _VEGETATION,
+        Column("loading_score", "float", min=0,
+               description=f"Overload on the forecast peak (load forecast against capacity): "
+                           f"{_SCORE_UNIT}."),
+        Column("expected_customer_minutes_7d", "float", min=0,
+               description="The priority score, under the name of its unit."),
+        _CUSTOMERS, _CRITICAL, _REASON,
+        Column("outage_model_version", "str", description="The outage model version behind "
+                                                          "outage_score."),
+        Column("maintenance_model_version", "str",
+               description="The maintenance model version behind transformer_score."),
+        Column("outage_calibration", "float", min=0,
+               description="Factor applied to the outage and vegetation components: what past "
+                           "weeks' outages cost over what was predicted for them."),
+        Column("outage_calibration_days", "int", min=0,
+               description="Past days behind that factor (1.0 when too few)."),
+        ZONE,
+        Column("expected_outages_7d", "float", min=0,
+               description="Expected weather, tree and animal outages over the next 7 days."),
+        Column("weather_source", "str", description="The weather behind the outage component: "
+                                                    "the zone's forecast, or climatology."),
+        Column("peak_gust_mph", "float", min=0, description="The zone's peak gust on the day, "
+                                                            "mph."),
+        Column("forecast_peak_gust_mph", "float", min=0, nullable=True,
+               description="The strongest gust the week's forecast holds for the zone, mph."),
+        Column("forecast_peak_gust_ts", "timestamp", nullable=True,
+               description="When that gust is forecast (UTC hour)."),
+        Column("forecast_precip_mm_7d", "float", min=0, nullable=True,
+               description="Rain the week's forecast holds for the zone, mm."),
+        Column("years_since_trim", "float", min=0, nullable=True,
+               description="Years since the line's last vegetation trim."),
+        Column("expected_failures_7d", "float", min=0,
+               description="Expected transformer failures on the circuit over the next 7 days."),
+        Column("transformer_asset_risk", "float", min=0,
+               description="The transformers' part of transformer_score: failure probability x "
+                           "customers served x replacement time, customer-minutes."),
+        Column("transformers_at_risk", "int", min=0,
+               description="Transformers above a 5 % 30-day failure probability."),
+        Column("worst_transformer", "str", description="The circuit's transformer most likely "
+                                                       "to fail within 30 days."),
+        Column("worst_transformer_p30", "float", min=0, max=1,
+               description="Its 30-day failure probability."),
+        Column("worst_transformer_signals", "str",
+               description="What its telemetry shows (gases, temperatures, loading)."),
+        Column("equipment_outages_7d", "float", min=0,
+               description="Expected outages of other equipment over the next 7 days (the "
+                           "circuit's pooled past rate)."),
+        Column("other_equipment_customer_minutes_7d", "float", min=0,
+               description="Their expected customer-minutes: the rest of transformer_score."),
+        Column("forecast_peak_mw", "float", nullable=True,
+               description="Tomorrow's peak in the day-ahead load forecast, MW."),
+        Column("capacity_mw", "float", nullable=True, description="The circuit's thermal "
+                                                                  "capacity, MW."),
+        Column("p_overload_day", "float", min=0, max=1, nullable=True,
+               description="Probability that tomorrow's peak exceeds the capacity."),
+    ),
+)
+
+STORM_PRIORITY_CIRCUITS = TableSpec(
+    name="storm_priority_circuits",
+    description="A storm's crew-staging list: the affected circuits, ranked.",
+    key=("storm_id", "circuit_id"),
+    columns=(
+        Column("storm_id", "str", description="The storm (the alert's event): the partition."),
+        _RANK, _CIRCUIT,
+        Column("priority_score", "float", min=0,
+               description="Expected customer-minutes of interruption over the storm window."),
+        _CUSTOMERS, _REASON,
+        Column("status", "str", description="active, updated or cancelled."),
+        ZONE, _CRITICAL,
+        Column("outage_score", "float", min=0, description="Storm outages (outage model over "
+                                                           "the alert's conditions), "
+                                                           "customer-minutes."),
+        Column("transformer_score", "float", min=0,
+               description="Transformer failures over the storm window, customer-minutes."),
+        Column("vegetation_score", "float", min=0,
+               description="The part of the outage risk trees make, customer-minutes."),
+        Column("expected_outages", "float", min=0,
+               description="Expected sustained outages on the circuit during the storm."),
+        Column("max_wind_gust_mph", "float", min=0, description="The strongest gust the "
+                                                                "circuit's zone expects, mph."),
+        Column("event", "str", description="The alert's event (High Wind Warning, ...)."),
+        Column("state_date", "date", description="The day of the circuit state it was scored "
+                                                  "with."),
+        Column("state_age_days", "int", min=0,
+               description="Days from that state to the storm's latest alert."),
+        Column("conditions_source", "str", description="Which conditions were used: the "
+                                                       "alert's, the weather forecast's."),
+    ),
+)
+
+OUTPUT_TABLES = (LOAD_FORECAST, PRIORITIZED_CIRCUITS, STORM_PRIORITY_CIRCUITS)
+
+# A column's description by name, for any derived table that has it (the UI's column schema):
+# the output tables' first, then the registry's. (Not the raw tables': a derived load_mw is a
+# forecast, not a measurement.)
+COLUMN_DESCRIPTIONS: dict[str, str] = {}
+for _spec in (*OUTPUT_TABLES, *FLEET_TABLES):
+    for _column in _spec.columns:
+        if _column.description:
+            COLUMN_DESCRIPTIONS.setdefault(_column.name, _column.description)

@@ -13,6 +13,7 @@ from gridassets.defs.metadata import (
     frame_schema,
     markdown_table,
     partition_days,
+    per_partition,
     png_markdown,
     preview,
 )
@@ -28,6 +29,7 @@ from gridassets.defs.policies import (
 )
 from gridassets.defs.resources import Warehouse
 from gridassets.domain import backtest, forecasting
+from gridassets.domain.schemas import LOAD_FORECAST
 from gridassets.storage import forecasting as forecast_reads
 
 CONFIG = forecasting.ForecastConfig()
@@ -147,8 +149,8 @@ def load_forecast(context: dg.AssetExecutionContext, warehouse: Warehouse):
         methods = last_day.groupby("method")["circuit_id"].nunique().to_dict()
         inputs = last_day.groupby("inputs")["circuit_id"].nunique().to_dict()
         yield dg.Output(frame, output_name="load_forecast", metadata={
-            "dagster/column_schema": frame_schema(frame),
-            "interval_level": CONFIG.interval_level,
+            "dagster/column_schema": frame_schema(frame, LOAD_FORECAST),
+            "interval_level_pct": round(100 * CONFIG.interval_level),
             "circuits_by_method": dg.MetadataValue.json(methods),
             "circuits_by_inputs": dg.MetadataValue.json(inputs),
             "temperature": ("observed temperature of each circuit's zone (weather_observations)"
@@ -233,7 +235,7 @@ def load_forecast_backtest(context: dg.AssetExecutionContext, warehouse: Warehou
     """How good the day-ahead forecasts of the last four weeks were, per circuit and overall:
     MAPE, RMSE and interval coverage against the previous-day and previous-week naive forecasts."""
     days = partition_days(context)
-    rows, last, scored, unscored = [], None, [], []
+    rows, last, scored, unscored, numbers = [], None, [], [], {}
     with warehouse.connect() as con:
         stored = wh.table_exists(con, "load_forecast")
         first_stored = None
@@ -263,6 +265,7 @@ def load_forecast_backtest(context: dg.AssetExecutionContext, warehouse: Warehou
             load = forecast_reads.feeder_load_between(
                 con, first_issue - pd.Timedelta(days=8), pd.Timestamp(day) + pd.Timedelta(days=1))
             last = backtest.score(forecasts, load, CONFIG.interval_level)
+            numbers[day.isoformat()] = _day_numbers(last.overall, len(last.origins))
             per = last.per_circuit.copy()
             overall = {k: v for k, v in last.overall.items() if k in per.columns}
             per = pd.concat([per, pd.DataFrame([{**overall, "circuit_id": "ALL"}])],
@@ -288,13 +291,11 @@ def load_forecast_backtest(context: dg.AssetExecutionContext, warehouse: Warehou
                             >= last.forecasts["target_ts"].max() - pd.Timedelta(days=7)]
     actuals = recent[["circuit_id", "target_ts", "actual_mw"]].rename(
         columns={"target_ts": "timestamp", "actual_mw": "load_mw"})
-    o = last.overall
+    # Each day's figures on its own partition (the Plots tab draws one point a day).
+    per_partition(context, numbers)
     yield dg.Output(frame, metadata={
         "dagster/column_schema": frame_schema(frame),
-        "mape_pct": o["mape"], "mape_prev_day_pct": o["mape_prev_day"],
-        "mape_prev_week_pct": o["mape_prev_week"], "rmse_mw": o["rmse"],
-        "coverage_pct": o["coverage"], "interval_level": CONFIG.interval_level,
-        "skill_vs_prev_day": o["skill_prev_day"], "origins": len(last.origins),
+        "interval_level_pct": round(100 * CONFIG.interval_level),
         "days_before_forecast_history": ", ".join(map(str, unscored)) or "none",
         "forecast_vs_actual": png_markdown(
             backtest.plot_forecast(recent, actuals, biggest),
@@ -304,3 +305,11 @@ def load_forecast_backtest(context: dg.AssetExecutionContext, warehouse: Warehou
                               "coverage", "skill_prev_day"]], max_rows=15)),
     })
     yield from results
+
+
+def _day_numbers(overall: dict, origins: int) -> dict:
+    """The fleet's figures of one day's backtest, named with their units."""
+    return {"mape_pct": overall["mape"], "mape_prev_day_pct": overall["mape_prev_day"],
+            "mape_prev_week_pct": overall["mape_prev_week"], "rmse_mw": overall["rmse"],
+            "coverage_pct": overall["coverage"], "skill_vs_prev_day": overall["skill_prev_day"],
+            "origins": origins}

@@ -6,7 +6,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from gridassets.defs.metadata import frame_schema, markdown_table, png_markdown
+from gridassets.defs.metadata import frame_schema, markdown_table, per_partition, png_markdown
 from gridassets.defs.partitions import weekly_partitions
 from gridassets.defs.policies import DUCKDB_POOL, OWNERS, WEEKLY_FRESHNESS
 from gridassets.defs.resources import GridSettings, Warehouse
@@ -72,10 +72,11 @@ def build_model_asset(spec: models.ModelSpec, features_asset: str, labels_asset:
             "status": last.record.status,
             "serving_version": last.record.serving_after or "none",
         }
+        # Each week's own holdout numbers on its own partition (the Plots tab draws one point a
+        # week); on the output they would stand for every week of a range, the last one's.
+        per_partition(context, {r.record.week_start.isoformat(): {
+            "status": r.record.status, **_numbers(r.record.metrics)} for r in results})
         if last.model is not None:
-            metrics = json.loads(last.record.metrics)
-            metadata.update({k: float(v) for k, v in metrics.items()
-                             if isinstance(v, (int, float))})
             metadata["window"] = dg.MetadataValue.json({
                 "train": [str(last.record.train_start), str(last.record.train_end)],
                 "holdout": [str(last.record.holdout_start), str(last.record.holdout_end)],
@@ -92,6 +93,12 @@ def build_model_asset(spec: models.ModelSpec, features_asset: str, labels_asset:
         )
 
     return _model
+
+
+def _numbers(metrics_json: str) -> dict:
+    """The holdout metrics of a week's record (none for a failed training)."""
+    return {k: v for k, v in json.loads(metrics_json or "{}").items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def _importance(model: models.TrainedModel) -> bytes:

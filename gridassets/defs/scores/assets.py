@@ -11,6 +11,7 @@ from gridassets.defs.metadata import (
     frame_schema,
     markdown_table,
     partition_days,
+    per_partition,
     png_markdown,
     preview,
 )
@@ -20,6 +21,7 @@ from gridassets.defs.resources import GridSettings, Warehouse
 from gridassets.domain import audits, forecast_exposure, models, plots, prioritization, risk
 from gridassets.domain.export import write_atomic_csv
 from gridassets.domain.registry import NoServingModelError
+from gridassets.domain.schemas import PRIORITIZED_CIRCUITS
 from gridassets.storage import model_store
 from gridassets.storage import scores as score_reads
 from gridassets.storage import weather as weather_reads
@@ -304,6 +306,11 @@ def prioritized_circuits(context: dg.AssetExecutionContext, warehouse: Warehouse
                                    outage_calibration_days=used))
     frame = pd.concat(parts, ignore_index=True)
     last = parts[-1]
+    # Each day's figures on its own partition (the Plots tab draws one point a day).
+    per_partition(context, {day.isoformat(): {
+        **prioritization.list_summary(ranked),
+        "outage_calibration": float(ranked["outage_calibration"].iloc[0])}
+        for day, ranked in zip(days, parts)})
     components = ["priority_score", "outage_score", "transformer_score", "vegetation_score",
                   "loading_score"]
     yield from audited_output("prioritized_circuits", frame, {
@@ -311,9 +318,8 @@ def prioritized_circuits(context: dg.AssetExecutionContext, warehouse: Warehouse
         "scores": audits.check_rows(frame, ["circuit_id", "date"], days, nonnegative=components,
                                     filled=["reason"]),
     }, scope=scope_of(days), metadata={
-        "dagster/column_schema": frame_schema(frame),
+        "dagster/column_schema": frame_schema(frame, PRIORITIZED_CIRCUITS),
         "csv": dg.MetadataValue.path(str(outputs / f"{days[-1].isoformat()}.csv")),
-        "outage_calibration": float(last["outage_calibration"].iloc[0]),
         "top_10": dg.MetadataValue.md(markdown_table(last[
             ["rank", "circuit_id", "priority_score", "outage_score", "transformer_score",
              "vegetation_score", "loading_score", "customers", "reason"]], max_rows=10)),

@@ -13,13 +13,14 @@ import dagster as dg
 import pandas as pd
 
 from gridassets import warehouse as wh
-from gridassets.defs.metadata import frame_schema, markdown_table
+from gridassets.defs.metadata import frame_schema, markdown_table, round_number
 from gridassets.defs.partitions import storm_partitions
 from gridassets.defs.policies import DUCKDB_POOL, OWNERS, TRANSIENT_RETRY, storm_step
 from gridassets.defs.resources import GridSettings, Warehouse
 from gridassets.domain import models, prioritization, risk, storm_risk
 from gridassets.domain.export import write_atomic_csv
 from gridassets.domain.registry import NoServingModelError
+from gridassets.domain.schemas import STORM_PRIORITY_CIRCUITS
 from gridassets.domain.storm_messages import current_zone_conditions
 from gridassets.storage import model_store
 from gridassets.storage import storms as storm_reads
@@ -180,7 +181,7 @@ def storm_outage_risk(context: dg.AssetExecutionContext, warehouse: Warehouse,
     yield dg.Output(frame, metadata={
         "status": status, "circuits": len(frame), **_state_metadata(age),
         "model_version": version or "",
-        "expected_outages": float(frame["expected_outages"].sum()) if len(frame) else 0.0,
+        "expected_outages": round_number(frame["expected_outages"].sum()) if len(frame) else 0.0,
         "dagster/column_schema": frame_schema(frame),
     })
     # After the output: results attach to the new materialization.
@@ -299,8 +300,9 @@ def storm_priority_circuits(context: dg.AssetExecutionContext, warehouse: Wareho
         "status": status, "csv": dg.MetadataValue.path(str(path)), "circuits": len(frame),
         **_state_metadata(age),
         "top_10": dg.MetadataValue.md(markdown_table(frame[
-            ["rank", "circuit_id", "priority_score", "customers", "reason"]], max_rows=10)),
-        "dagster/column_schema": frame_schema(frame),
+            ["rank", "circuit_id", "priority_score", "customers", "reason"]], max_rows=10,
+            units={"priority_score": "cust-min, storm"})),
+        "dagster/column_schema": frame_schema(frame, STORM_PRIORITY_CIRCUITS),
     })
     # Exported once the list is published, so a refused or failed write leaves the last CSV.
     write_atomic_csv(frame.assign(state_date=frame["state_date"].dt.strftime("%Y-%m-%d")), path)
