@@ -84,6 +84,7 @@ def test_an_hour_is_forecast_24_hours_ahead_from_the_models_of_the_day_before(se
     assert "all from the warehouse" in meta["read_from_source"].value
 
 
+@pytest.mark.duckdb_only
 def test_a_range_of_hours_is_one_run_and_replaces_only_its_hours(settings):
     assert run(settings, HOUR).success
     first = stored(settings)
@@ -97,6 +98,7 @@ def test_a_range_of_hours_is_one_run_and_replaces_only_its_hours(settings):
                                   first)
 
 
+@pytest.mark.duckdb_only
 def test_the_day_not_yet_stored_is_read_from_the_source(settings):
     """At 14:00 the daily graph has not stored today's load: the refresh reads what the source
     has of it, cut at the cutoff, and forecasts as it would from the warehouse."""
@@ -121,6 +123,7 @@ def test_without_the_day_ahead_models_it_fails_naming_what_to_materialize(tmp_pa
     assert "scores.intraday_load_forecast" not in tables(s)
 
 
+@pytest.mark.duckdb_only
 def test_a_lost_day_of_history_fails_naming_it(settings):
     lost = DAY - timedelta(days=5)
     lose_days_from(settings, "feeder_load", lost)
