@@ -106,3 +106,24 @@ def test_the_evaluation_section_says_what_it_ran_on_and_shows_the_report():
     assert body == ("synthetic data, 200 circuits, 4000 transformers, seed 7; history "
                     "2024-07-01..2025-06-30.\n\n```text\nIntegration lift\n"
                     "  integrated list 27.5 %\n```")
+
+
+def test_bench_scaleout_writes_its_section_through_the_same_helper(tmp_path):
+    from gridassets.scaleout import bench as scaleout_bench
+
+    page = tmp_path / "scaleout.md"
+    page.write_text("# Scale-out\n\n<!-- bench-scaleout:demo:start -->\nold\n"
+                    "<!-- bench-scaleout:demo:end -->\n")
+    result = {"scale": "demo", "first": "2025-06-02", "last": "2025-07-01",
+              "fleet": {"GRIDASSETS_CIRCUITS": "12", "GRIDASSETS_TRANSFORMERS": "600"},
+              "groups": ["raw"], "models": False,
+              "configurations": [{"label": "one process (embedded)", "seconds": 65.0,
+                                  "speedup": 1.0}],
+              "command": "python -m gridassets scaleout bench --scale demo --write-docs",
+              "measured_at": "2026-12-02T10:00:00+00:00", "machine": {"cpus": 2}}
+    scaleout_bench.write_docs(result, page)
+    text = page.read_text()
+    assert "old" not in text and text.startswith("# Scale-out\n\n<!-- bench-scaleout:demo:start")
+    assert ("Measured 2026-12-02 10:00 UTC by `python -m gridassets scaleout bench --scale demo "
+            "--write-docs` on 2 CPUs") in text
+    assert "| one process (embedded) | 65 | 1.00× | – | – |" in text
