@@ -19,10 +19,12 @@ def _pyplot():
     return plt
 
 
-def _png(fig) -> bytes:
+def _png(fig, tight: bool = True) -> bytes:
+    """The figure as PNG bytes, closed. `tight` crops to what is drawn, at the cost of drawing
+    the figure twice; a figure laid out by hand passes False."""
     plt = _pyplot()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight" if tight else None)
     plt.close(fig)
     return buffer.getvalue()
 
@@ -72,30 +74,36 @@ def circuit_map(circuits, title: str) -> bytes:
     n = len(circuits)
     placed = circuits.dropna(subset=["latitude", "longitude"])
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    # laid out by hand, the legend in the right-hand margin: no second drawing to crop it
+    fig.subplots_adjust(left=0.11, right=0.70, bottom=0.12, top=0.91)
     shown = 0
     for label, share, colour in MAP_CLASSES:
         top = max(1, math.ceil(share * n))
+        if top <= shown:
+            continue  # a short list: this class is empty
         rows = placed[(placed["rank"] > shown) & (placed["rank"] <= top)]
+        ranks = f"rank {top}" if top == shown + 1 else f"ranks {shown + 1}–{top}"
         if len(rows):
-            ax.scatter(rows["longitude"], rows["latitude"], s=28, c=colour,
-                       label=f"{label} (ranks {shown + 1}–{top})", edgecolors="white",
-                       linewidths=0.5, zorder=3 if share < 1 else 2)
+            ax.scatter(rows["longitude"], rows["latitude"], s=36, c=colour,
+                       label=f"{label} ({ranks})", edgecolors="white", linewidths=0.5,
+                       zorder=3 if share < 1 else 2)
         shown = top
     for zone, group in placed.groupby("zone"):
         ax.annotate(str(zone), (group["longitude"].mean(), group["latitude"].mean()),
-                    fontsize=7, ha="center", va="bottom", color="#333333",
-                    xytext=(0, 6), textcoords="offset points")
+                    fontsize=7, ha="center", va="bottom", color="#333333", alpha=0.8,
+                    xytext=(0, 6), textcoords="offset points", zorder=1)
     left_off = n - len(placed)
     ax.set_title(title + (f" ({left_off} without coordinates not shown)" if left_off else ""),
                  fontsize=9)
     ax.set_xlabel("longitude", fontsize=8)
     ax.set_ylabel("latitude", fontsize=8)
     ax.tick_params(labelsize=7)
+    ax.locator_params(axis="x", nbins=5)
     ax.set_aspect(1 / max(math.cos(math.radians(float(placed["latitude"].mean()))), 0.1)
                   if len(placed) else "auto", adjustable="datalim")
     if len(placed):
         # outside the axes: "best" placement tests every point and costs more than the plot
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), title="priority",
                   title_fontsize=7, frameon=False)
-    return _png(fig)
+    return _png(fig, tight=False)

@@ -419,6 +419,16 @@ STORM_PRIORITY_CIRCUITS = TableSpec(
                description="Days from that state to the storm's latest alert."),
         Column("conditions_source", "str", description="Which conditions were used: the "
                                                        "alert's, the weather forecast's."),
+        Column("window_start", "timestamp", nullable=True,
+               description="The start of the alert window the circuit was scored over (the "
+                           "alert's onset, UTC); empty for a cancelled storm."),
+        Column("window_end", "timestamp", nullable=True,
+               description="Its end: the later of the alert's ends and expires (UTC)."),
+        Column("latitude", "float", nullable=True, min=-90, max=90,
+               description="The circuit's latitude (WGS 84) from the registry; empty where it "
+                           "has none."),
+        Column("longitude", "float", nullable=True, min=-180, max=180,
+               description="The circuit's longitude (WGS 84) from the registry."),
     ),
 )
 

@@ -7,6 +7,7 @@ the storm's latest alert, not the clock) is the same on every run.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from datetime import datetime, timezone
@@ -20,6 +21,7 @@ from gridassets.defs.fleet.assets import circuits
 from gridassets.defs.resources import GridSettings, build_resources
 from gridassets.defs.storms.assets import storm_alerts
 from gridassets.defs.storms.jobs import STORM_ASSETS
+from gridassets.domain import storm_sheet
 from gridassets.domain.alerts import parse_alert_bytes
 from gridassets.storage import alert_store
 from gridassets_tests.conftest import TEST_FLEET, TEST_WINDOW, read_warehouse
@@ -122,6 +124,49 @@ def test_a_storm_scored_on_stale_state_says_so_everywhere(data, backend, instanc
     assert list(csv["rank"]) == [1, 2, 3]
     assert any(stale in w and "GRIDASSETS_STORM_STATE_MAX_AGE_DAYS" in w
                for w in logged_warnings(instance, result))
+    planner_files_of(data, storm, csv, listed, metadata(result, "storm_priority_circuits"))
+
+
+def planner_files_of(data: Path, storm: str, csv: pd.DataFrame, listed: pd.DataFrame,
+                     shown: dict) -> None:
+    """The planner's sheet of `july_alert`'s storm, its zone summary and GeoJSON beside it, and
+    the metadata that shows them."""
+    folder = data / "outputs" / "storms" / storm
+    assert list(csv.columns) == storm_sheet.SHEET_COLUMNS
+    assert set(csv["alert_onset_utc"]) == {"2025-07-10T18:00Z"}
+    assert set(csv["alert_end_utc"]) == {"2025-07-11T06:00Z"}
+    assert set(csv["alert_onset_local"]) == {"2025-07-10T12:00-06:00"}  # Montana, summer time
+    assert set(csv["time_zone"]) == {"America/Denver"} and set(csv["gust_mph"]) == {72}
+    assert set(csv["zone"]) == {"MTZ309", "MTZ310"}
+    assert csv[["latitude", "longitude"]].notna().all().all()
+    assert listed["latitude"].notna().all() and listed["window_start"].notna().all()
+    zones = pd.read_csv(folder / "zones.csv")
+    assert list(zones.columns) == storm_sheet.ZONE_COLUMNS
+    assert sorted(zones["zone"]) == ["MTZ309", "MTZ310"] and zones["circuits"].sum() == 3
+    assert zones["customers"].sum() == csv["customers"].sum()
+    assert list(zones["suggested_crews"]) == [storm_sheet.suggested_crews(
+        float(listed.loc[listed["zone"] == z, "expected_outages"].sum())) for z in zones["zone"]]
+    layer = json.loads((folder / "priority.geojson").read_text())
+    assert layer["type"] == "FeatureCollection"
+    assert [f["properties"]["circuit_id"] for f in layer["features"]] == list(csv["circuit_id"])
+    for feature, row in zip(layer["features"], csv.itertuples()):
+        assert feature["geometry"] == {"type": "Point",
+                                       "coordinates": [row.longitude, row.latitude]}
+        assert feature["properties"]["state_date"] == row.state_date
+    assert shown["suggested_crews"] == zones["suggested_crews"].sum()
+    assert [r.data["zone"] for r in shown["zones"].records] == list(zones["zone"])
+    assert shown["map"].startswith("![map](data:image/png;base64,")
+    assert shown["geojson"] == str(folder / "priority.geojson")
+
+
+def test_the_daily_list_shows_a_map_of_its_circuits(demo_data):
+    data, _ = demo_data
+    with dg.DagsterInstance.from_config(str(data.parent / "dagster_home")) as instance:
+        [record] = instance.fetch_materializations(dg.AssetKey("prioritized_circuits"),
+                                                   limit=1).records
+    shown = record.asset_materialization.metadata["map"].value
+    assert shown.startswith("![map](data:image/png;base64,")
+    assert base64.b64decode(shown.split(",", 1)[1].rstrip(")")).startswith(b"\x89PNG")
 
 
 def test_state_within_the_limit_is_recorded_and_not_flagged(data, backend, instance):

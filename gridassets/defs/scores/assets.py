@@ -22,6 +22,7 @@ from gridassets.domain import audits, forecast_exposure, models, plots, prioriti
 from gridassets.domain.export import write_atomic_csv
 from gridassets.domain.registry import NoServingModelError
 from gridassets.domain.schemas import PRIORITIZED_CIRCUITS
+from gridassets.domain.storm_sheet import with_locations
 from gridassets.storage import model_store
 from gridassets.storage import scores as score_reads
 from gridassets.storage import weather as weather_reads
@@ -326,6 +327,8 @@ def prioritized_circuits(context: dg.AssetExecutionContext, warehouse: Warehouse
         "score_distribution": png_markdown(plots.histogram(
             last["priority_score"], f"Priority scores {days[-1]}",
             "expected customer-minutes at risk, next 7 days"), "score distribution"),
+        "map": png_markdown(plots.circuit_map(
+            with_locations(last, circuits), f"{days[-1]}: circuits by priority"), "map"),
         "component_totals": dg.MetadataValue.json(
             {c: round(float(last[c].sum()), 1) for c in
              ("outage_score", "transformer_score", "vegetation_score", "loading_score")}),

@@ -13,16 +13,16 @@ import dagster as dg
 import pandas as pd
 
 from gridassets import warehouse as wh
-from gridassets.defs.metadata import frame_schema, markdown_table, round_number
+from gridassets.defs.metadata import frame_schema, markdown_table, png_markdown, round_number
 from gridassets.defs.partitions import storm_partitions
 from gridassets.defs.policies import DUCKDB_POOL, OWNERS, TRANSIENT_RETRY, storm_step
 from gridassets.defs.resources import GridSettings, Warehouse
-from gridassets.domain import models, prioritization, risk, storm_risk
-from gridassets.domain.export import write_atomic_csv
+from gridassets.domain import models, plots, prioritization, risk, storm_risk, storm_sheet
 from gridassets.domain.registry import NoServingModelError
 from gridassets.domain.schemas import STORM_PRIORITY_CIRCUITS
 from gridassets.domain.storm_messages import current_zone_conditions
 from gridassets.storage import model_store
+from gridassets.storage import storm_lists
 from gridassets.storage import storms as storm_reads
 from gridassets.storage import weather as weather_reads
 
@@ -42,7 +42,8 @@ CANCELLED = "cancelled"
 PRIORITY_COLUMNS = ["storm_id", "rank", "circuit_id", "priority_score", "customers", "reason",
                     "status", "zone", "critical_customers", "outage_score", "transformer_score",
                     "vegetation_score", "expected_outages", "max_wind_gust_mph", "event",
-                    "outage_model_version", "state_date", "state_age_days", "conditions_source"]
+                    "outage_model_version", "state_date", "state_age_days", "conditions_source",
+                    "window_start", "window_end", "latitude", "longitude"]
 
 
 def _state_check(asset: str) -> dg.AssetCheckSpec:
@@ -282,8 +283,9 @@ def storm_priority_circuits(context: dg.AssetExecutionContext, warehouse: Wareho
                                   f"were scored with: materialize storm_outage_risk for "
                                   f"partition {storm_id} again first")
     zones = sorted({z for zs in alerts["zones"].astype(str) for z in zs.split(",") if z})
-    frame = storm_risk.rank_storm_circuits(storm_id, status, outage, transformers, circuits,
-                                           zones, state=age)[PRIORITY_COLUMNS]
+    frame = storm_sheet.with_locations(
+        storm_risk.rank_storm_circuits(storm_id, status, outage, transformers, circuits, zones,
+                                       state=age), circuits)[PRIORITY_COLUMNS]
 
     problems = storm_risk.ranking_problems(frame)
     checks = [dg.AssetCheckResult(
@@ -295,16 +297,50 @@ def storm_priority_circuits(context: dg.AssetExecutionContext, warehouse: Wareho
         yield from checks
         raise _fail(storm_id, f"check {RANKED.name} failed, nothing written: "
                               + "; ".join(problems))
-    path = settings.resolve().outputs_dir / "storms" / storm_id / "priority.csv"
+    files = storm_lists.storm_list_files(settings.resolve().outputs_dir, storm_id)
+    path = files.sheet
+    sheet, by_zone = storm_sheet.planner_sheet(frame), storm_sheet.zone_summary(frame)
     yield dg.Output(frame, metadata={
         "status": status, "csv": dg.MetadataValue.path(str(path)), "circuits": len(frame),
-        **_state_metadata(age),
+        **_state_metadata(age), **_planner_metadata(storm_id, frame, by_zone, files),
         "top_10": dg.MetadataValue.md(markdown_table(frame[
             ["rank", "circuit_id", "priority_score", "customers", "reason"]], max_rows=10,
             units={"priority_score": "cust-min, storm"})),
         "dagster/column_schema": frame_schema(frame, STORM_PRIORITY_CIRCUITS),
     })
-    # Exported once the list is published, so a refused or failed write leaves the last CSV.
-    write_atomic_csv(frame.assign(state_date=frame["state_date"].dt.strftime("%Y-%m-%d")), path)
-    context.log.info(f"storm {storm_id}: {len(frame)} circuits ({status}) -> {path}")
+    # Exported once the list is published, so a refused or failed write leaves the last files.
+    storm_lists.write_storm_list(files, sheet, by_zone, storm_sheet.sheet_geojson(sheet))
+    context.log.info(f"storm {storm_id}: {len(frame)} circuits ({status}) -> {path}, "
+                     f"{files.zones.name}, {files.geojson.name}")
     yield from checks
+
+
+ZONE_TABLE_COLUMNS = {"zone": "string", "gust_mph": "int", "alert_onset_local": "string",
+                      "alert_end_local": "string", "circuits": "int", "customers": "int",
+                      "expected_outages": "float", "priority_customer_minutes": "int",
+                      "suggested_crews": "int"}
+
+
+def _planner_metadata(storm_id: str, frame: pd.DataFrame, by_zone: pd.DataFrame,
+                      files: storm_lists.StormListFiles) -> dict:
+    """The planner's files, the zone summary as a table, the crews to stage and the map."""
+    records = [dg.TableRecord({c: _cell(r[c]) for c in ZONE_TABLE_COLUMNS})
+               for r in by_zone.to_dict(orient="records")]
+    return {
+        "zones_csv": dg.MetadataValue.path(str(files.zones)),
+        "geojson": dg.MetadataValue.path(str(files.geojson)),
+        "suggested_crews": int(by_zone["suggested_crews"].sum()),
+        "zones": dg.MetadataValue.table(records, schema=dg.TableSchema(columns=[
+            dg.TableColumn(c, t) for c, t in ZONE_TABLE_COLUMNS.items()])),
+        "map": png_markdown(plots.circuit_map(
+            frame, f"storm {storm_id}: {len(frame)} circuits by priority"), "map"),
+    }
+
+
+def _cell(v):
+    """A metadata table cell: text, int, float or None."""
+    if v is None or v is pd.NA or (not isinstance(v, str) and pd.isna(v)):
+        return None
+    if isinstance(v, str):
+        return v
+    return float(v) if isinstance(v, float) else int(v)
