@@ -7,7 +7,7 @@ import dagster as dg
 import pandas as pd
 
 from gridassets.defs.audit import audited_output, require_inputs, scope_of
-from gridassets.defs.metadata import frame_schema, markdown_table, partition_days
+from gridassets.defs.metadata import frame_schema, partition_days, preview
 from gridassets.defs.resources import GridSettings, Warehouse
 from gridassets.defs.scores.assets import COMMON, NOTHING
 from gridassets.domain import work_orders as orders
@@ -71,7 +71,7 @@ def work_orders(context: dg.AssetExecutionContext, warehouse: Warehouse, setting
         "carried_over_orders": int((last["status"] == orders.CARRIED_OVER).sum()),
         "closed_orders": len(closed),
         "by_kind": dg.MetadataValue.json(orders.counts(last)),
-        "preview": dg.MetadataValue.md(_preview(last)),
+        "preview": preview(last[PREVIEW]),
     })
     # Exported only once the orders are published: refused orders leave the last CSV in place.
     for day, day_orders in zip(days, per_day):
@@ -91,10 +91,3 @@ def _refuse_a_gap(scope: str, before, transformers: pd.DataFrame, lists: pd.Data
                         f"{len(asked)} order(s): materialize work_orders for {before} first (an "
                         "order carried over keeps the day it was opened). Nothing was written.",
             metadata={"missing_inputs": "work_orders"}, allow_retries=False)
-
-
-def _preview(last: pd.DataFrame) -> str:
-    """The first ten orders, customer-minutes rounded to whole ones."""
-    shown = last[PREVIEW].copy()
-    shown["customer_minutes_7d"] = [f"{v:,.0f}" for v in shown["customer_minutes_7d"]]
-    return markdown_table(shown, max_rows=10)
