@@ -3,7 +3,9 @@
 Three days are measured per fleet size, each in a fresh process so that peak memory is its own:
 - refit:   no stored models, every circuit is fitted (a cold start; the worst day);
 - extend:  every circuit reuses yesterday's parameters and only runs the Kalman filter;
-- typical: a steady-state day with staggered refits (about 1/7 of the circuits refit).
+- typical: a steady-state day with staggered refits (about 1/7 of the circuits refit);
+- intraday: one hour of the intraday refresh (`gridassets.domain.intraday`, cutoff 14:00 of the
+  next day) from the models the refit left: the next 24 hours of every circuit, no refit.
 The circuits are synthetic (built here, independent of the fleet simulator): hourly load with a
 daily, weekly and annual shape, heating and cooling response to a temperature series, noise, and a
 few gaps and spikes; each call gets the full window of load and temperature it would get from the
@@ -32,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 ISSUE_DAY = date(2025, 6, 30)
-MODES = ("refit", "extend", "typical")
+MODES = ("refit", "extend", "typical", "intraday")
 
 
 def synthetic_fleet(n_circuits: int, first_day: date, last_day: date, seed: int = 7
@@ -117,6 +119,7 @@ class _RssSampler:
 def _worker(n: int, mode: str, state_path: Path) -> dict:
     from dataclasses import replace
 
+    from gridassets.domain import intraday
     from gridassets.domain.forecasting import FittedModel, ForecastConfig, forecast_day_ahead
 
     config = ForecastConfig()
@@ -131,8 +134,15 @@ def _worker(n: int, mode: str, state_path: Path) -> dict:
     baseline = _rss_mb()
     with _RssSampler() as rss:
         t0 = time.perf_counter()
-        out, models = forecast_day_ahead(load, day, temperature=temp, fitted=fitted,
-                                         config=config)
+        if mode == "intraday":
+            out = intraday.forecast_intraday(
+                load, pd.Timestamp(day) + pd.Timedelta(hours=14), fitted, temperature=temp,
+                models_of=ISSUE_DAY)
+            out["substituted"] = out["method"] != intraday.METHOD_KALMAN
+            models = {}
+        else:
+            out, models = forecast_day_ahead(load, day, temperature=temp, fitted=fitted,
+                                             config=config)
         seconds = time.perf_counter() - t0
     peak = rss.peak
     if mode == "refit":
