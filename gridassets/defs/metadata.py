@@ -3,6 +3,7 @@
 
 import base64
 import math
+import re
 from collections.abc import Mapping
 from datetime import date, timedelta
 
@@ -47,9 +48,14 @@ def frame_schema(frame: pd.DataFrame, descriptions: TableSpec | Mapping[str, str
 # scientific notation. A figure of these models is no better than that.
 SIGNIFICANT_DIGITS = 3
 MAX_DECIMALS = 6
-# A text cell longer than this is cut (a reason, a list of signals): the whole text is in the
-# table and the CSV; a metadata table is for reading at a glance.
-MAX_TEXT = 160
+# Text longer than LONG_TEXT (a reason, a list of signals) goes under a metadata table as a list,
+# cut at MAX_TEXT characters: the whole text is in the table and the CSV.
+LONG_TEXT = 40
+MAX_TEXT = 240
+# The UI shows markdown shorter than INLINE_MARKDOWN characters inline in the metadata table, in a
+# cell about INLINE_CHARS characters wide.
+INLINE_MARKDOWN = 1000
+INLINE_CHARS = 50
 # The unit of a table column whose name does not say it, shown in the header of metadata tables.
 COLUMN_UNITS = {
     "priority_score": "cust-min/7d", "outage_score": "cust-min/7d",
@@ -112,30 +118,54 @@ def per_partition(context: dg.AssetExecutionContext, numbers: Mapping[str, Mappi
 def markdown_table(frame: pd.DataFrame, max_rows: int = 10,
                    units: Mapping[str, str] | None = None) -> str:
     """A small markdown table (no extra dependency): numbers rounded by `format_number`, units in
-    the headers (`units` over COLUMN_UNITS), long text cut to MAX_TEXT characters and its columns
-    put last so that the numbers stay in view."""
+    the headers (`units` over COLUMN_UNITS). Long text columns (a reason, signals) follow the table
+    as a list, one item per row named by its id, cut at MAX_TEXT characters: in a table they
+    would squeeze or push out the numbers (the UI shows a short table inline, in a narrow cell)."""
     units = {**COLUMN_UNITS, **(units or {})}
     head = frame.head(max_rows)
-    long_text = [c for c in head.columns if head[c].dtype == object
-                 and head[c].map(lambda v: len(str(v)) > 40 if isinstance(v, str) else False).any()]
-    head = head[[c for c in head.columns if c not in long_text] + long_text]
-    cols = [f"{c} ({units[str(c)]})" if units.get(str(c)) else str(c) for c in head.columns]
+    long_text = [c for c in head.columns if head[c].map(
+        lambda v: isinstance(v, str) and len(v) > LONG_TEXT).any()]
+    short = [c for c in head.columns if c not in long_text]
+    key = next((c for c in short if str(c).endswith("_id")), short[0] if short else None)
+    cols = [f"{c} ({units[str(c)]})" if units.get(str(c)) else str(c) for c in short]
 
-    def cell(v) -> str:
-        if v is None or (isinstance(v, (float, np.floating)) and pd.isna(v)) or v is pd.NaT:
-            return ""
-        if isinstance(v, (int, float, np.number)):
-            return format_number(v)
-        if isinstance(v, pd.Timestamp) and v == v.normalize():
-            return v.strftime("%Y-%m-%d")
-        text = str(v).replace("|", "\\|").replace("\n", " ")
-        return text if len(text) <= MAX_TEXT else text[:MAX_TEXT - 1].rstrip() + "…"
-
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in head.itertuples(index=False)]
+    lines = []
+    if short:
+        lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        lines += ["| " + " | ".join(_cell(v).replace("|", "\\|") for v in row) + " |"
+                  for row in head[short].itertuples(index=False)]
+    for column in long_text:
+        items = [(_cell(k) if key is not None else str(i + 1), _cell(v))
+                 for i, (k, v) in enumerate(zip(head[key] if key is not None else head.index,
+                                                head[column]))]
+        lines += ["", f"**{column}**", ""]
+        lines += [f"- **{k}**: {_cut(v)}" for k, v in items if v]
     if len(frame) > max_rows:
         lines.append(f"\n_{max_rows} of {len(frame):,} rows_")
-    return "\n".join(lines)
+    text = "\n".join(lines)
+    width = sum(max([len(c), *map(len, map(_cell, head[s]))]) + 3 for c, s in zip(cols, short))
+    if width > INLINE_CHARS:
+        # Dagster shows markdown shorter than 1,000 characters inline, in a cell about 50
+        # characters wide that cuts a wider table off; longer markdown opens in a wide dialog.
+        # Trailing spaces (which markdown does not render) send a wide table to the dialog.
+        text = text.ljust(INLINE_MARKDOWN)
+    return text
+
+
+def _cell(v) -> str:
+    if v is None or v is pd.NaT or (isinstance(v, (float, np.floating)) and pd.isna(v)):
+        return ""
+    if isinstance(v, (int, float, np.number)):
+        return format_number(v)
+    if isinstance(v, pd.Timestamp) and v == v.normalize():
+        return v.strftime("%Y-%m-%d")
+    return str(v).replace("\n", " ")
+
+
+def _cut(text: str) -> str:
+    """`text` cut at MAX_TEXT characters, its markdown characters escaped (shown as written)."""
+    text = text if len(text) <= MAX_TEXT else text[:MAX_TEXT - 1].rstrip() + "\u2026"
+    return re.sub(r"([\\`*_\[\]<>#|~])", r"\\\1", text)
 
 
 def preview(frame: pd.DataFrame, max_rows: int = 10) -> dg.MetadataValue:

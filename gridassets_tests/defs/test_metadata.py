@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from gridassets.defs.metadata import (
+    INLINE_MARKDOWN,
     MAX_DECIMALS,
     MAX_TEXT,
     format_number,
@@ -57,19 +58,41 @@ def test_readable_rounds_floats_and_leaves_other_values():
     assert math.isnan(out["nan"])
 
 
-def test_markdown_table_rounds_names_units_and_puts_long_text_last():
-    reason = "2.1 weather/tree outages expected this week (gusts to 61 mph forecast Tue 14:00 " \
-             "UTC; 12 mm rain in 7 days); 3 transformer(s) above 5% failure risk; 4,210 customers"
-    frame = pd.DataFrame({"rank": [1, 2], "reason": [reason, "no elevated risk"],
-                          "circuit_id": ["C001", "C002"], "priority_score": [110737.2, 0.00012345],
-                          "date": pd.to_datetime(["2025-06-01", "2025-06-01"])})
-    table = markdown_table(frame)
-    header, _, first, second = table.splitlines()
-    assert header == "| rank | circuit_id | priority_score (cust-min/7d) | date | reason |"
-    assert first.startswith("| 1 | C001 | 110,737 | 2025-06-01 | 2.1 weather/tree")
-    assert "0.000123" in second and not SCIENTIFIC.search(table)
-    cut = first.split(" | ")[-1].removesuffix(" |")
-    assert len(cut) == MAX_TEXT and cut.endswith("\u2026") and reason.startswith(cut[:-1])
+def test_markdown_table_rounds_names_units_and_lists_long_text_under_the_table():
+    reason = ("2.1 weather/tree outages expected this week (gusts to 61 mph forecast Tue 14:00 "
+              "UTC; 12 mm rain in 7 days); 3 transformer(s) above 5% failure risk; worst T00042 "
+              "31% (h2_ppm rising, *hot spot*); 56% tree canopy, 8.0 years since trim (a trim "
+              "avoids ~79,716 customer-min); 4,210 customers (3 critical)")
+    assert len(reason) > MAX_TEXT
+    frame = pd.DataFrame({"rank": [1, 2, 3], "reason": [reason, "no elevated risk", None],
+                          "circuit_id": ["C001", "C002", "C003"],
+                          "priority_score": [110737.2, 0.00012345, float("nan")],
+                          "date": pd.to_datetime(["2025-06-01"] * 3)})
+    table = markdown_table(frame, max_rows=2)
+    lines = table.rstrip().splitlines()
+    assert lines[:4] == ["| rank | circuit_id | priority_score (cust-min/7d) | date |",
+                         "|---|---|---|---|",
+                         "| 1 | C001 | 110,737 | 2025-06-01 |",
+                         "| 2 | C002 | 0.000123 | 2025-06-01 |"]
+    assert lines[5] == "**reason**"
+    first, second = lines[7:9]
+    assert first.startswith("- **C001**: 2.1 weather/tree outages") and first.endswith("\u2026")
+    assert "h2\\_ppm" in first and "\\*hot spot\\*" in first  # shown as written
+    assert second == "- **C002**: no elevated risk"
+    assert lines[-1] == "_2 of 3 rows_" and not SCIENTIFIC.search(table)
+    assert markdown_table(frame[["rank"]], units={"rank": "1 = first"}).startswith(
+        "| rank (1 = first) |")
+
+
+def test_a_table_too_wide_to_show_inline_opens_in_the_dialog():
+    """The UI shows markdown under 1,000 characters inline, in a cell too narrow for a wide
+    table: a wide table is padded (with spaces markdown does not render) past that."""
+    narrow = markdown_table(pd.DataFrame({"zone": ["MTZ309"], "circuits": [4]}))
+    wide = markdown_table(pd.DataFrame({"transformer_id": ["T00042"], "circuit_id": ["C0001"],
+                                        "p_fail_30d": [0.0138], "health_index": ["HI4"],
+                                        "risk_customer_minutes_7d": [187.6]}))
+    assert len(narrow) < INLINE_MARKDOWN <= len(wide)
+    assert wide.rstrip() == wide.rstrip(" ") and "| T00042 | C0001 | 0.0138 | HI4 | 188 |" in wide
 
 
 def test_every_contract_column_is_described_in_the_column_schema():

@@ -14,6 +14,7 @@ from gridassets.defs.metadata import (
     per_partition,
     png_markdown,
     preview,
+    round_number,
 )
 from gridassets.defs.partitions import daily_partitions
 from gridassets.defs.policies import DAILY_BACKFILL, DAILY_FRESHNESS, DUCKDB_POOL, OWNERS, TRANSIENT_RETRY
@@ -330,7 +331,7 @@ def prioritized_circuits(context: dg.AssetExecutionContext, warehouse: Warehouse
         "map": png_markdown(plots.circuit_map(
             with_locations(last, circuits), f"{days[-1]}: circuits by priority"), "map"),
         "component_totals": dg.MetadataValue.json(
-            {c: round(float(last[c].sum()), 1) for c in
+            {c: round_number(last[c].sum()) for c in
              ("outage_score", "transformer_score", "vegetation_score", "loading_score")}),
     })
     # Exported only once the list is published: a refused list leaves the last CSV in place.
