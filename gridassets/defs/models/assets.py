@@ -6,7 +6,13 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from gridassets.defs.metadata import frame_schema, markdown_table, per_partition, png_markdown
+from gridassets.defs.metadata import (
+    frame_schema,
+    markdown_table,
+    per_partition,
+    png_markdown,
+    round_number,
+)
 from gridassets.defs.partitions import weekly_partitions
 from gridassets.defs.policies import DUCKDB_POOL, OWNERS, WEEKLY_FRESHNESS
 from gridassets.defs.resources import GridSettings, Warehouse
@@ -95,10 +101,22 @@ def build_model_asset(spec: models.ModelSpec, features_asset: str, labels_asset:
     return _model
 
 
+# The week's numbers drawn in the asset's plots; the others (set sizes, rates) are shown as one
+# JSON entry, so that the plots a person scrolls through are the model's quality.
+PLOTTED_METRICS = ("roc_auc", "pr_auc", "brier", f"precision_at_{models.PRECISION_AT_K}",
+                   "holdout_positives")
+
+
 def _numbers(metrics_json: str) -> dict:
     """The holdout metrics of a week's record (none for a failed training)."""
-    return {k: v for k, v in json.loads(metrics_json or "{}").items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    metrics = {k: v for k, v in json.loads(metrics_json or "{}").items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    if not metrics:
+        return {}
+    return {**{k: metrics[k] for k in PLOTTED_METRICS if k in metrics},
+            "sets": dg.MetadataValue.json({k: round_number(v) if isinstance(v, float) else v
+                                           for k, v in metrics.items()
+                                           if k not in PLOTTED_METRICS})}
 
 
 def _importance(model: models.TrainedModel) -> bytes:
