@@ -237,6 +237,17 @@ def test_alert_files_dropped_into_the_inbox_run_the_storm_assets(deployment):
     assert list(crew_list["rank"]) == list(range(1, len(in_zone) + 1))
     assert (crew_list["status"] == "active").all()
     assert crew_list["reason"].str.contains("gusts to 68 mph").all()
+    # The planner's sheet: the window in UTC and local time, zone, location, state date; and the
+    # zone summary and GeoJSON beside it.
+    assert (crew_list["gust_mph"] == 68).all() and (crew_list["zone"] == "MTZ312").all()
+    for column in ("alert_onset_utc", "alert_end_utc", "alert_onset_local", "alert_end_local",
+                   "latitude", "longitude", "state_date"):
+        assert crew_list[column].notna().all(), column
+    folder = d.data / "outputs" / "storms" / "acme-e2e-1"
+    assert list(pd.read_csv(folder / "zones.csv")["zone"]) == ["MTZ312"]
+    layer = json.loads((folder / "priority.geojson").read_text())
+    assert [f["geometry"]["coordinates"] for f in layer["features"]] == [
+        [r.longitude, r.latitude] for r in crew_list.itertuples()]
 
     # The same messages again start nothing new: each run key has exactly one run.
     again = wait_for("the second northwest note", lambda: note_of(d, "northwest-again.json"), d)
