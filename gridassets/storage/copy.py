@@ -50,7 +50,12 @@ BOOKKEEPING = frozenset({"ops.partition_publishes"})
 # Rows per write of a partitioned table: a few days of utility-scale telemetry; whole partitions.
 BATCH_ROWS = 500_000
 DELTA_PARTITION = "_partition"  # see gridassets/storage/delta.py
-PERIODS = ("day", "week")
+# A time partition's period -> (Dagster's cron, its key format, its length). Weeks start Monday.
+PERIODS = {
+    "hour": ("0 * * * *", "%Y-%m-%d-%H:%M", timedelta(hours=1)),
+    "day": ("0 0 * * *", "%Y-%m-%d", timedelta(days=1)),
+    "week": ("0 0 * * 1", "%Y-%m-%d", timedelta(days=7)),
+}
 
 
 class CopyError(RuntimeError):
@@ -65,19 +70,23 @@ class CopyRefused(CopyError):
 class Partitioning:
     """How a table's rows map to Dagster partition keys.
 
-    `period` "day": the key is the UTC day of `column` ('YYYY-MM-DD'); "week": the Monday of its
-    week; None: the value of `column` itself (a storm id)."""
+    `period` "hour": the key is the UTC hour of `column` ('YYYY-MM-DD-HH:00'); "day": its UTC day
+    ('YYYY-MM-DD'); "week": the Monday of its week; None: the value of `column` itself (a storm
+    id)."""
 
     column: str
     period: str | None = None
 
     def __post_init__(self) -> None:
         if self.period not in (*PERIODS, None):
-            raise ValueError(f"period must be one of {PERIODS} or None; got {self.period!r}")
+            raise ValueError(f"period must be one of {tuple(PERIODS)} or None; "
+                             f"got {self.period!r}")
 
     def key_sql(self) -> str:
         """SQL for the partition key (text) of a row."""
         col = f'"{self.column}"'
+        if self.period == "hour":
+            return f"strftime(date_trunc('hour', cast({col} as timestamp)), '%Y-%m-%d-%H:%M')"
         if self.period == "day":
             return f"strftime(cast({col} as timestamp), '%Y-%m-%d')"
         if self.period == "week":
@@ -88,10 +97,10 @@ class Partitioning:
         """The slice holding exactly the partitions `keys` of the table."""
         if self.period is None:
             return wap.Slice(schema, table, self.column, keys=tuple(keys))
-        span = timedelta(days=1 if self.period == "day" else 7)
+        _, fmt, span = PERIODS[self.period]
         windows = []
         for key in keys:
-            start = datetime.strptime(key, "%Y-%m-%d")
+            start = datetime.strptime(key, fmt)
             windows.append(wap.PartitionWindow(key, start, start + span))
         return wap.Slice(schema, table, self.column, windows=tuple(windows))
 
@@ -99,7 +108,7 @@ class Partitioning:
 def partitioning_from_definitions(defs=None) -> dict[str, Partitioning]:
     """Table name -> Partitioning of every partitioned asset of the graph (its `partition_expr`
     metadata and its partitions definition). Raises CopyError for a partitions definition the copy
-    does not know how to key (not daily or Monday-weekly in UTC, nor one key per value)."""
+    does not know how to key (not hourly, daily or Monday-weekly in UTC, nor one key per value)."""
     import dagster as dg  # the definitions are the one place that says how tables are partitioned
 
     if defs is None:
@@ -116,12 +125,13 @@ def partitioning_from_definitions(defs=None) -> dict[str, Partitioning]:
         if not column:
             raise CopyError(f"{key.to_user_string()} is partitioned but names no partition_expr")
         if isinstance(pdef, dg.TimeWindowPartitionsDefinition):
-            period = {"0 0 * * *": "day", "0 0 * * 1": "week"}.get(pdef.cron_schedule)
-            if period is None or pdef.fmt != "%Y-%m-%d" or pdef.timezone != "UTC":
+            period = next((p for p, (cron, fmt, _) in PERIODS.items()
+                           if cron == pdef.cron_schedule and fmt == pdef.fmt), None)
+            if period is None or pdef.timezone != "UTC":
                 raise CopyError(
                     f"{key.to_user_string()}: partitions {pdef.cron_schedule!r} in "
-                    f"{pdef.timezone}, keys {pdef.fmt!r}: the copy knows UTC days and weeks "
-                    "starting Monday, keyed YYYY-MM-DD")
+                    f"{pdef.timezone}, keys {pdef.fmt!r}: the copy knows UTC hours keyed "
+                    "YYYY-MM-DD-HH:00, and days and weeks starting Monday keyed YYYY-MM-DD")
             out[name] = Partitioning(str(column), period)
         else:
             out[name] = Partitioning(str(column), None)

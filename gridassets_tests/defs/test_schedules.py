@@ -39,10 +39,17 @@ def test_the_daily_job_covers_every_daily_asset_and_nothing_weekly():
     assert not keys & {"maintenance_model", "outage_model", "circuits", "storm_alerts"}
 
 
+# Off until an operator switches it on: it updates the day-ahead models of the day before, which
+# a fresh deployment does not have yet (docs/models.md, "The intraday refresh").
+STOPPED_BY_DEFAULT = {"intraday_load_forecast_hourly"}
+
+
 def test_schedules_and_sensors_run_by_default():
     for schedule in defs.schedules:
-        assert defs.resolve_schedule_def(schedule.name).default_status == \
-            dg.DefaultScheduleStatus.RUNNING, schedule.name
+        expected = (dg.DefaultScheduleStatus.STOPPED if schedule.name in STOPPED_BY_DEFAULT
+                    else dg.DefaultScheduleStatus.RUNNING)
+        assert defs.resolve_schedule_def(schedule.name).default_status == expected, schedule.name
+    assert STOPPED_BY_DEFAULT <= {s.name for s in defs.schedules}
     for sensor in defs.sensors:
         assert sensor.default_status == dg.DefaultSensorStatus.RUNNING, sensor.name
 

@@ -146,7 +146,8 @@ def test_a_backfill_on_workers_equals_the_embedded_build_with_a_storm_during_it(
     checked, problems = compare_days(embedded, c.data_dir, FIRST, LAST)
     print(f"E2E_TIMING compared: {checked}")
     assert not problems, problems
-    assert re.match(r"1[0-9] tables", checked), checked
+    compared = re.match(r"(\d+) tables", checked)
+    assert compared and int(compared.group(1)) >= 17, checked  # the daily graph's and the models'
 
 
 def test_a_worker_killed_mid_step_hands_the_step_to_another_and_the_partition_is_whole(scaleout):

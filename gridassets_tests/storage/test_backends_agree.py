@@ -202,6 +202,28 @@ def test_a_write_that_loses_rows_is_reported_by_partition(tmp_path):
         "target)"]
 
 
+def test_an_hourly_table_copies_hour_by_hour(tmp_path):
+    """The intraday forecast's partitions are hours ('2025-06-01-14:00'): the copy keys, writes
+    and checks them one by one, on a Delta table whose partition folders hold a ':'."""
+    source = DuckDBWarehouse(tmp_path / "warehouse.duckdb")
+    scheme = copy.Partitioning("cutoff_ts", "hour")
+    hours = ["2025-06-01-13:00", "2025-06-01-14:00"]
+    for key in hours:
+        cutoff = datetime.strptime(key, "%Y-%m-%d-%H:%M")
+        source.publish(scheme.slice("scores", "intraday_load_forecast", [key]),
+                       pd.DataFrame({"circuit_id": ["C1", "C2"], "cutoff_ts": [cutoff] * 2,
+                                     "load_mw": [1.0, 2.0]}),
+                       asset="intraday_load_forecast", run_id="r")
+    target = DeltaWarehouse(tmp_path / "lake")
+    report = copy.copy_warehouse(source, target, log=lambda line: None,
+                                 partitioning={"intraday_load_forecast": scheme})
+    assert report.ok, report.all_problems()
+    with target.connect(read_only=True) as con:
+        assert con.execute("select strftime(cutoff_ts, '%Y-%m-%d-%H:%M') as h, count(*) "
+                           "from scores.intraday_load_forecast group by h order by h"
+                           ).fetchall() == [(h, 2) for h in hours]
+
+
 def test_a_slice_of_no_partitions_creates_the_table_empty_with_its_types(tmp_path, backend):
     store = open_warehouse(Settings(data_dir=tmp_path, backend=backend))
     empty = pd.DataFrame({"circuit_id": pd.Series([], dtype="string[pyarrow]"),
@@ -225,6 +247,7 @@ def test_the_partitioning_comes_from_the_assets(partitioning):
     assert partitioning["outage_events"] == copy.Partitioning("start_ts", "day")
     assert partitioning["maintenance_model"] == copy.Partitioning("week_start", "week")
     assert partitioning["storm_alerts"] == copy.Partitioning("storm_id", None)
+    assert partitioning["intraday_load_forecast"] == copy.Partitioning("cutoff_ts", "hour")
     assert "circuits" not in partitioning
     week = partitioning["outage_model"].slice("models", "outage_model", [WEEK]).windows[0]
     assert (week.start, week.end) == (datetime(2025, 4, 28), datetime(2025, 5, 5))
