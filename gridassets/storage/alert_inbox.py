@@ -54,6 +54,10 @@ NOTE_SUFFIX = ".note.json"
 ERROR_SUFFIX = ".error.txt"
 
 MAX_NUMBERED_NAMES = 100  # name-2.json ... name-100.json, then a random suffix
+# The longest name (in bytes) a moved file keeps: a longer one is cut and given a hash of the whole,
+# so that the name, its "-100" or random suffix, its companion suffix and the temporary name the
+# companion is written under (".<name>.<12 hex>.tmp") stay within the file system's 255 bytes.
+MAX_NAME_BYTES = 200
 
 RUN_REQUESTED, DUPLICATE, IGNORED = "run_requested", "duplicate", "ignored"
 
@@ -315,15 +319,29 @@ def _free_name(folder: Path, name: str, companion_suffix: str) -> Path:
     """`name` in `folder`, or `stem-2.json`, `stem-3.json` ... if it or its companion is taken.
 
     Past `MAX_NUMBERED_NAMES` a random suffix is used, so a writer that always sends the same name
-    does not make every move probe thousands of names.
+    does not make every move probe thousands of names. A name longer than `MAX_NAME_BYTES` is cut
+    first (see `_short_name`).
     """
-    stem, dot, ext = name.rpartition(".")
+    stem, dot, ext = _short_name(name).rpartition(".")
     numbered = (f"{stem}-{n}{dot}{ext}" for n in range(2, MAX_NUMBERED_NAMES + 1))
-    candidate = name
+    candidate = f"{stem}{dot}{ext}"
     while (os.path.lexists(folder / candidate)
            or os.path.lexists(folder / (candidate + companion_suffix))):
         candidate = next(numbered, None) or f"{stem}-{uuid.uuid4().hex[:12]}{dot}{ext}"
     return folder / candidate
+
+
+def _short_name(name: str) -> str:
+    """`name` if it fits in `MAX_NAME_BYTES`, else its stem cut to fit with a 10-hex-digit hash of
+    the whole name appended (before the ``.json``), so different long names stay different."""
+    if len(os.fsencode(name)) <= MAX_NAME_BYTES:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:10]
+    room = MAX_NAME_BYTES - len(os.fsencode(f"-{digest}{dot}{ext}"))
+    while len(os.fsencode(stem)) > room:
+        stem = stem[:-1]
+    return f"{stem}-{digest}{dot}{ext}"
 
 
 # --------------------------------------------------------------------------------------------
