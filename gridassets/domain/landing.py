@@ -10,7 +10,9 @@ present, none twice; every value has the column's type (a CSV's text must parse 
 file's values arrive typed and must already be of it, except that whole numbers are accepted as text
 ids); text is printable and matches its column's pattern (zones are NWS UGC codes); timestamps lie
 inside the file's day, on the hour for hourly tables; no key appears twice. A daily file can also be
-refused for holding far more rows than its day can (`row_limit`), before it is read whole.
+refused for holding far more rows than its day can (`row_limit`), before it is read whole, and any
+file larger than its size limit (`MAX_DAILY_FILE_BYTES`, `MAX_REGISTRY_FILE_BYTES`) is refused before
+a byte of it is read.
 
 Anything wrong raises `LandingError` naming the file, the row and the column, and showing the value
 as Python writes it (so a newline or a quote is visible), so the partition fails before anything is
@@ -62,6 +64,14 @@ HOURLY_MARGIN = 2
 SPARE_HOURLY_ROWS = 24 * 10
 EVENTS_PER_ENTITY = 24
 SPARE_EVENT_ROWS = 1000
+
+# Size limits, checked on the file's size before it is opened, so that a runaway export or a file
+# dropped in the wrong place fails its partition instead of filling memory. A day of a large
+# utility's telemetry (200,000 transformers x 24 hours, about 4.8 M rows) is about 400 MB as CSV;
+# 2 GiB leaves five times that. A registry (circuits, transformers, zones) of 200,000 rows is
+# about 30 MB. NWS gridpoint forecasts have their own limit (`nws_gridpoints.MAX_BYTES`).
+MAX_DAILY_FILE_BYTES = 2 * 1024**3
+MAX_REGISTRY_FILE_BYTES = 256 * 1024**2
 
 
 class LandingError(ValueError):
@@ -139,6 +149,7 @@ def has_daily_file(landing_dir: Path, spec: TableSpec, day: date) -> bool:
 def read_registry(spec: TableSpec, landing_dir: Path) -> pd.DataFrame:
     """Read and check an unpartitioned registry file (circuits, transformers)."""
     path = registry_file(landing_dir, spec)
+    _check_size(path, MAX_REGISTRY_FILE_BYTES, "MAX_REGISTRY_FILE_BYTES")
     return parse_frame(spec, _read_raw(path), path)
 
 
@@ -151,11 +162,12 @@ def read_daily(spec: TableSpec, landing_dir: Path, day: date, *,
     taken from its metadata. None reads any size.
 
     Returns a frame with exactly the spec's columns. Raises LandingError when the file is missing,
-    unreadable, has more rows than `max_rows`, a CSV row with more or fewer fields than the header,
+    unreadable, larger than `MAX_DAILY_FILE_BYTES`, has more rows than `max_rows`, a CSV row with more or fewer fields than the header,
     lacks a required column, has a value of the wrong type or text of the wrong form, a timestamp
     outside `day` (or, for hourly tables, not on the hour), or a duplicate key.
     """
     path = daily_file(landing_dir, spec, day)
+    _check_size(path, MAX_DAILY_FILE_BYTES, "MAX_DAILY_FILE_BYTES")
     return parse_frame(spec, _read_raw(path, max_rows), path, day=day)
 
 
@@ -203,6 +215,18 @@ def _one_file(stem: Path, what: str) -> Path:
     if len(found) > 1:
         raise LandingError(found[0], f"both {found[0].name} and {found[1].name} exist; keep one")
     return found[0]
+
+
+def _check_size(path: Path, limit: int, name: str) -> None:
+    """Raise LandingError naming the file, its size and the limit if it is larger than `limit`."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise LandingError(path, f"cannot be read: {exc}") from None
+    if size > limit:
+        raise LandingError(path, f"is {size:,} bytes, larger than the limit of {limit:,} bytes "
+                                 f"({name} in gridassets/domain/landing.py): split the file or "
+                                 "check that it belongs here")
 
 
 def _read_raw(path: Path, max_rows: int | None = None) -> pd.DataFrame:
