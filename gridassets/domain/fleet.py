@@ -131,6 +131,7 @@ import numpy as np
 import pandas as pd
 
 from gridassets.domain import forecast_error
+from gridassets.domain import threats as threat_model
 from gridassets.domain.forecast_error import storm_profile as _storm_profile
 from gridassets.domain.schemas import (
     CIRCUITS,
@@ -230,8 +231,12 @@ _MODE_NAMES = np.array([None, "thermal", "dielectric", "external", None], dtype=
 
 # Random streams: every stream has its own SeedSequence, so no draw depends on another's order.
 _S_FLEET, _S_CLIMATE, _S_STORMS, _S_EXTERNAL, _S_LIVES = 1, 2, 3, 4, 5
+_S_THREATS = 6
 _S_WEATHER, _S_LOAD, _S_TX_LOAD, _S_TX_SENSOR, _S_OUTAGES = 11, 12, 13, 14, 15
 _S_FORECAST = 16
+# transformer telemetry's value columns, in the order of TRANSFORMER_TELEMETRY
+_CHANNELS = ("load_pct", "oil_temp_c", "ambient_temp_c", "hot_spot_temp_c", "h2_ppm", "c2h2_ppm",
+             "c2h4_ppm")
 _DTYPES = {"str": object, "int": "int64", "float": "float64", "date": object,
            "timestamp": "datetime64[ns]"}
 
@@ -244,6 +249,8 @@ class FleetConfig:
     n_circuits: int = 40
     n_transformers: int = 2000
     zones: tuple[str, ...] = DEFAULT_ZONES
+    # telemetry threats in feeder_load and transformer_telemetry; False gives clean telemetry
+    threats: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "zones", tuple(self.zones))
@@ -275,6 +282,10 @@ class _LRU:
     def __init__(self, maxsize: int):
         self.maxsize = maxsize
         self._data: OrderedDict[Any, Any] = OrderedDict()
+
+    def peek(self, key: Any) -> Any:
+        """The cached value, or None; does not change the order of eviction."""
+        return self._data.get(key)
 
     def get(self, key: Any, build: Callable[[], Any]) -> Any:
         if key in self._data:
@@ -366,6 +377,7 @@ class FleetSimulator:
         self._storms_cache: dict[str, np.ndarray] | None = None
         self._external_cache: tuple[np.ndarray, np.ndarray] | None = None
         self._lives_cache: _Lives | None = None
+        self._threats_cache: threat_model.Calendar | None = None
         self._draws_small = _LRU(64)
         self._draws_large = _LRU(4)
         self._weather_cache = _LRU(16)
@@ -407,7 +419,10 @@ class FleetSimulator:
         """Hourly load per circuit for `day` (FEEDER_LOAD columns)."""
         day = _check_day(day)
         ids = self._fleet.circuits["circuit_id"].to_numpy()
-        return _hourly_frame(FEEDER_LOAD, day, ids, {"load_mw": self._load(day)["load_mw"]})
+        load = self._load(day)["load_mw"]
+        if self.config.threats:
+            load = self._threatened_load(day, load)
+        return _hourly_frame(FEEDER_LOAD, day, ids, {"load_mw": load})
 
     @_synchronized
     def transformer_telemetry(self, day: date) -> pd.DataFrame:
@@ -415,15 +430,10 @@ class FleetSimulator:
         day = _check_day(day)
         p = self._physics(day)
         ids = self._fleet.transformers["transformer_id"].to_numpy()
-        return _hourly_frame(TRANSFORMER_TELEMETRY, day, ids, {
-            "load_pct": p["load_pct"],
-            "oil_temp_c": p["oil_temp_c"],
-            "ambient_temp_c": p["ambient_temp_c"],
-            "hot_spot_temp_c": p["hot_spot_temp_c"],
-            "h2_ppm": p["h2_ppm"],
-            "c2h2_ppm": p["c2h2_ppm"],
-            "c2h4_ppm": p["c2h4_ppm"],
-        })
+        values = {name: p[name] for name in _CHANNELS}
+        if self.config.threats:
+            ids, values = self._threatened_telemetry(day, p, ids)
+        return _hourly_frame(TRANSFORMER_TELEMETRY, day, ids, values)
 
     @_synchronized
     def transformer_failures(self, day: date) -> pd.DataFrame:
@@ -559,6 +569,74 @@ class FleetSimulator:
             "peak_precip_mm_h": np.round(st["precip"][s] * st["intensity"][s, rows_z], 1),
         })
         frame = frame.sort_values(["start_ts", "storm_id", "zone"], kind="stable")
+        return frame.reset_index(drop=True)
+
+    @_synchronized
+    def threats(self, start: date, end: date) -> pd.DataFrame:
+        """The telemetry threats written into feeder_load and transformer_telemetry, for
+        evaluation only: one row per device and event overlapping start 00:00 .. end 24:00 UTC.
+
+        Columns: threat_id (TH-000123; a silent group's transformers share one), threat (kind:
+        load_injection, replay, oil_sensor_frozen, oil_sensor_spoofed, clock_shift,
+        silent_group), variant, device_type (circuit or transformer), device_id, circuit_id,
+        start_ts, end_ts (UTC, end exclusive) and detail (what was done, in words). Empty when
+        the config has threats off.
+        """
+        start, end = _as_date(start), _as_date(end)
+        tm = threat_model
+        f = self._fleet
+        cal = self._threat_calendar
+        rows = cal.overlapping(_hour0(start), _hour0(end) + 24) if self.config.threats else (
+            np.zeros(0, np.int64))
+        circuit_ids = f.circuits["circuit_id"].to_numpy()
+        tx_ids = f.transformers["transformer_id"].to_numpy()
+        device_type = cal.device_type[rows]
+        device = cal.device[rows]
+        kind = cal.kind[rows]
+        frozen = np.flatnonzero(kind == tm.OIL_FROZEN)
+        oil, hot = self._frozen_values(rows[frozen])
+        frozen_at = {int(j): (o, h) for j, o, h in zip(frozen, oil, hot)}
+        details = []
+        for j, r in enumerate(rows):
+            k, v = kind[j], cal.value[r]
+            if k == tm.LOAD_INJECTION:
+                change = (f"load +{v * f.base_mw[device[j]]:.3f} MW ({v:.2f} x base)"
+                          if cal.variant[r] == tm.OFFSET else f"load x{v:.2f}")
+                wins = np.flatnonzero(cal.win_event == cal.event[r])
+                details.append(f"{change} {_windows_text(cal.win_start[wins], cal.win_end[wins])}")
+            elif k == tm.REPLAY:
+                first = EPOCH_START + timedelta(days=int(cal.start[r] // 24) - int(v))
+                days = int((cal.end[r] - cal.start[r]) // 24)
+                text = f"re-sends {first}" if days == 1 else (
+                    f"re-sends {first} to {first + timedelta(days=days - 1)}")
+                jitter = ", jittered" if cal.variant[r] == tm.JITTERED else ""
+                back = f"{int(v)} day{'s' if v > 1 else ''} back"
+                details.append(f"{text} ({back}{jitter})")
+            elif k == tm.CLOCK_SHIFT:
+                details.append(f"readings {int(v)} h late")
+            elif k == tm.SILENT:
+                details.append(f"silent with {cal.group_size[r] - 1} other transformers of "
+                               f"{circuit_ids[cal.circuit[r]]}")
+            elif k == tm.OIL_FROZEN:
+                o, h = frozen_at[j]
+                details.append(f"oil frozen at {o:.1f} C"
+                               + (f", hot spot at {h:.1f} C" if np.isfinite(h) else ""))
+            else:
+                details.append(f"oil rise over ambient x{v:.2f}"
+                               + (", hot spot too" if f.has_hot_spot[device[j]] else ""))
+        frame = pd.DataFrame({
+            "threat_id": np.array([f"TH-{e + 1:06d}" for e in cal.event[rows]], dtype=object),
+            "threat": np.array(tm.THREAT_KINDS, dtype=object)[kind],
+            "variant": np.array(tm.VARIANTS, dtype=object)[cal.variant[rows]],
+            "device_type": np.array(tm.DEVICE_TYPES, dtype=object)[device_type],
+            "device_id": np.where(device_type == tm.CIRCUIT,
+                                  circuit_ids[np.where(device_type == tm.CIRCUIT, device, 0)],
+                                  tx_ids[np.where(device_type == tm.TRANSFORMER, device, 0)]),
+            "circuit_id": circuit_ids[cal.circuit[rows]],
+            "start_ts": _hours_to_ts(cal.start[rows]),
+            "end_ts": _hours_to_ts(cal.end[rows]),
+            "detail": np.array(details, dtype=object),
+        })
         return frame.reset_index(drop=True)
 
     @_synchronized
@@ -956,6 +1034,22 @@ class FleetSimulator:
         cache = self._draws_large if stream in (_S_TX_LOAD, _S_TX_SENSOR) else self._draws_small
         return cache.get((stream, day.toordinal()), lambda: self._make_draws(stream, day))
 
+    def _tx_draws(
+        self, stream: int, day: date, positions: np.ndarray | None
+    ) -> dict[str, np.ndarray]:
+        """A transformer stream's draws of `day`, for every position or the rows of `positions`.
+
+        The rows of a position cannot be drawn without the whole day's stream, so a subset reuses
+        the cached day if there is one and otherwise draws the day without caching it (a subset
+        is asked for other days, and must not push the days being built out of the cache).
+        """
+        if positions is None:
+            return self._draws(stream, day)
+        full = self._draws_large.peek((stream, day.toordinal()))
+        if full is None:
+            full = self._make_draws(stream, day)
+        return {name: v[positions] for name, v in full.items()}
+
     def _make_draws(self, stream: int, day: date) -> dict[str, np.ndarray]:
         rng = self._day_rng(stream, day)
         nz = len(self.config.zones)
@@ -1106,23 +1200,33 @@ class FleetSimulator:
         load = np.round(np.maximum(load, 0.05 * f.base_mw[:, None]), 3)
         return {"load_mw": load, "ratio": load / f.typical_peak[:, None]}
 
-    def _active_lives(self, t: np.ndarray) -> np.ndarray:
-        """Index of the unit in place at each position and time (hours): (positions, len(t))."""
-        m = self.config.n_transformers
-        q = np.arange(m)[:, None] * _KEY_STRIDE + np.maximum(t, 0.0)[None, :]
+    def _active_lives(self, t: np.ndarray, positions: np.ndarray | None = None) -> np.ndarray:
+        """Index of the unit in place at each position (all, or `positions`) and time (hours):
+        shape (positions, len(t))."""
+        if positions is None:
+            positions = np.arange(self.config.n_transformers)
+        q = positions[:, None] * _KEY_STRIDE + np.maximum(t, 0.0)[None, :]
         return np.searchsorted(self._lives.key, q.ravel(), side="right").reshape(q.shape) - 1
 
     def _physics(self, day: date) -> dict[str, np.ndarray]:
         return self._physics_cache.get(day.toordinal(), lambda: self._make_physics(day))
 
-    def _make_physics(self, day: date) -> dict[str, np.ndarray]:
-        """Loading, temperatures and gases per transformer-hour, with 12 h of thermal history."""
+    def _make_physics(
+        self, day: date, positions: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
+        """Loading, temperatures and gases per transformer-hour, with 12 h of thermal history.
+
+        For every position, or only for `positions` (rows in that order): a position's readings
+        depend on its own rows of the day's draws alone, so a subset gives the same values as the
+        rows of the whole fleet.
+        """
         f, lv = self._fleet, self._lives
+        sel = slice(None) if positions is None else positions
         prev = day - timedelta(days=1)
         lag = 12
         t = np.concatenate([_hour0(prev) + np.arange(24 - lag, 24), _hour0(day) + np.arange(24)])
         t = t.astype(np.float64)
-        life = self._active_lives(t)
+        life = self._active_lives(t, positions)
         sev = _severity(lv, life, t[None, :])
         in_service = t[None, :] >= lv.service_from[life]
 
@@ -1130,13 +1234,14 @@ class FleetSimulator:
             return np.concatenate([prev_block[:, -lag:], block], axis=1)
 
         ratio = with_history(self._load(prev)["ratio"], self._load(day)["ratio"])
-        draws_prev, draws = self._draws(_S_TX_LOAD, prev), self._draws(_S_TX_LOAD, day)
+        draws_prev = self._tx_draws(_S_TX_LOAD, prev, positions)
+        draws = self._tx_draws(_S_TX_LOAD, day, positions)
         eps = with_history(draws_prev["load"], draws["load"])
-        k = f.loading[:, None] * ratio[f.tx_circuit] * np.exp(0.1 * eps - 0.005)
+        k = f.loading[sel, None] * ratio[f.tx_circuit[sel]] * np.exp(0.1 * eps - 0.005)
         k = np.where(in_service, k, 0.0)
         amb_noise = with_history(draws_prev["ambient"], draws["ambient"])
         zone_temp = with_history(self._weather(prev)["temp"], self._weather(day)["temp"])
-        ambient = zone_temp[f.tx_zone] + f.ambient_site[:, None] + 0.4 * amb_noise
+        ambient = zone_temp[f.tx_zone[sel]] + f.ambient_site[sel, None] + 0.4 * amb_noise
 
         # IEEE C57.91 top-oil rise with ONAN exponent 0.8, plus the fault's extra heating
         rated = lv.top_oil_rise[life]
@@ -1155,11 +1260,11 @@ class FleetSimulator:
         s = np.s_[:, lag:]
         oil, k, ambient, sev, sg = oil[s], k[s], ambient[s], sev[s], sg[s]
         thermal, life = thermal[s], life[s]
-        noise = self._draws(_S_TX_SENSOR, day)
+        noise = self._tx_draws(_S_TX_SENSOR, day, positions)
         hs_gain = np.where(thermal, 1 + 0.5 * sg, 1.0)
         hot_spot = oil + lv.hot_spot_rise[life] * k**1.6 * hs_gain
         hot_spot = hot_spot + np.where(thermal, 8.0 * sg, 0.0)
-        calibration = f.oil_calibration[:, None]
+        calibration = f.oil_calibration[sel, None]
         oil_reported = np.clip(oil + calibration + 0.6 * noise["oil"], -60.0, 200.0)
         hot_spot_reported = np.clip(hot_spot + calibration + 1.0 * noise["hot_spot"], -60.0, 300.0)
 
@@ -1174,20 +1279,175 @@ class FleetSimulator:
         def gas(v: np.ndarray, eps: np.ndarray, floor_sd: float) -> np.ndarray:
             v = v * solubility * np.exp(0.05 * eps) + floor_sd * eps
             v = np.round(np.clip(v, 0.0, 100_000.0), 1)
-            return np.where(f.has_gas[:, None], v, np.nan)
+            return np.where(f.has_gas[sel, None], v, np.nan)
 
         return {
             "load_pct": np.round(np.clip(100.0 * k, 0.0, 400.0), 1),
             "ambient_temp_c": np.round(np.clip(ambient, -60.0, 60.0), 1),
             "oil_temp_c": np.round(oil_reported, 1),
             "hot_spot_temp_c": np.where(
-                f.has_hot_spot[:, None], np.round(hot_spot_reported, 1), np.nan
+                f.has_hot_spot[sel, None], np.round(hot_spot_reported, 1), np.nan
             ),
             "h2_ppm": gas(h2, noise["h2"], 0.5),
             "c2h2_ppm": gas(c2h2, noise["c2h2"], 0.1),
             "c2h4_ppm": gas(c2h4, noise["c2h4"], 0.2),
             "severity": sev,
         }
+
+    # ------------------------------------------------------------------ telemetry threats
+
+    @property
+    def _threat_calendar(self) -> threat_model.Calendar:
+        if self._threats_cache is None:
+            f, lv = self._fleet, self._lives
+            self._threats_cache = threat_model.build_calendar(
+                self._timeline_rng(_S_THREATS), (EPOCH_END - EPOCH_START).days + 1, f.base_mw,
+                f.tx_first, f.tx_count, f.tx_circuit,
+                threat_model.LivesView(
+                    pos=lv.pos, start=lv.start, end=lv.end, mode=lv.mode, wear_mode=lv.wear_mode,
+                    service_from=lv.service_from, key=lv.key, key_stride=_KEY_STRIDE,
+                    thermal=_THERMAL,
+                ),
+            )
+        return self._threats_cache
+
+    def _threat_rows(self, day: date, device_type: int) -> np.ndarray:
+        cal = self._threat_calendar
+        h0 = _hour0(day)
+        rows = cal.overlapping(h0, h0 + 24)
+        return rows[cal.device_type[rows] == device_type]
+
+    def _clean_rows(self, requests: dict[date, set[int]], day: date,
+                    p: dict[str, np.ndarray]) -> dict[date, tuple[np.ndarray, dict]]:
+        """Threat-free readings of a few positions on a few days, one computation per day."""
+        out = {}
+        for d, wanted in requests.items():
+            pos = np.array(sorted(wanted), dtype=np.int64)
+            if d == day:
+                out[d] = (pos, {name: p[name][pos] for name in _CHANNELS})
+            else:
+                out[d] = (pos, self._make_physics(d, pos))
+        return out
+
+    def _threatened_load(self, day: date, load: np.ndarray) -> np.ndarray:
+        """Feeder load of `day` with the day's replays, then load injections, written in."""
+        tm, cal = threat_model, self._threat_calendar
+        rows = self._threat_rows(day, tm.CIRCUIT)
+        if len(rows) == 0:
+            return load
+        load = load.copy()
+        h0 = _hour0(day)
+        for r in rows[cal.kind[rows] == tm.REPLAY]:
+            c = cal.device[r]
+            src = self._load(day - timedelta(days=int(cal.value[r])))["load_mw"][c]
+            if cal.variant[r] == tm.JITTERED:
+                eps = _jitter_rng(cal.seed[r], day).standard_normal(24)
+                src = np.round(np.maximum(src * (1 + tm.REPLAY_JITTER_REL * eps), 0.0), 3)
+            load[c] = src
+        for r in rows[cal.kind[rows] == tm.LOAD_INJECTION]:
+            c = cal.device[r]
+            for w in np.flatnonzero(cal.win_event == cal.event[r]):
+                a = int(max(cal.win_start[w], h0) - h0)
+                b = int(min(cal.win_end[w], h0 + 24) - h0)
+                if a >= b:
+                    continue
+                seg = load[c, a:b]
+                if cal.variant[r] == tm.OFFSET:
+                    seg = seg + cal.value[r] * self._fleet.base_mw[c]
+                else:
+                    seg = seg * cal.value[r]
+                load[c, a:b] = np.round(np.maximum(seg, 0.0), 3)
+        return load
+
+    def _threatened_telemetry(
+        self, day: date, p: dict[str, np.ndarray], ids: np.ndarray
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Transformer telemetry of `day` with the day's threats written in, in the order
+        replay, clock shift, frozen oil, spoofed oil, silent groups (rows removed)."""
+        tm, cal = threat_model, self._threat_calendar
+        rows = self._threat_rows(day, tm.TRANSFORMER)
+        if len(rows) == 0:
+            return ids, {name: p[name] for name in _CHANNELS}
+        h0 = _hour0(day)
+        kind = cal.kind[rows]
+        silent = np.unique(cal.device[rows[kind == tm.SILENT]])
+        keep = np.ones(len(ids), bool)
+        keep[silent] = False
+        if len(silent):
+            row_of = np.cumsum(keep) - 1
+            ids = ids[keep]
+            out = {name: p[name][keep] for name in _CHANNELS}
+        else:
+            row_of = np.arange(len(ids))
+            out = {name: p[name].copy() for name in _CHANNELS}
+        rows = rows[(kind != tm.SILENT) & keep[cal.device[rows]]]
+        kind = cal.kind[rows]
+
+        def source_hour(r: int) -> int:  # frozen sensors repeat the reading before the attack
+            return int(cal.start[r]) - 1
+
+        requests: dict[date, set[int]] = {}
+        for r in rows:
+            i = int(cal.device[r])
+            if cal.kind[r] == tm.REPLAY:
+                requests.setdefault(day - timedelta(days=int(cal.value[r])), set()).add(i)
+            elif cal.kind[r] == tm.CLOCK_SHIFT:
+                requests.setdefault(day - timedelta(days=1), set()).add(i)
+                requests.setdefault(day, set()).add(i)
+            elif cal.kind[r] == tm.OIL_FROZEN:
+                d = EPOCH_START + timedelta(days=source_hour(r) // 24)
+                requests.setdefault(d, set()).add(i)
+        clean = self._clean_rows(requests, day, p)
+
+        def clean_of(d: date, i: int) -> dict[str, np.ndarray]:
+            pos, values = clean[d]
+            j = int(np.searchsorted(pos, i))
+            return {name: values[name][j] for name in _CHANNELS}
+
+        for r in rows[kind == tm.REPLAY]:
+            i = int(cal.device[r])
+            src = clean_of(day - timedelta(days=int(cal.value[r])), i)
+            if cal.variant[r] == tm.JITTERED:
+                src = _jittered(src, _jitter_rng(cal.seed[r], day))
+            for name in _CHANNELS:
+                out[name][row_of[i]] = src[name]
+        for r in rows[kind == tm.CLOCK_SHIFT]:
+            i, k = int(cal.device[r]), int(cal.value[r])
+            before, today = clean_of(day - timedelta(days=1), i), clean_of(day, i)
+            for name in _CHANNELS:
+                out[name][row_of[i]] = np.concatenate([before[name][24 - k:], today[name][:24 - k]])
+        for r in rows[np.isin(kind, (tm.OIL_FROZEN, tm.OIL_SPOOFED))]:
+            i = row_of[cal.device[r]]
+            a = int(max(cal.start[r], h0) - h0)
+            b = min(int(np.ceil(cal.end[r] - h0)), 24)
+            if cal.kind[r] == tm.OIL_FROZEN:
+                h = source_hour(r)
+                src = clean_of(EPOCH_START + timedelta(days=h // 24), int(cal.device[r]))
+                out["oil_temp_c"][i, a:b] = src["oil_temp_c"][h % 24]
+                out["hot_spot_temp_c"][i, a:b] = src["hot_spot_temp_c"][h % 24]
+            else:
+                amb = out["ambient_temp_c"][i, a:b]
+                for name in ("oil_temp_c", "hot_spot_temp_c"):
+                    out[name][i, a:b] = np.round(amb + (out[name][i, a:b] - amb) * cal.value[r], 1)
+        return ids, out
+
+    def _frozen_values(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The threat-free oil and hot-spot readings the frozen sensors of `rows` repeat."""
+        cal = self._threat_calendar
+        hours = cal.start[rows].astype(np.int64) - 1
+        requests: dict[date, set[int]] = {}
+        for h, i in zip(hours, cal.device[rows]):
+            requests.setdefault(EPOCH_START + timedelta(days=int(h // 24)), set()).add(int(i))
+        oil, hot = np.full(len(rows), np.nan), np.full(len(rows), np.nan)
+        for d, wanted in requests.items():
+            pos = np.array(sorted(wanted), dtype=np.int64)
+            values = self._make_physics(d, pos)
+            for j, (h, i) in enumerate(zip(hours, cal.device[rows])):
+                if EPOCH_START + timedelta(days=int(h // 24)) == d:
+                    k = int(np.searchsorted(pos, i))
+                    oil[j] = values["oil_temp_c"][k, h % 24]
+                    hot[j] = values["hot_spot_temp_c"][k, h % 24]
+        return oil, hot
 
     def _failures_in(self, day: date) -> np.ndarray:
         lv = self._lives
@@ -1316,6 +1576,18 @@ def _hours_to_ts(hours: np.ndarray, unit: str = "m") -> np.ndarray:
     return _ORIGIN + ticks.astype(f"timedelta64[{unit}]").astype("timedelta64[ns]")
 
 
+def _windows_text(starts: np.ndarray, ends: np.ndarray) -> str:
+    """'from 14:00 to 21:00 UTC' for one window, else each day's window listed."""
+    def span(a: float, b: float) -> tuple[str, str]:
+        return f"{int(a % 24):02d}:00", f"{int((b - 1) % 24 + 1):02d}:00"
+
+    if len(starts) == 1:
+        return "from {} to {} UTC".format(*span(starts[0], ends[0]))
+    parts = ["{} {}-{}".format(EPOCH_START + timedelta(days=int(a // 24)), *span(a, b))
+             for a, b in zip(starts, ends)]
+    return "on " + ", ".join(parts) + " UTC"
+
+
 def _failure_minute(hours: np.ndarray) -> np.ndarray:
     """Failure times are recorded to the minute; inf stays inf."""
     with np.errstate(invalid="ignore"):
@@ -1386,6 +1658,27 @@ def _daily_to_hourly(series: np.ndarray, day: date) -> np.ndarray:
     frac = np.where(x < 0, x + 1, x)
     return series[..., lo] * (1 - frac) + series[..., lo + 1] * frac
 
+
+
+def _jitter_rng(seed: int, day: date) -> np.random.Generator:
+    """The draws of a jittered replay on one day: from the event's seed and the day alone."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed), day.toordinal()]))
+
+
+def _jittered(values: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """A replayed day of one transformer with a little noise, rounded like the originals."""
+    tm = threat_model
+    eps = dict(zip(_CHANNELS, rng.standard_normal((len(_CHANNELS), 24))))
+    out = {}
+    for name, v in values.items():
+        if name == "load_pct":
+            v = np.clip(v * (1 + tm.REPLAY_JITTER_REL * eps[name]), 0.0, 400.0)
+        elif name.endswith("_ppm"):
+            v = np.clip(v * (1 + tm.REPLAY_JITTER_REL * eps[name]), 0.0, 100_000.0)
+        else:
+            v = v + tm.REPLAY_JITTER_TEMP_C * eps[name]
+        out[name] = np.round(v, 1)
+    return out
 
 
 def _severity(lv: _Lives, life: np.ndarray, t: np.ndarray) -> np.ndarray:

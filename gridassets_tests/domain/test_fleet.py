@@ -3,6 +3,7 @@
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import date, timedelta
 
 import numpy as np
@@ -226,8 +227,11 @@ def test_utility_scale_day_has_every_row():
 
 @pytest.fixture(scope="module")
 def window():
-    """180 days of the demo fleet, telemetry reduced to one row per transformer and day."""
-    sim = FleetSimulator(DEMO)
+    """180 days of the demo fleet, telemetry reduced to one row per transformer and day.
+
+    Without telemetry threats: these tests are about the physics the models learn from (the
+    threats are tested in test_threats.py)."""
+    sim = FleetSimulator(replace(DEMO, threats=False))
     ids = sim.transformers()["transformer_id"].to_numpy()
     parts: dict[str, list] = {k: [] for k in ("weather", "load", "outages", "failures", "daily")}
     for i in range(WINDOW_DAYS):
