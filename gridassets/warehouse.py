@@ -387,10 +387,13 @@ def replace_rows(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame
         con.register("_replace_rows_frame", frame)
         try:
             if not table_exists(con, table):
-                con.execute(f"create table {name} as select * from _replace_rows_frame limit 0").fetchall()
-            con.execute(f"delete from {name}" + (f" where {where}" if where else ""),
+                con.execute(f"create table {name} as "  # sql-identifier: qualified(table)
+                            "select * from _replace_rows_frame limit 0").fetchall()
+            con.execute(f"delete from {name}"  # sql-identifier: qualified(table)
+                        + (f" where {where}" if where else ""),  # sql-identifier: ?-condition
                         list(params)).fetchall()
-            con.execute(f"insert into {name} by name select * from _replace_rows_frame").fetchall()
+            con.execute(f"insert into {name} by name "  # sql-identifier: qualified(table)
+                        "select * from _replace_rows_frame").fetchall()
         finally:
             with contextlib.suppress(duckdb.Error):  # refused in an aborted transaction
                 con.unregister("_replace_rows_frame")

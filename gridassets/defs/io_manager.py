@@ -74,4 +74,4 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         target = target_slice(context)
         where, params = target.where()
         with backend.open_warehouse(self.settings.resolve()).connect(read_only=True) as con:
-            return con.execute(f"select * from {target.name} where {where}", params).fetchdf()
+            return con.execute(f"select * from {target.name} where {where}", params).fetchdf()  # sql-identifier: the asset's table and ?-condition

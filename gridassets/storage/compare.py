@@ -45,7 +45,7 @@ def _read(store: Warehouse, qualified: str, scheme: Partitioning, keys: Sequence
           ) -> pd.DataFrame:
     with store.connect(read_only=True) as con:
         frame = con.execute(
-            f"select {scheme.key_sql()} as _key, * from {qualified} "
+            f"select {scheme.key_sql()} as _key, * from {qualified} "  # sql-identifier: a table the warehouse lists
             f"where {scheme.key_sql()} in (select unnest(?::varchar[]))", [list(keys)]).df()
     return frame.drop(columns=[c for c in frame.columns if c in NOT_CONTENT])
 

@@ -240,7 +240,7 @@ def _delta_partitioned(store, schema: str, name: str) -> bool:
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
-    return [(r[0], r[1]) for r in con.execute(f"describe select * from {table}").fetchall()]
+    return [(r[0], r[1]) for r in con.execute(f"describe select * from {table}").fetchall()]  # sql-identifier: a table the warehouse lists
 
 
 def _shape(con: duckdb.DuckDBPyConnection, table: str, scheme: Partitioning | None,
@@ -253,7 +253,7 @@ def _shape(con: duckdb.DuckDBPyConnection, table: str, scheme: Partitioning | No
     row_hash = f"hash({', '.join(_quoted(c) for c in names)})" if names else "0"
     key = scheme.key_sql() if scheme is not None else "''"
     rows = con.execute(
-        f"select {key} as k, count(*), coalesce(sum({row_hash}), 0) from {table} group by k"
+        f"select {key} as k, count(*), coalesce(sum({row_hash}), 0) from {table} group by k"  # sql-identifier: quoted columns, listed table
     ).fetchall()
     partitions = {k: (int(n), int(h)) for k, n, h in rows}
     if None in partitions:
@@ -276,7 +276,7 @@ def _delete(target: backend.Warehouse, tables: Sequence[str], log: Callable[[str
     with target.connect() as con:
         con.begin()
         for table in tables:
-            con.execute(f"drop table {table}")
+            con.execute(f"drop table {table}")  # sql-identifier: a table the warehouse lists
         con.commit()
 
 
@@ -306,7 +306,7 @@ def _copy_table(con: duckdb.DuckDBPyConnection, target: backend.Warehouse, table
             target_slice = scheme.slice(schema, name, keys)
             writes.append((target_slice, *target_slice.where()))
     for target_slice, where, params in writes:
-        frame = con.sql(f"select * from {table} where {where}", params=params).to_arrow_table()
+        frame = con.sql(f"select * from {table} where {where}", params=params).to_arrow_table()  # sql-identifier: listed table, ?-condition
         # Arrow-backed columns keep every DuckDB type (NumPy would turn an integer column with
         # NULLs into floats and a DATE into a timestamp).
         try:

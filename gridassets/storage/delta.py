@@ -169,8 +169,9 @@ class DeltaWarehouse:
                     # version. Its predicate names the partitions it read: a partition another
                     # process adds meanwhile is not deleted, and one it replaces meanwhile is a
                     # conflict (both remove its file), so this write is redone on top of it.
-                    rest, stored_keys = _rest_of_table(con, target, stored, added)
+                    rest, rest_params, stored_keys = _rest_of_table(con, target, stored, added)
                     select = f"{rest} union all {select}"
+                    params = [*rest_params, *params]
                     predicate = _predicate(target, extra=stored_keys)
                 data = con.sql(select, params=params).to_arrow_reader()
                 try:
@@ -269,7 +270,7 @@ class _Reader:
                 return private, False
             present = {(schema, name) for schema, name, _ in paths}
             for schema, name in [k for k in self.tables if k not in present]:
-                self.db.execute(f"drop view if exists {schema}.{name}")
+                self.db.execute(f"drop view if exists {schema}.{name}")  # sql-identifier: a registered table's name
                 del self.tables[(schema, name)]
             for schema, name, path in paths:
                 cached = self.tables.get((schema, name))
@@ -321,7 +322,7 @@ def register(con: duckdb.DuckDBPyConnection, schema: str, name: str, table: Delt
     fields = [f.name for f in table.schema().fields]
     columns = ", ".join(f'"{c}"' for c in fields if c != PARTITION)
     files = [local_path(uri) for uri in table.file_uris()]
-    con.execute(f"create schema if not exists {schema}")
+    con.execute(f"create schema if not exists {schema}")  # sql-identifier: a table's schema name
     if files:
         listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
         source = f"read_parquet([{listed}])"
@@ -330,9 +331,9 @@ def register(con: duckdb.DuckDBPyConnection, schema: str, name: str, table: Delt
         # registered frame, which only the connection that registered it would see.
         source = f"_delta_{schema}_{name}"
         con.register("_delta_empty", pa.schema(table.schema().to_arrow()).empty_table())
-        con.execute(f"create or replace table {source} as select * from _delta_empty")
+        con.execute(f"create or replace table {source} as select * from _delta_empty")  # sql-identifier: _delta_<schema>_<table>
         con.unregister("_delta_empty")
-    con.execute(f"create or replace view {schema}.{name} as select {columns} from {source}")
+    con.execute(f"create or replace view {schema}.{name} as select {columns} from {source}")  # sql-identifier: names from code; files quoted, a view takes no ?
 
 
 def local_path(uri: str) -> str:
@@ -387,18 +388,23 @@ def _aligned(con: duckdb.DuckDBPyConnection, target: wap.Slice, stored: DeltaTab
     params: list = []
     if target.column is not None:
         selects.append(f"{wap.partition_key_sql(target, untyped, params)} as {PARTITION}")
-    return f"select {', '.join(selects)} from {wap.STAGED}", params, added
+    return f"select {', '.join(selects)} from {wap.STAGED}", params, added  # sql-identifier: quoted columns
 
 
 def _rest_of_table(con: duckdb.DuckDBPyConnection, target: wap.Slice, stored: DeltaTable,
-                   added: list[tuple[str, str]]) -> tuple[str, list[str]]:
+                   added: list[tuple[str, str]]) -> tuple[str, list, list[str]]:
     """SQL for the stored rows outside the partitions being written, with NULL in the columns
-    being added, in the column order of `_aligned`'s select; and the partitions it covers."""
+    being added, in the column order of `_aligned`'s select; its parameters; and the partitions
+    it covers."""
     con.register("_stored_rows", stored.to_pyarrow_dataset())
     columns = [f'"{c}"' for c, _ in _stored_types(con, stored) if c != PARTITION]
     columns += [f'cast(null as {kind}) as "{c}"' for c, kind in added]
-    keys = ", ".join("'" + k.replace("'", "''") + "'" for k in target.partition_keys)
-    where = f"where {PARTITION} not in ({keys})" if keys else ""
+    where, params = "", []
+    if target.partition_keys:
+        where = f"where {PARTITION} not in (select unnest(?::varchar[]))"
+        params = [list(target.partition_keys)]
     stored_keys = [k for (k,) in con.execute(
-        f"select distinct {PARTITION} from _stored_rows {where}").fetchall() if k is not None]
-    return f"select {', '.join(columns)}, {PARTITION} from _stored_rows {where}", stored_keys
+        f"select distinct {PARTITION} from _stored_rows {where}",  # sql-identifier: ? only
+        params).fetchall() if k is not None]
+    return (f"select {', '.join(columns)}, {PARTITION} "  # sql-identifier: stored column names
+            f"from _stored_rows {where}", params, stored_keys)  # sql-identifier: ? only

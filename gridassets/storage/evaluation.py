@@ -36,14 +36,13 @@ def feature_span(con: duckdb.DuckDBPyConnection) -> tuple[date, date] | None:
 def scored_failures(con: duckdb.DuckDBPyConnection, up_to: pd.Timestamp) -> pd.DataFrame:
     """Each transformer-day scored up to `up_to` (date, transformer_id, p_fail_30d) and whether
     the unit failed within the next HORIZON_DAYS days (`failed`)."""
-    horizon = models.HORIZON_DAYS
     return con.execute(f"""
         select r.date, r.transformer_id, r.p_fail_30d, count(f.transformer_id) > 0 as failed
         from {warehouse.qualified('transformer_risk')} r
         left join {warehouse.qualified('transformer_failures')} f
                on f.transformer_id = r.transformer_id
               and f.failed_at >= r.date + interval 1 day
-              and f.failed_at < r.date + interval {horizon + 1} day
+              and f.failed_at < r.date + interval {models.HORIZON_DAYS + 1} day
         where r.date <= ?
         group by all
     """, [up_to]).fetchdf()
@@ -94,21 +93,21 @@ def weekly_outage_totals(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Per scored day d: the fleet's expected outages of d+1..d+7 from the forecast and from
     climatology, and the outages of an environmental cause that then started (only days whose
     week is in the data)."""
-    causes = ", ".join(repr(c) for c in models.ENVIRONMENT_CAUSES)
     return con.execute(f"""
         with p as (
             select date, sum(expected_outages_7d) as forecast,
                    sum(expected_outages_7d_climatology) as climatology
             from {warehouse.qualified('circuit_outage_risk')} group by date
         ), e as (
-            select start_ts from {warehouse.qualified('outage_events')} where cause in ({causes})
+            select start_ts from {warehouse.qualified('outage_events')}
+             where cause in (select unnest(?::varchar[]))
         )
         select p.date, p.forecast, p.climatology,
                (select count(*) from e where e.start_ts >= p.date + interval 1 day
                                          and e.start_ts < p.date + interval 8 day) as realized
         from p
         where p.date + interval 8 day <= (select max(start_ts) from e)
-        order by p.date""").fetchdf()
+        order by p.date""", [list(models.ENVIRONMENT_CAUSES)]).fetchdf()
 
 
 def registry_versions(con: duckdb.DuckDBPyConnection, specs: Sequence[models.ModelSpec]
@@ -130,7 +129,7 @@ def scored_forecasts(con: duckdb.DuckDBPyConnection, columns: Sequence[str]
     if not warehouse.table_exists(con, "load_forecast"):
         return None
     return con.execute(
-        f"select {', '.join(columns)} "
+        f"select {', '.join(columns)} "  # sql-identifier: column names from code
         f"from {warehouse.qualified('load_forecast')} "
         f"where target_ts <= (select max(timestamp) from {warehouse.qualified('feeder_load')})"
     ).fetchdf()

@@ -116,7 +116,7 @@ def transformer_health_features(con: duckdb.DuckDBPyConnection, start: date, end
                regr_slope(c2h4_ppm, day_no) over w30 as c2h4_trend_30d,
                count(h2_ppm) over w30 > 0 as has_gas_monitor
         from s
-        window w30 as ({w30}), w7 as ({w7})
+        window w30 as ({w30}), w7 as ({w7})  -- sql-identifier: window frames built above from constants
     )
     select win.transformer_id,
            win.date,
@@ -147,8 +147,8 @@ def circuit_exposure_features(con: duckdb.DuckDBPyConnection, start: date, end: 
         select zone, cast(timestamp as date) as date,
                max(wind_gust_mph) as peak_gust_mph,
                max(wind_speed_mph) as max_wind_mph,
-               count(*) filter (where wind_gust_mph >= {g1}) as hours_gust_over_{g1},
-               count(*) filter (where wind_gust_mph >= {g2}) as hours_gust_over_{g2},
+               count(*) filter (where wind_gust_mph >= {g1}) as hours_gust_over_{g1},  -- sql-identifier: GUST_THRESHOLDS_MPH, from code
+               count(*) filter (where wind_gust_mph >= {g2}) as hours_gust_over_{g2},  -- sql-identifier: GUST_THRESHOLDS_MPH, from code
                sum(precip_mm) as precip_mm,
                min(temp_c) as temp_min_c,
                max(temp_c) as temp_max_c

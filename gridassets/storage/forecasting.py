@@ -68,11 +68,11 @@ def model_state_before(con: duckdb.DuckDBPyConnection, first: pd.Timestamp
     if not warehouse.table_exists(con, "load_forecast_models"):
         return {}, None
     table = warehouse.qualified("load_forecast_models")
-    day = con.execute(f"select max(issue_date) from {table} where issue_date < ?",
+    day = con.execute(f"select max(issue_date) from {table} where issue_date < ?",  # sql-identifier: qualified() above
                       [first.date()]).fetchall()[0][0]
     if day is None:
         return {}, None
-    rows = con.execute(f"select circuit_id, model_json from {table} where issue_date = ?",
+    rows = con.execute(f"select circuit_id, model_json from {table} where issue_date = ?",  # sql-identifier: qualified() above
                        [day]).fetchall()
     return {cid: forecasting.FittedModel.from_json(text) for cid, text in rows}, day
 
@@ -87,7 +87,7 @@ def forecasts_issued(con: duckdb.DuckDBPyConnection, columns: Sequence[str], sta
                      ) -> pd.DataFrame:
     """The stored load forecasts (`columns`, names from code) issued on days in [start, end)."""
     return con.execute(
-        f"select {', '.join(columns)} "
+        f"select {', '.join(columns)} "  # sql-identifier: column names from code
         f"from {warehouse.qualified('load_forecast')} "
         "where issue_date >= ? and issue_date < ?",
         [start, end]).fetchdf()

@@ -28,7 +28,7 @@ def serving_record(con: duckdb.DuckDBPyConnection, table: str, as_of: date) -> d
 
     `table` is the qualified registry table of one model (code, not data)."""
     rows = con.execute(
-        f"select * from {table} where status = 'promoted' and week_start <= ? "
+        f"select * from {table} where status = 'promoted' and week_start <= ? "  # sql-identifier: a registry table named in code
         "order by week_start desc limit 1",
         [pd.Timestamp(as_of)],
     ).fetchdf()

@@ -90,7 +90,7 @@ def publish(con: duckdb.DuckDBPyConnection, target: Slice, frame: pd.DataFrame, 
     """
     frame = warehouse.normalize_frame(frame)
     with warehouse.transaction(con):
-        con.execute(f"create schema if not exists {target.schema}").fetchall()
+        con.execute(f"create schema if not exists {target.schema}").fetchall()  # sql-identifier: the target's schema
         con.register(STAGED, frame)
         try:
             staged_cast = not is_temporal(con, STAGED, target)
@@ -98,8 +98,8 @@ def publish(con: duckdb.DuckDBPyConnection, target: Slice, frame: pd.DataFrame, 
                 refuse_rows_outside(con, target, staged_cast)
             _prepare_table(con, target, frame, log, staged_cast)
             where, params = target.where(cast=not is_temporal(con, target.name, target))
-            con.execute(f"delete from {target.name} where {where}", params).fetchall()
-            con.execute(f"insert into {target.name} by name select * from {STAGED}").fetchall()
+            con.execute(f"delete from {target.name} where {where}", params).fetchall()  # sql-identifier: target table, ?-condition
+            con.execute(f"insert into {target.name} by name select * from {STAGED}").fetchall()  # sql-identifier: the target table
             counts = rows_per_key(con, target, len(frame), staged_cast)
             _record(con, asset, run_id, counts)
         finally:
@@ -114,14 +114,14 @@ def is_temporal(con, relation: str, target: Slice) -> bool:
     """Whether the partition column of `relation` is a date or timestamp (or there is none)."""
     if target.column is None or not target.windows:
         return True
-    kind = con.execute(f'describe select "{target.column}" from {relation}').fetchall()[0][1]
+    kind = con.execute(f'describe select "{target.column}" from {relation}').fetchall()[0][1]  # sql-identifier: column and relation from code
     return kind.startswith(("TIMESTAMP", "DATE"))
 
 
 def refuse_rows_outside(con, target: Slice, cast: bool) -> None:
     where, params = target.where(cast)
     outside = con.execute(
-        f"select count(*) from {STAGED} where not coalesce({where}, false)", params
+        f"select count(*) from {STAGED} where not coalesce({where}, false)", params  # sql-identifier: a ?-condition
     ).fetchall()[0][0]
     if outside:
         keys = target.partition_keys
@@ -137,7 +137,7 @@ def _prepare_table(con, target: Slice, frame: pd.DataFrame, log, cast: bool) -> 
         # A first write of no rows carries no type for the partition column: store a timestamp.
         select = (f'select * replace (cast("{target.column}" as timestamp) as "{target.column}")'
                   if cast else "select *")
-        con.execute(f"create table {target.name} as {select} from {STAGED} limit 0").fetchall()
+        con.execute(f"create table {target.name} as {select} from {STAGED} limit 0").fetchall()  # sql-identifier: target table, select from code
         return
     # A column the code now writes and the stored table lacks is added (older rows get NULL)
     # inside this same transaction, so a new version of an asset can write into a table built
@@ -146,7 +146,7 @@ def _prepare_table(con, target: Slice, frame: pd.DataFrame, log, cast: bool) -> 
     for column in [c for c in frame.columns if c not in existing]:
         if log:
             log(f"{target.name}: adding column {column} {types[column]}")
-        con.execute(f'alter table {target.name} add column "{column}" {types[column]}').fetchall()
+        con.execute(f'alter table {target.name} add column "{column}" {types[column]}').fetchall()  # sql-identifier: a new column of the staged frame and its type
 
 
 def rows_per_key(con, target: Slice, total: int, cast: bool) -> dict[str, int]:
@@ -159,7 +159,7 @@ def rows_per_key(con, target: Slice, total: int, cast: bool) -> dict[str, int]:
         params: list = []
         key = partition_key_sql(target, cast, params)
         counts.update({k: int(n) for k, n in con.execute(
-            f"select {key} as k, count(*) from {STAGED} group by k", params).fetchall()
+            f"select {key} as k, count(*) from {STAGED} group by k", params).fetchall()  # sql-identifier: partition key expression, ? only
             if k is not None})
     return counts
 

@@ -24,7 +24,7 @@ def day_slice(con: duckdb.DuckDBPyConnection, table: str, start, end, column: st
               ) -> pd.DataFrame:
     """Every row of the graph's `table` whose `column` lies in [start, end), in order."""
     return con.execute(
-        f"select * from {warehouse.qualified(table)} where {column} >= ? and {column} < ? "
+        f"select * from {warehouse.qualified(table)} where {column} >= ? and {column} < ? "  # sql-identifier: a time column named in code
         f"order by all", [start, end]).fetchdf()
 
 
@@ -48,9 +48,8 @@ def environmental_outages(con: duckdb.DuckDBPyConnection, start, end) -> pd.Data
     """Outages of an environmental cause (`models.ENVIRONMENT_CAUSES`) starting in [start, end)."""
     return con.execute(
         f"select * from {warehouse.qualified('outage_events')} where start_ts >= ? "
-        f"and start_ts < ? "
-        f"and cause in ({', '.join(repr(c) for c in models.ENVIRONMENT_CAUSES)})",
-        [start, end]).fetchdf()
+        "and start_ts < ? and cause in (select unnest(?::varchar[]))",
+        [start, end, list(models.ENVIRONMENT_CAUSES)]).fetchdf()
 
 
 def equipment_outages(con: duckdb.DuckDBPyConnection, start, end) -> pd.DataFrame:
@@ -108,7 +107,6 @@ def outage_component_outcomes(con: duckdb.DuckDBPyConnection, first, last) -> pd
     """Per day d of circuit_outage_risk in [first, last]: the customer-minutes the fleet's outage
     component predicted for d+1..d+7 (`predicted`) and those that outages of an environmental
     cause starting then cost (`realized`). Only days whose seven days are over by `last`."""
-    causes = ", ".join(repr(c) for c in models.ENVIRONMENT_CAUSES)
     sql = f"""
     with p as (
         select date, sum(risk_customer_minutes_7d) as predicted
@@ -118,7 +116,8 @@ def outage_component_outcomes(con: duckdb.DuckDBPyConnection, first, last) -> pd
     ), e as (
         select start_ts, customers_affected * datediff('minute', start_ts, end_ts) as cm
         from {warehouse.qualified('outage_events')}
-        where cause in ({causes}) and end_ts is not null and start_ts >= ? and start_ts < ?
+        where cause in (select unnest(?::varchar[])) and end_ts is not null
+          and start_ts >= ? and start_ts < ?
     )
     select p.date, p.predicted,
            (select coalesce(sum(cm), 0) from e where e.start_ts >= p.date + interval 1 day
@@ -126,4 +125,5 @@ def outage_component_outcomes(con: duckdb.DuckDBPyConnection, first, last) -> pd
     from p order by p.date
     """
     first, last = pd.Timestamp(first), pd.Timestamp(last)
-    return con.execute(sql, [first, last, first, last + pd.Timedelta(days=1)]).fetchdf()
+    causes = list(models.ENVIRONMENT_CAUSES)
+    return con.execute(sql, [first, last, causes, first, last + pd.Timedelta(days=1)]).fetchdf()

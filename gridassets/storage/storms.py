@@ -35,8 +35,8 @@ def latest_circuit_state(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     if not warehouse.table_exists(con, "circuit_exposure_features"):
         return pd.DataFrame()
     features = warehouse.qualified("circuit_exposure_features")
-    return con.execute(f"select * from {features} where date = "
-                       f"(select max(date) from {features})").fetchdf()
+    return con.execute(f"select * from {features} where date = "  # sql-identifier: qualified() above
+                       f"(select max(date) from {features})").fetchdf()  # sql-identifier: qualified() above
 
 
 def environmental_outages_since(con: duckdb.DuckDBPyConnection, start: pd.Timestamp
@@ -65,4 +65,4 @@ def latest_transformer_risk(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         return pd.DataFrame()
     table = warehouse.qualified("transformer_risk")
     return con.execute(
-        f"select * from {table} where date = (select max(date) from {table})").fetchdf()
+        f"select * from {table} where date = (select max(date) from {table})").fetchdf()  # sql-identifier: qualified() above

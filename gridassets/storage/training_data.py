@@ -63,12 +63,11 @@ def maintenance_rows(con: duckdb.DuckDBPyConnection, start: date, end: date) -> 
 def outage_rows(con: duckdb.DuckDBPyConnection, start: date, end: date) -> pd.DataFrame:
     """Circuit exposure features of days in [start, end) with their label: an outage of an
     environmental cause starts on the circuit that day."""
-    causes = ", ".join(f"'{c}'" for c in ENVIRONMENT_CAUSES)  # constants from code, not data
     sql = f"""
     with o as (
         select circuit_id, cast(start_ts as date) as day, count(*) as outages
         from {qualified("outage_events")}
-        where start_ts >= ? and start_ts < ? and cause in ({causes})
+        where start_ts >= ? and start_ts < ? and cause in (select unnest(?::varchar[]))
         group by all
     )
     select e.*, coalesce(o.outages, 0) > 0 as label
@@ -78,7 +77,7 @@ def outage_rows(con: duckdb.DuckDBPyConnection, start: date, end: date) -> pd.Da
     order by e.date, e.circuit_id
     """
     ts = [pd.Timestamp(start), pd.Timestamp(end)]
-    return con.execute(sql, ts + ts).fetchdf()
+    return con.execute(sql, [*ts, list(ENVIRONMENT_CAUSES), *ts]).fetchdf()
 
 
 ROWS = {models.MAINTENANCE.name: maintenance_rows, models.OUTAGE.name: outage_rows}

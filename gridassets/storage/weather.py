@@ -87,11 +87,11 @@ def latest_forecast(con: duckdb.DuckDBPyConnection, zones: list[str], issued_by,
     if not zones or not warehouse.table_exists(con, "weather_forecasts"):
         return pd.DataFrame(columns=columns)
     table = warehouse.qualified("weather_forecasts")
-    marks = ", ".join("?" for _ in zones)
     return con.execute(
-        f"with latest as (select zone, max(issue_date) as issue_date from {table} "
-        f"where zone in ({marks}) and issue_date + interval 1 day <= ? group by zone) "
-        f"select {', '.join('f.' + c for c in columns)} from {table} f "
+        f"with latest as (select zone, max(issue_date) as issue_date from {table} "  # sql-identifier: qualified
+        f"where zone in ({', '.join('?' for _ in zones)}) "
+        "and issue_date + interval 1 day <= ? group by zone) "
+        f"select {', '.join('f.' + c for c in columns)} from {table} f "  # sql-identifier: code
         "join latest using (zone, issue_date) where f.valid_ts >= ? and f.valid_ts < ? "
         "order by f.zone, f.valid_ts",
         [*zones, pd.Timestamp(issued_by), pd.Timestamp(start), pd.Timestamp(end)]).fetchdf()

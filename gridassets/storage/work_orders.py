@@ -18,10 +18,9 @@ from gridassets import warehouse
 def transformers_in_bands(con: duckdb.DuckDBPyConnection, start, end, bands: Sequence[str]
                           ) -> pd.DataFrame:
     """The transformer_risk rows of days in [start, end) whose health index is one of `bands`."""
-    marks = ", ".join("?" for _ in bands)
     return con.execute(
         f"select * from {warehouse.qualified('transformer_risk')} where date >= ? and date < ? "
-        f"and health_index in ({marks}) order by date, transformer_id",
+        f"and health_index in ({', '.join('?' for _ in bands)}) order by date, transformer_id",
         [start, end, *bands]).fetchdf()
 
 
