@@ -119,6 +119,37 @@ class ProcessGroups:
             proc.wait(timeout=10)
 
 
+def listening_addresses(pgid: int) -> set[tuple[str, int]]:
+    """(address, port) of every TCP socket listening in process group `pgid`, from /proc."""
+    inodes = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[2]) != pgid:
+                continue
+            for fd in (stat.parent / "fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except (OSError, IndexError, ValueError):  # a process that ended meanwhile
+            continue
+    found = set()
+    for table, width in (("/proc/net/tcp", 4), ("/proc/net/tcp6", 16)):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] != "0A" or fields[9] not in inodes:  # 0A: LISTEN
+                continue
+            address, port = fields[1].split(":")
+            raw = bytes.fromhex(address)
+            # /proc writes each 32-bit word in host (little-endian) order.
+            raw = b"".join(raw[i:i + 4][::-1] for i in range(0, width, 4))
+            found.add((socket.inet_ntop(socket.AF_INET if width == 4 else socket.AF_INET6, raw),
+                       int(port, 16)))
+    return found
+
+
+LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
+
+
 def wait_for_server(ui: Ui, proc: subprocess.Popen) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -159,6 +190,10 @@ def ui(tmp_path_factory, demo_data) -> Iterator[Ui]:
         groups.start([str(BIN / "dagster-daemon"), "run", "-m", "gridassets.definitions"],
                      env, ui.logs["daemon"])
         wait_for_server(ui, web)
+        # The UI must be reachable from this machine only (docs/security.md).
+        listening = listening_addresses(web.pid)
+        assert ("127.0.0.1", port) in listening, listening
+        assert {address for address, _ in listening} <= LOOPBACK, listening
         print(f"\nwebserver answered after {time.monotonic() - ui.started_s:.1f} s on {ui.url}")
         yield ui
     finally:
