@@ -3,14 +3,14 @@
 `FleetSimulator(FleetConfig(seed, n_circuits, n_transformers, zones))` gives the registry
 (`circuits()`, `transformers()`), the five raw tables of any UTC day (`raw_day(day)` or one method
 per table, columns exactly as in `schemas.py`) and, for evaluation only, the truth the raw data was
-generated from (`transformer_condition(day)`, `storms(start, end)`). Models must never read
-the truth.
+generated from (`transformer_condition(day)`, `storms(start, end)`, `threats(start, end)`).
+Models must never read the truth.
 
 Determinism. Every day in EPOCH_START..EPOCH_END (2015-01-01..2035-12-31) is a pure function of
 `(config, day)`: each random stream of a day uses `SeedSequence([seed, stream, day.toordinal()])`,
 and whatever spans days comes from seed-only timelines (`SeedSequence([seed, stream])`) built once
 over the whole epoch: the fleet, the storm calendar, the slow temperature and wind anomalies, the
-external hits and the life of every transformer. Autocorrelated hourly noise is a finite moving
+external hits, the life of every transformer and the telemetry threats. Autocorrelated hourly noise is a finite moving
 average of per-hour innovations that belong to their own day, so series run on across midnight and
 an hour has the same value whichever day asks for it. Caches only save work.
 
@@ -114,7 +114,35 @@ g = ((gust - 35)+ / 20)^2.5)
   15%; equipment -> unknown 6% (8% for transformer failures); animal -> unknown 15%; overload ->
   equipment 10%.
 About 15 outages per circuit-year; realized customer impact needs weather x vegetation, asset
-condition, loading and the customers served together. docs/ground-truth.md says the same in words.
+condition, loading and the customers served together.
+
+Telemetry threats (FleetConfig.threats, on by default; constants in threats.py). A seed-only
+calendar over the epoch (stream _S_THREATS); rates per device-year; "clean" is the threat-free
+reading. Transformer events that would straddle a unit's failure, replacement or repair are
+dropped (failed and out-of-service units keep their normal readings), except 3a and 4.
+1. load_injection, 0.5 per circuit-year, 1-3 days; each day a window of 3-10 consecutive UTC
+   hours: scale_up (60%) load x U(1.15, 1.40), scale_down (20%) x U(0.65, 0.85), offset (20%)
+   + U(0.15, 0.35) x base_mw; rounded to 3 decimals, at least 0.
+2. replay, 0.2 per circuit-year (feeder load) and 0.01 per unit-year (every telemetry channel),
+   1-2 whole days; day D re-sends the clean readings of D - k, k in 1..7 fixed per event; exact
+   (50%) or jittered (load and gases x (1 + N(0, 0.002)), temperatures + N(0, 0.05) degC, drawn
+   from the event's seed and the day, rounded like the originals).
+3. oil_sensor_frozen: (a) before_failure on 20% of thermal wear-out failures, from
+   floor(failure - U(7, 30) days) (not before the hour after service start) to the failure
+   minute; (b) background, 0.005 per unit-year, 2-10 days at a random hour. Oil and hot spot
+   report the clean reading of the hour before the attack, every hour.
+4. oil_sensor_spoofed, scaled_rise: another (disjoint) 20% of thermal wear-out failures, same
+   span: oil = ambient + (oil - ambient) c, hot spot likewise, c ~ U(0.55, 0.75), rounded.
+5. clock_shift, 0.01 per unit-year, 1-5 whole days: every channel k in (2, 3, 4, 6, 7) hours
+   late; hour h reports the clean reading of h - k (the day before's for the first k hours).
+6. silent_group, 0.3 per circuit-year, 1-2 whole days: n = max(3, ceil(U(0.3, 1) x the
+   circuit's units)) consecutive units of the circuit (at most 3% of the fleet; none on circuits
+   of fewer than 3) send no rows; events that would silence more than 4% of the fleet on a day
+   are dropped whole, in order of start, so the 95% completeness rule holds.
+A day applies, in order: replay, load injection (feeder load); replay, clock shift, frozen,
+spoofed (on what the earlier threats left), silent (rows removed). Other days' clean readings come
+from `_make_physics(day, positions)`, which computes only the positions asked for.
+docs/ground-truth.md says the same in words.
 """
 
 from __future__ import annotations
@@ -237,6 +265,8 @@ _S_FORECAST = 16
 # transformer telemetry's value columns, in the order of TRANSFORMER_TELEMETRY
 _CHANNELS = ("load_pct", "oil_temp_c", "ambient_temp_c", "hot_spot_temp_c", "h2_ppm", "c2h2_ppm",
              "c2h4_ppm")
+_TX_STREAMS = {_S_TX_LOAD: ("load", "ambient"),
+               _S_TX_SENSOR: ("oil", "hot_spot", "h2", "c2h2", "c2h4")}
 _DTYPES = {"str": object, "int": "int64", "float": "float64", "date": object,
            "timestamp": "datetime64[ns]"}
 
@@ -286,6 +316,12 @@ class _LRU:
     def peek(self, key: Any) -> Any:
         """The cached value, or None; does not change the order of eviction."""
         return self._data.get(key)
+
+    def put(self, key: Any, value: Any) -> None:
+        self._data[key] = value
+        self._data.move_to_end(key)
+        if len(self._data) > self.maxsize:
+            self._data.popitem(last=False)
 
     def get(self, key: Any, build: Callable[[], Any]) -> Any:
         if key in self._data:
@@ -380,6 +416,9 @@ class FleetSimulator:
         self._threats_cache: threat_model.Calendar | None = None
         self._draws_small = _LRU(64)
         self._draws_large = _LRU(4)
+        # rows of the transformer draws that threats need from other days: (stream, day, name)
+        self._draw_rows = _LRU(1024)
+        self._draw_needs_cache: dict[tuple[int, int], np.ndarray] | None = None
         self._weather_cache = _LRU(16)
         self._load_cache = _LRU(16)
         self._physics_cache = _LRU(2)
@@ -1031,24 +1070,108 @@ class FleetSimulator:
 
     def _draws(self, stream: int, day: date) -> dict[str, np.ndarray]:
         """The random numbers of one stream and day, always drawn in the same order and shape."""
-        cache = self._draws_large if stream in (_S_TX_LOAD, _S_TX_SENSOR) else self._draws_small
-        return cache.get((stream, day.toordinal()), lambda: self._make_draws(stream, day))
+        if stream not in _TX_STREAMS:
+            return self._draws_small.get((stream, day.toordinal()),
+                                         lambda: self._make_draws(stream, day))
+
+        def build() -> dict[str, np.ndarray]:
+            draws = self._make_draws(stream, day)
+            self._keep_needed_rows(stream, day, draws, None)
+            return draws
+
+        return self._draws_large.get((stream, day.toordinal()), build)
 
     def _tx_draws(
-        self, stream: int, day: date, positions: np.ndarray | None
+        self, stream: int, day: date, positions: np.ndarray | None,
+        names: tuple[str, ...] | None = None,
     ) -> dict[str, np.ndarray]:
-        """A transformer stream's draws of `day`, for every position or the rows of `positions`.
+        """A transformer stream's draws of `day`, for every position or the rows of `positions`
+        (only `names`, if given).
 
-        The rows of a position cannot be drawn without the whole day's stream, so a subset reuses
-        the cached day if there is one and otherwise draws the day without caching it (a subset
-        is asked for other days, and must not push the days being built out of the cache).
+        The rows of a position cannot be drawn without drawing the day's stream up to them, so a
+        subset comes from the cached day, else from the rows kept for threats, else from a fresh
+        draw of the stream up to the last row needed; that draw keeps the rows that any threat
+        will need of that day, so other days asking for them find them.
         """
         if positions is None:
             return self._draws(stream, day)
+        names = names or _TX_STREAMS[stream]
         full = self._draws_large.peek((stream, day.toordinal()))
-        if full is None:
-            full = self._make_draws(stream, day)
-        return {name: v[positions] for name, v in full.items()}
+        if full is not None:
+            return {name: full[name][positions] for name in names}
+        out = {}
+        for name in names:
+            kept = self._draw_rows.peek((stream, day.toordinal(), name))
+            if kept is None or not np.isin(positions, kept[0]).all():
+                break
+            out[name] = kept[1][np.searchsorted(kept[0], positions)]
+        else:
+            return out
+        wanted = np.union1d(positions, self._draw_needs.get((stream, day.toordinal()),
+                                                            np.zeros(0, np.int64)))
+        rng = self._day_rng(stream, day)
+        order = _TX_STREAMS[stream]
+        last = max(order.index(name) for name in names)
+        drawn = {}
+        for j, name in enumerate(order[:last + 1]):
+            # the stream is drawn row by row, so its last array may stop at the last row wanted
+            rows = self.config.n_transformers if j < last else int(wanted[-1]) + 1
+            x = rng.standard_normal((rows, 24))
+            if name in names:
+                drawn[name] = x
+        self._keep_needed_rows(stream, day, drawn, wanted)
+        return {name: drawn[name][positions] for name in names}
+
+    def _keep_needed_rows(self, stream: int, day: date, draws: dict[str, np.ndarray],
+                          wanted: np.ndarray | None) -> None:
+        if not self.config.threats:
+            return
+        if wanted is None:
+            wanted = self._draw_needs.get((stream, day.toordinal()))
+            if wanted is None:
+                return
+        for name, x in draws.items():
+            key = (stream, day.toordinal(), name)
+            kept = self._draw_rows.peek(key)
+            if kept is None or not np.isin(wanted, kept[0]).all():
+                self._draw_rows.put(key, (wanted, x[wanted]))
+
+    @property
+    def _draw_needs(self) -> dict[tuple[int, int], np.ndarray]:
+        """Positions whose transformer draws of a day the threats read on another day, by
+        (stream, day ordinal): replays (the source day and the day before it, for the thermal
+        history), clock shifts (the day before) and frozen sensors (the day of the reading)."""
+        if self._draw_needs_cache is not None:
+            return self._draw_needs_cache
+        tm, cal = threat_model, self._threat_calendar
+        epoch = EPOCH_START.toordinal()
+        pos, day = [], []
+        for kind in (tm.REPLAY, tm.CLOCK_SHIFT):
+            r = np.flatnonzero((cal.kind == kind) & (cal.device_type == tm.TRANSFORMER))
+            nd = ((cal.end[r] - cal.start[r]) // 24).astype(np.int64)
+            rr = np.repeat(r, nd)
+            d = (cal.start[rr] // 24).astype(np.int64) + np.arange(len(rr)) - np.repeat(
+                np.cumsum(nd) - nd, nd)
+            back = cal.value[rr].astype(np.int64) if kind == tm.REPLAY else 1
+            pos.append(cal.device[rr])
+            day.append(d - back)
+        r = np.flatnonzero(cal.kind == tm.OIL_FROZEN)
+        pos.append(cal.device[r])
+        day.append((cal.start[r].astype(np.int64) - 1) // 24)
+        pos_all, day_all = np.concatenate(pos), np.concatenate(day) + epoch
+        needs: dict[tuple[int, int], np.ndarray] = {}
+        for stream, shift in ((_S_TX_SENSOR, 0), (_S_TX_LOAD, 0), (_S_TX_LOAD, 1)):
+            keys = day_all - shift
+            order = np.lexsort((pos_all, keys))
+            k, p = keys[order], pos_all[order]
+            cuts = np.flatnonzero(np.diff(k)) + 1
+            for ks, ps in zip(np.split(k, cuts), np.split(p, cuts)):
+                if len(ks):
+                    key = (stream, int(ks[0]))
+                    old = needs.get(key)
+                    needs[key] = np.unique(ps) if old is None else np.union1d(old, ps)
+        self._draw_needs_cache = needs
+        return needs
 
     def _make_draws(self, stream: int, day: date) -> dict[str, np.ndarray]:
         rng = self._day_rng(stream, day)
@@ -1070,11 +1193,8 @@ class FleetSimulator:
             }
         if stream == _S_LOAD:
             return {"fast": rng.standard_normal((n, 24)), "slow": rng.standard_normal((n, 24))}
-        if stream == _S_TX_LOAD:
-            return {"load": rng.standard_normal((m, 24)), "ambient": rng.standard_normal((m, 24))}
-        if stream == _S_TX_SENSOR:
-            names = ("oil", "hot_spot", "h2", "c2h2", "c2h4")
-            return {k: rng.standard_normal((m, 24)) for k in names}
+        if stream in _TX_STREAMS:
+            return {k: rng.standard_normal((m, 24)) for k in _TX_STREAMS[stream]}
         raise ValueError(f"no draws for stream {stream}")
 
     def _moving_average(
@@ -1212,13 +1332,13 @@ class FleetSimulator:
         return self._physics_cache.get(day.toordinal(), lambda: self._make_physics(day))
 
     def _make_physics(
-        self, day: date, positions: np.ndarray | None = None
+        self, day: date, positions: np.ndarray | None = None, oil_only: bool = False
     ) -> dict[str, np.ndarray]:
         """Loading, temperatures and gases per transformer-hour, with 12 h of thermal history.
 
         For every position, or only for `positions` (rows in that order): a position's readings
         depend on its own rows of the day's draws alone, so a subset gives the same values as the
-        rows of the whole fleet.
+        rows of the whole fleet. `oil_only` leaves the gases out (fewer draws to make).
         """
         f, lv = self._fleet, self._lives
         sel = slice(None) if positions is None else positions
@@ -1260,7 +1380,8 @@ class FleetSimulator:
         s = np.s_[:, lag:]
         oil, k, ambient, sev, sg = oil[s], k[s], ambient[s], sev[s], sg[s]
         thermal, life = thermal[s], life[s]
-        noise = self._tx_draws(_S_TX_SENSOR, day, positions)
+        noise = self._tx_draws(_S_TX_SENSOR, day, positions,
+                               ("oil", "hot_spot") if oil_only else None)
         hs_gain = np.where(thermal, 1 + 0.5 * sg, 1.0)
         hot_spot = oil + lv.hot_spot_rise[life] * k**1.6 * hs_gain
         hot_spot = hot_spot + np.where(thermal, 8.0 * sg, 0.0)
@@ -1268,6 +1389,14 @@ class FleetSimulator:
         oil_reported = np.clip(oil + calibration + 0.6 * noise["oil"], -60.0, 200.0)
         hot_spot_reported = np.clip(hot_spot + calibration + 1.0 * noise["hot_spot"], -60.0, 300.0)
 
+        if oil_only:
+            return {
+                "ambient_temp_c": np.round(np.clip(ambient, -60.0, 60.0), 1),
+                "oil_temp_c": np.round(oil_reported, 1),
+                "hot_spot_temp_c": np.where(
+                    f.has_hot_spot[sel, None], np.round(hot_spot_reported, 1), np.nan
+                ),
+            }
         age_years = np.clip((t[lag:][None, :] - lv.birth[life]) / HOURS_PER_YEAR, 0, 80)
         aging = 1 + age_years / 40.0
         solubility = np.clip(1 + 0.006 * (oil - 45.0), 0.5, None)
@@ -1317,16 +1446,17 @@ class FleetSimulator:
         rows = cal.overlapping(h0, h0 + 24)
         return rows[cal.device_type[rows] == device_type]
 
-    def _clean_rows(self, requests: dict[date, set[int]], day: date,
-                    p: dict[str, np.ndarray]) -> dict[date, tuple[np.ndarray, dict]]:
-        """Threat-free readings of a few positions on a few days, one computation per day."""
+    def _clean_rows(self, requests: dict[tuple[date, bool], set[int]], day: date,
+                    p: dict[str, np.ndarray]) -> dict[tuple[date, bool], tuple[np.ndarray, dict]]:
+        """Threat-free readings of a few positions on a few days (all channels, or only the
+        temperatures), one computation per day; `day`'s own come from its physics `p`."""
         out = {}
-        for d, wanted in requests.items():
+        for (d, oil_only), wanted in requests.items():
             pos = np.array(sorted(wanted), dtype=np.int64)
             if d == day:
-                out[d] = (pos, {name: p[name][pos] for name in _CHANNELS})
+                out[d, oil_only] = (pos, {name: p[name][pos] for name in _CHANNELS})
             else:
-                out[d] = (pos, self._make_physics(d, pos))
+                out[d, oil_only] = (pos, self._make_physics(d, pos, oil_only=oil_only))
         return out
 
     def _threatened_load(self, day: date, load: np.ndarray) -> np.ndarray:
@@ -1386,23 +1516,24 @@ class FleetSimulator:
         def source_hour(r: int) -> int:  # frozen sensors repeat the reading before the attack
             return int(cal.start[r]) - 1
 
-        requests: dict[date, set[int]] = {}
+        requests: dict[tuple[date, bool], set[int]] = {}
         for r in rows:
             i = int(cal.device[r])
             if cal.kind[r] == tm.REPLAY:
-                requests.setdefault(day - timedelta(days=int(cal.value[r])), set()).add(i)
+                d = day - timedelta(days=int(cal.value[r]))
+                requests.setdefault((d, False), set()).add(i)
             elif cal.kind[r] == tm.CLOCK_SHIFT:
-                requests.setdefault(day - timedelta(days=1), set()).add(i)
-                requests.setdefault(day, set()).add(i)
+                requests.setdefault((day - timedelta(days=1), False), set()).add(i)
+                requests.setdefault((day, False), set()).add(i)
             elif cal.kind[r] == tm.OIL_FROZEN:
                 d = EPOCH_START + timedelta(days=source_hour(r) // 24)
-                requests.setdefault(d, set()).add(i)
+                requests.setdefault((d, True), set()).add(i)
         clean = self._clean_rows(requests, day, p)
 
-        def clean_of(d: date, i: int) -> dict[str, np.ndarray]:
-            pos, values = clean[d]
+        def clean_of(d: date, i: int, oil_only: bool = False) -> dict[str, np.ndarray]:
+            pos, values = clean[d, oil_only]
             j = int(np.searchsorted(pos, i))
-            return {name: values[name][j] for name in _CHANNELS}
+            return {name: values[name][j] for name in _CHANNELS if name in values}
 
         for r in rows[kind == tm.REPLAY]:
             i = int(cal.device[r])
@@ -1422,7 +1553,7 @@ class FleetSimulator:
             b = min(int(np.ceil(cal.end[r] - h0)), 24)
             if cal.kind[r] == tm.OIL_FROZEN:
                 h = source_hour(r)
-                src = clean_of(EPOCH_START + timedelta(days=h // 24), int(cal.device[r]))
+                src = clean_of(EPOCH_START + timedelta(days=h // 24), int(cal.device[r]), True)
                 out["oil_temp_c"][i, a:b] = src["oil_temp_c"][h % 24]
                 out["hot_spot_temp_c"][i, a:b] = src["hot_spot_temp_c"][h % 24]
             else:
@@ -1441,7 +1572,7 @@ class FleetSimulator:
         oil, hot = np.full(len(rows), np.nan), np.full(len(rows), np.nan)
         for d, wanted in requests.items():
             pos = np.array(sorted(wanted), dtype=np.int64)
-            values = self._make_physics(d, pos)
+            values = self._make_physics(d, pos, oil_only=True)
             for j, (h, i) in enumerate(zip(hours, cal.device[rows])):
                 if EPOCH_START + timedelta(days=int(h // 24)) == d:
                     k = int(np.searchsorted(pos, i))

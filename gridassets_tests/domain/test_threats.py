@@ -320,3 +320,14 @@ def test_silent_transformers_of_any_day_stay_under_four_percent(mid_truth):
         for day in pd.date_range(row["start_ts"], row["end_ts"] - pd.Timedelta(hours=1), freq="D"):
             per_day[day] = per_day.get(day, 0) + 1
     assert max(per_day.values()) <= tm.SILENT_DAY_MAX_FLEET_SHARE * MID.n_transformers
+
+
+def test_the_readings_of_a_few_positions_are_those_of_the_whole_fleet():
+    """Replays, clock shifts and frozen sensors read other days through this subset."""
+    day = date(2025, 3, 3)
+    whole = FleetSimulator(DEMO)._make_physics(day)
+    positions = np.array([3, 250, 1999])
+    for oil_only in (False, True):
+        part = FleetSimulator(DEMO)._make_physics(day, positions, oil_only=oil_only)
+        for name, values in part.items():
+            np.testing.assert_array_equal(values, whole[name][positions], err_msg=name)
