@@ -6,7 +6,17 @@ them and adds what they share: the resources and the executor.
 
 import dagster as dg
 
-from gridassets.defs import features, fleet, forecasting, models, ops, raw, scores, storms
+from gridassets.defs import (
+    features,
+    fleet,
+    forecasting,
+    integrity,
+    models,
+    ops,
+    raw,
+    scores,
+    storms,
+)
 from gridassets.defs.ops.recovery import run_worker_executor
 from gridassets.defs.partitions import explain_unknown_partitions
 from gridassets.defs.policies import DEPLOYMENT
@@ -19,7 +29,7 @@ def _scaleout_executor() -> dg.ExecutorDefinition:
     return scaleout_executor
 
 
-AREAS = (fleet, raw, features, models, forecasting, scores, storms, ops)
+AREAS = (fleet, raw, integrity, features, models, forecasting, scores, storms, ops)
 
 # `dagster asset materialize --partition 2023-01-01`: one line with the valid range, not a traceback.
 explain_unknown_partitions()

@@ -82,8 +82,15 @@ def chunks(start: date, end: date, days: int) -> list[tuple[date, date]]:
 FLEET = "circuits,transformers"
 RAW = ("transformer_telemetry,feeder_load,weather_observations,outage_events,transformer_failures,"
        "weather_forecasts")
-FEATURES = "transformer_daily_stats,transformer_health_features,circuit_exposure_features"
-MODELS = "maintenance_model,outage_model"
+# Telemetry integrity comes first: features leave out the readings it quarantines.
+SIGNALS = "telemetry_signals"
+JUDGED_FEATURES = ("telemetry_integrity,transformer_daily_stats,transformer_health_features,"
+                   "circuit_exposure_features")
+FEATURES = f"{SIGNALS},{JUDGED_FEATURES}"
+INTEGRITY_MODEL = "integrity_model"
+MODELS = f"maintenance_model,outage_model,{INTEGRITY_MODEL}"
+# The anomaly model of a week learns from the signals of the 5 weeks before it.
+INTEGRITY_MODEL_HISTORY_DAYS = 35
 SCORES = ("load_forecast,load_forecast_models,load_forecast_backtest,transformer_risk,"
           "circuit_outage_risk,vegetation_risk,prioritized_circuits,work_orders")
 # History is built in chunks so that memory stays bounded whatever the window.
@@ -109,9 +116,18 @@ def build_daily_graph(defs: dg.Definitions, start: date, end: date, score_start:
             on_step(label, time.monotonic() - t0)
 
     step("fleet registry", FLEET)
-    for group, select in (("raw data", RAW), ("features", FEATURES)):
+    for group, select in (("raw data", RAW), ("telemetry signals", SIGNALS)):
         for first, last in chunks(start, end, CHUNK_DAYS):
             step(f"{group} {first}..{last}", select, start=first.isoformat(), end=last.isoformat())
-    step(f"models, weeks {monday(score_start)}..{monday(end)}", MODELS,
+    # The integrity verdicts of the history already have the anomaly model where one can be
+    # trained (the first weeks are judged by the rules alone).
+    first_week = monday(start + timedelta(days=INTEGRITY_MODEL_HISTORY_DAYS + 6))
+    if first_week <= monday(end):
+        step(f"integrity model, weeks {first_week}..{monday(end)}", INTEGRITY_MODEL,
+             start=first_week.isoformat(), end=monday(end).isoformat())
+    for first, last in chunks(start, end, CHUNK_DAYS):
+        step(f"integrity and features {first}..{last}", JUDGED_FEATURES, start=first.isoformat(),
+             end=last.isoformat())
+    step(f"models, weeks {monday(score_start)}..{monday(end)}", "maintenance_model,outage_model",
          start=monday(score_start).isoformat(), end=monday(end).isoformat())
     step(f"scores {score_start}..{end}", SCORES, start=score_start.isoformat(), end=end.isoformat())

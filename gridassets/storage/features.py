@@ -13,6 +13,10 @@ Three tables, each keyed by day; every feature of day t uses data up to the end 
   vegetation (canopy, years since trim, line length), the condition of its transformers, and
   loading against capacity.
 
+Readings that `telemetry_integrity` flagged are quarantined here: a flagged device-day whose
+quarantine is `device_day` contributes nothing (a transformer's stats, a feeder's load), one whose
+quarantine is `oil_temperature` contributes no top-oil or hot-spot values (the load and gases stay).
+
 Functions take a DuckDB connection on which every table is visible as `schema.table` and a
 half-open day range [start, end), and return a frame; they write nothing. Table names come from
 `gridassets.warehouse.qualified`; values are always bound parameters. The windows, thresholds and
@@ -35,25 +39,47 @@ from gridassets.domain.features import (
     THERMAL_RATIO_WARNING,
     WINDOW_DAYS,
 )
-from gridassets.warehouse import qualified
+from gridassets.domain.integrity import CIRCUIT, QUARANTINE_DAY, QUARANTINE_OIL, TRANSFORMER
+from gridassets.warehouse import qualified, table_exists
+
+
+def _quarantine(con: duckdb.DuckDBPyConnection, device_type: str) -> tuple[str, list]:
+    """The flagged device-days of telemetry_integrity as a query of (device_id, date, whole,
+    oil) and its parameters: `whole` keeps every reading of that day out, `oil` the top-oil and
+    hot-spot readings. Without the table (a warehouse built before integrity), nothing is."""
+    if not table_exists(con, "telemetry_integrity"):
+        return ("select null::varchar as device_id, null::date as date, false as whole, "
+                "false as oil where false"), []
+    return (f"""select device_id, cast(date as date) as date,
+                       bool_or(quarantine = ?) as whole, bool_or(quarantine = ?) as oil
+                from {qualified("telemetry_integrity")}
+                where flagged and device_type = ? and date >= ? and date < ?
+                group by device_id, cast(date as date)""",
+            [QUARANTINE_DAY, QUARANTINE_OIL, device_type])
 
 
 def transformer_daily_stats(con: duckdb.DuckDBPyConnection, start: date, end: date) -> pd.DataFrame:
-    """Per transformer-day aggregates of hourly telemetry for days in [start, end)."""
+    """Per transformer-day aggregates of hourly telemetry for days in [start, end), without the
+    readings telemetry_integrity quarantined (a flagged day's readings, or its oil temperatures)."""
+    quarantine, q_params = _quarantine(con, TRANSFORMER)
     sql = f"""
-    with tel as (
+    with q as ({quarantine}),
+    tel as (
         select t.transformer_id,
                cast(t.timestamp as date) as date,
                t.load_pct,
-               t.oil_temp_c,
+               case when coalesce(q.oil, false) then null else t.oil_temp_c end as oil_temp_c,
                coalesce(t.ambient_temp_c, w.temp_c) as ambient_c,
-               t.hot_spot_temp_c, t.h2_ppm, t.c2h2_ppm, t.c2h4_ppm
+               case when coalesce(q.oil, false) then null else t.hot_spot_temp_c end
+                   as hot_spot_temp_c,
+               t.h2_ppm, t.c2h2_ppm, t.c2h4_ppm
         from {qualified("transformer_telemetry")} t
         left join {qualified("transformers")} x using (transformer_id)
         left join {qualified("circuits")} c on c.circuit_id = x.circuit_id
         left join {qualified("weather_observations")} w
                on w.zone = c.zone and w.timestamp = t.timestamp
-        where t.timestamp >= ? and t.timestamp < ?
+        left join q on q.device_id = t.transformer_id and q.date = cast(t.timestamp as date)
+        where t.timestamp >= ? and t.timestamp < ? and not coalesce(q.whole, false)
     )
     select transformer_id,
            date,
@@ -76,7 +102,8 @@ def transformer_daily_stats(con: duckdb.DuckDBPyConnection, start: date, end: da
     group by transformer_id, date
     order by transformer_id, date
     """
-    return con.execute(sql, [_ts(start), _ts(end)]).fetchdf()
+    q_range = [start, end] if q_params else []
+    return con.execute(sql, [*q_params, *q_range, _ts(start), _ts(end)]).fetchdf()
 
 
 def transformer_health_features(con: duckdb.DuckDBPyConnection, start: date, end: date
@@ -142,6 +169,7 @@ def circuit_exposure_features(con: duckdb.DuckDBPyConnection, start: date, end: 
                               ) -> pd.DataFrame:
     """Per circuit-day exposure: weather, vegetation, transformer condition and loading."""
     g1, g2 = GUST_THRESHOLDS_MPH
+    quarantine, q_params = _quarantine(con, CIRCUIT)
     sql = f"""
     with w as (
         select zone, cast(timestamp as date) as date,
@@ -161,12 +189,14 @@ def circuit_exposure_features(con: duckdb.DuckDBPyConnection, start: date, end: 
                   range between interval 2 days preceding and current row) as precip_72h_mm
         from w
     ),
+    q as ({quarantine}),
     l as (
-        select circuit_id, cast(timestamp as date) as date, max(load_mw) as peak_load_mw,
-               avg(load_mw) as mean_load_mw
-        from {qualified("feeder_load")}
-        where timestamp >= ? and timestamp < ?
-        group by circuit_id, date
+        select f.circuit_id, cast(f.timestamp as date) as date, max(f.load_mw) as peak_load_mw,
+               avg(f.load_mw) as mean_load_mw
+        from {qualified("feeder_load")} f
+        left join q on q.device_id = f.circuit_id and q.date = cast(f.timestamp as date)
+        where f.timestamp >= ? and f.timestamp < ? and not coalesce(q.whole, false)
+        group by f.circuit_id, cast(f.timestamp as date)
     ),
     h as (
         select circuit_id, date,
@@ -205,8 +235,10 @@ def circuit_exposure_features(con: duckdb.DuckDBPyConnection, start: date, end: 
     order by c.circuit_id, w3.date
     """
     weather_from = start - timedelta(days=2)
+    q_range = [start, end] if q_params else []
     return con.execute(
-        sql, [_ts(weather_from), _ts(end), _ts(start), _ts(end), start, end, start, end]
+        sql, [_ts(weather_from), _ts(end), *q_params, *q_range, _ts(start), _ts(end), start, end,
+              start, end]
     ).fetchdf()
 
 

@@ -59,18 +59,21 @@ def _output(asset: str, frame: pd.DataFrame, days, key: list[str], **extra):
 
 
 @dg.asset(
-    deps=["transformer_telemetry", "weather_observations", "transformers", "circuits"],
+    deps=["transformer_telemetry", "weather_observations", "transformers", "circuits",
+          "telemetry_integrity"],
     metadata={"partition_expr": "date", "schema": "features"},
     check_specs=_checks("transformer_daily_stats"),
     **COMMON,
 )
 def transformer_daily_stats(context: dg.AssetExecutionContext, warehouse: Warehouse):
-    """Each transformer's day in numbers: loading, top-oil rise over ambient, hot spot and gases."""
+    """Each transformer's day in numbers: loading, top-oil rise over ambient, hot spot and gases,
+    without the readings telemetry_integrity quarantined."""
     start, end = _range(context)
     days = _days(context)
     with warehouse.connect() as con:
         require_inputs(con, "transformer_daily_stats", days, {
-            "transformers": None, "circuits": None, "transformer_telemetry": "timestamp"})
+            "transformers": None, "circuits": None, "transformer_telemetry": "timestamp",
+            "telemetry_integrity": "date"})
         frame = feature_sql.transformer_daily_stats(con, start, end)
     yield from _output("transformer_daily_stats", frame, days, ["transformer_id", "date"])
 
@@ -100,7 +103,7 @@ def transformer_health_features(context: dg.AssetExecutionContext, warehouse: Wa
         "weather_observations": dg.AssetIn(partition_mapping=PREVIOUS_2, dagster_type=dg.Nothing),
         "transformer_health_features": dg.AssetIn(dagster_type=dg.Nothing),
     },
-    deps=["feeder_load", "circuits"],
+    deps=["feeder_load", "circuits", "telemetry_integrity"],
     metadata={"partition_expr": "date", "schema": "features"},
     check_specs=_checks("circuit_exposure_features"),
     **COMMON,
@@ -112,7 +115,7 @@ def circuit_exposure_features(context: dg.AssetExecutionContext, warehouse: Ware
     with warehouse.connect() as con:
         require_inputs(con, "circuit_exposure_features", days, {
             "circuits": None, "weather_observations": "timestamp",
-            "transformer_health_features": "date"})
+            "transformer_health_features": "date", "telemetry_integrity": "date"})
         frame = feature_sql.circuit_exposure_features(con, start, end)
     yield from _output("circuit_exposure_features", frame, days, ["circuit_id", "date"],
                        max_gust_mph=float(frame["peak_gust_mph"].max()) if len(frame) else 0.0)
