@@ -63,7 +63,7 @@ def transformer_daily_stats(con: duckdb.DuckDBPyConnection, start: date, end: da
     readings telemetry_integrity quarantined (a flagged day's readings, or its oil temperatures)."""
     quarantine, q_params = _quarantine(con, TRANSFORMER)
     sql = f"""
-    with q as ({quarantine}),
+    with q as ({quarantine}),  -- sql-identifier: _quarantine's query, ? placeholders only
     tel as (
         select t.transformer_id,
                cast(t.timestamp as date) as date,
@@ -189,7 +189,7 @@ def circuit_exposure_features(con: duckdb.DuckDBPyConnection, start: date, end: 
                   range between interval 2 days preceding and current row) as precip_72h_mm
         from w
     ),
-    q as ({quarantine}),
+    q as ({quarantine}),  -- sql-identifier: _quarantine's query, ? placeholders only
     l as (
         select f.circuit_id, cast(f.timestamp as date) as date, max(f.load_mw) as peak_load_mw,
                avg(f.load_mw) as mean_load_mw

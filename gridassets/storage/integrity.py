@@ -201,7 +201,7 @@ def references(con: duckdb.DuckDBPyConnection, day: date, pending: pd.DataFrame 
     start = _ts(day)
     first = start - pd.Timedelta(days=REFERENCE_DAYS)
     tx = con.execute(f"""
-        with s as ({signals})
+        with s as ({signals})  -- sql-identifier: selects of tables named in code
         select s.device_id, median(s.thermal_index_c) as thermal_reference_c,
                count(*) as reference_days
         from s
@@ -213,7 +213,7 @@ def references(con: duckdb.DuckDBPyConnection, day: date, pending: pd.DataFrame 
         group by s.device_id
     """, [first, start, start]).fetchdf()
     circuits = con.execute(f"""
-        with s as ({signals})
+        with s as ({signals})  -- sql-identifier: selects of tables named in code
         select device_id, median(balance_ratio) as balance_ratio_ref,
                median(balance_sd) as balance_sd_ref, count(*) as reference_days
         from s
