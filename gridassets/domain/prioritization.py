@@ -72,6 +72,19 @@ def rank_circuits(day, circuits: pd.DataFrame, outage: pd.DataFrame, vegetation:
     return frame.reset_index(drop=True)
 
 
+def with_integrity(ranked: pd.DataFrame, suspicion: pd.DataFrame) -> pd.DataFrame:
+    """The list with a `telemetry_integrity` column (empty for circuits whose inputs are not
+    suspect) whose text also ends the circuit's reason: the crew lead sees that the numbers
+    behind the rank rest on readings that were flagged (and left out)."""
+    text = ranked["circuit_id"].map(suspicion.set_index("circuit_id")["integrity"]
+                                    if len(suspicion) else {}).fillna("")
+    out = ranked.assign(telemetry_integrity=text.to_numpy())
+    suspect = out["telemetry_integrity"] != ""
+    out.loc[suspect, "reason"] = out.loc[suspect, "reason"] + "; " + out.loc[suspect,
+                                                                           "telemetry_integrity"]
+    return out
+
+
 def explain(row) -> str:
     """Why this circuit is where it is, biggest driver first, in a crew lead's words."""
     parts: list[tuple[float, str]] = []

@@ -16,6 +16,7 @@ import pandas as pd
 
 from gridassets import warehouse
 from gridassets.domain import forecasting
+from gridassets.domain.integrity import CIRCUIT, QUARANTINE_DAY
 
 
 def circuit_zones(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -26,13 +27,22 @@ def circuit_zones(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 def feeder_load_between(con: duckdb.DuckDBPyConnection, start: pd.Timestamp, end: pd.Timestamp,
                         *, compact: bool = False) -> pd.DataFrame:
-    """circuit_id, timestamp, load_mw of the hours in [start, end); with `compact`, circuit_id is
-    a categorical (`warehouse.fetch_compact`), for a long window of a large fleet."""
-    sql = (f"select circuit_id, timestamp, load_mw from {warehouse.qualified('feeder_load')} "
+    """circuit_id, timestamp, load_mw of the hours in [start, end), less the circuit-days whose
+    feeder load telemetry_integrity quarantined (the models see a gap, as for a lost day); with
+    `compact`, circuit_id is a categorical (`warehouse.fetch_compact`), for a long window of a
+    large fleet."""
+    sql = (f"select circuit_id, timestamp, load_mw from {warehouse.qualified('feeder_load')} f "
            "where timestamp >= ? and timestamp < ?")
+    params: list = [start, end]
+    if warehouse.table_exists(con, "telemetry_integrity"):
+        sql += (f" and not exists (select 1 from {warehouse.qualified('telemetry_integrity')} q "
+                "where q.flagged and q.device_type = ? and q.quarantine = ? "
+                "and q.device_id = f.circuit_id and q.date = cast(f.timestamp as date) "
+                "and q.date >= ? and q.date < ?)")
+        params += [CIRCUIT, QUARANTINE_DAY, pd.Timestamp(start).normalize(), end]
     if compact:
-        return warehouse.fetch_compact(con, sql, [start, end])
-    return con.execute(sql, [start, end]).fetchdf()
+        return warehouse.fetch_compact(con, sql, params)
+    return con.execute(sql, params).fetchdf()
 
 
 def circuit_temperature_between(con: duckdb.DuckDBPyConnection, start: pd.Timestamp,

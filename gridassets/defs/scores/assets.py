@@ -19,11 +19,20 @@ from gridassets.defs.metadata import (
 from gridassets.defs.partitions import daily_partitions
 from gridassets.defs.policies import DAILY_BACKFILL, DAILY_FRESHNESS, DUCKDB_POOL, OWNERS, TRANSIENT_RETRY
 from gridassets.defs.resources import GridSettings, Warehouse
-from gridassets.domain import audits, forecast_exposure, models, plots, prioritization, risk
+from gridassets.domain import (
+    audits,
+    forecast_exposure,
+    integrity,
+    models,
+    plots,
+    prioritization,
+    risk,
+)
 from gridassets.domain.export import write_atomic_csv
 from gridassets.domain.registry import NoServingModelError
 from gridassets.domain.schemas import PRIORITIZED_CIRCUITS
 from gridassets.domain.storm_sheet import with_locations
+from gridassets.storage import integrity as integrity_reads
 from gridassets.storage import model_store
 from gridassets.storage import scores as score_reads
 from gridassets.storage import weather as weather_reads
@@ -45,6 +54,9 @@ CLIMATE = dg.TimeWindowPartitionMapping(start_offset=-(risk.CLIMATE_DAYS - 1),
 ERROR_WINDOW_DAYS = forecast_exposure.ERROR_HISTORY_DAYS + 2 * forecast_exposure.DAYS
 FORECAST_ERRORS = dg.TimeWindowPartitionMapping(start_offset=-ERROR_WINDOW_DAYS,
                                                 allow_nonexistent_upstream_partitions=True)
+# The integrity flags of the weeks before: since when a circuit's inputs have been suspect.
+SUSPECT_SINCE = dg.TimeWindowPartitionMapping(start_offset=-integrity.REFERENCE_DAYS,
+                                              allow_nonexistent_upstream_partitions=True)
 # The outage component's past weeks, against which the list calibrates it.
 CALIBRATION = dg.TimeWindowPartitionMapping(start_offset=-(risk.CALIBRATION_DAYS + 7),
                                             allow_nonexistent_upstream_partitions=True)
@@ -252,7 +264,8 @@ def vegetation_risk(context: dg.AssetExecutionContext, warehouse: Warehouse):
     ins={"circuit_outage_risk": dg.AssetIn(partition_mapping=CALIBRATION, **NOTHING),
          "vegetation_risk": dg.AssetIn(**NOTHING),
          "transformer_risk": dg.AssetIn(**NOTHING),
-         "load_forecast": dg.AssetIn(**NOTHING)},
+         "load_forecast": dg.AssetIn(**NOTHING),
+         "telemetry_integrity": dg.AssetIn(partition_mapping=SUSPECT_SINCE, **NOTHING)},
     deps=["circuits"],
     kinds={"duckdb", "csv"},
     metadata={"partition_expr": "date", "schema": "scores"},
@@ -285,6 +298,8 @@ def prioritized_circuits(context: dg.AssetExecutionContext, warehouse: Warehouse
         equipment = score_reads.equipment_outages(con, year_before, end)
         failures = score_reads.transformer_failures(con, year_before, end)
         first_day = score_reads.first_load_timestamp(con)
+        flags = integrity_reads.integrity_rows(
+            con, start - pd.Timedelta(days=integrity.REFERENCE_DAYS), end)
     outputs = settings.resolve().outputs_dir / "prioritized_circuits"
     parts = []
     for day in days:
@@ -304,6 +319,8 @@ def prioritized_circuits(context: dg.AssetExecutionContext, warehouse: Warehouse
             ts, circuits, day_outage, day_vegetation,
             prioritization.transformer_by_circuit(transformers[transformers["date"] == ts], other),
             loading[loading["date"] == ts] if not loading.empty else loading)
+        ranked = prioritization.with_integrity(
+            ranked, integrity.circuit_suspicion(flags[flags["date"] <= ts], ts))
         parts.append(ranked.assign(outage_calibration=round(factor, 4),
                                    outage_calibration_days=used))
     frame = pd.concat(parts, ignore_index=True)
@@ -357,7 +374,7 @@ def _loading(fc: pd.DataFrame, circuits: pd.DataFrame) -> pd.DataFrame:
 CSV_COLUMNS = ["date", "rank", "circuit_id", "zone", "priority_score", "outage_score",
                "transformer_score", "vegetation_score", "loading_score",
                "expected_customer_minutes_7d", "customers", "critical_customers", "reason",
-               "outage_model_version", "maintenance_model_version"]
+               "telemetry_integrity", "outage_model_version", "maintenance_model_version"]
 
 
 def _csv_columns(frame: pd.DataFrame) -> pd.DataFrame:
