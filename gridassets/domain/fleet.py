@@ -1198,7 +1198,8 @@ class FleetSimulator:
         raise ValueError(f"no draws for stream {stream}")
 
     def _moving_average(
-        self, stream: int, name: str, day: date, phi: float, lags: int
+        self, stream: int, name: str, day: date, phi: float, lags: int,
+        rows: np.ndarray | slice = slice(None),
     ) -> np.ndarray:
         """Unit-variance autocorrelated noise for the 24 hours of `day`, continuous across days.
 
@@ -1207,7 +1208,7 @@ class FleetSimulator:
         """
         back = -(-(lags - 1) // 24)
         days = [day - timedelta(days=k) for k in range(back, -1, -1)]
-        x = np.concatenate([self._draws(stream, d)[name] for d in days], axis=1)
+        x = np.concatenate([self._draws(stream, d)[name][rows] for d in days], axis=1)
         w = phi ** np.arange(lags)
         w /= np.sqrt(np.sum(w**2))
         windows = np.lib.stride_tricks.sliding_window_view(x[:, -(24 + lags - 1):], lags, axis=1)
@@ -1296,29 +1297,32 @@ class FleetSimulator:
     def _load(self, day: date) -> dict[str, np.ndarray]:
         return self._load_cache.get(day.toordinal(), lambda: self._make_load(day))
 
-    def _make_load(self, day: date) -> dict[str, np.ndarray]:
+    def _make_load(self, day: date, circuits: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Load and its ratio to the typical peak per circuit-hour, for every circuit or only the
+        rows of `circuits` (the same values: every step is row by row)."""
         f = self._fleet
+        sel = slice(None) if circuits is None else circuits
         # buildings respond to the temperature of the last hours, not the current one
         prev = day - timedelta(days=1)
         temps = np.concatenate([self._weather(prev)["temp"], self._weather(day)["temp"]], axis=1)
         w = np.exp(-np.arange(24) / 6.0)
         w /= w.sum()
         t_eff = np.lib.stride_tricks.sliding_window_view(temps[:, 1:], 24, axis=1) @ w[::-1]
-        t_eff = t_eff[f.zone]
+        t_eff = t_eff[f.zone[sel]]
 
         local_hour, weekend = _local_calendar(day)
-        r = f.residential[:, None]
+        r = f.residential[sel, None]
         shape = (r * _SHAPES[weekend.astype(int), local_hour][None, :]
                  + (1 - r) * _SHAPES[2 + weekend.astype(int), local_hour][None, :])
         doy = day.timetuple().tm_yday
         seasonal = 1 + 0.05 * np.cos(2 * np.pi * (doy + 10) / 365.25)
-        weather = (1 + f.heat[:, None] * np.maximum(HEATING_BALANCE_C - t_eff, 0)
-                   + f.cool[:, None] * np.maximum(t_eff - COOLING_BALANCE_C, 0))
-        noise = (0.025 * self._moving_average(_S_LOAD, "fast", day, 0.85, 24)
-                 + 0.03 * self._moving_average(_S_LOAD, "slow", day, 0.97, 96))
-        load = f.base_mw[:, None] * shape * seasonal * weather * np.exp(noise)
-        load = np.round(np.maximum(load, 0.05 * f.base_mw[:, None]), 3)
-        return {"load_mw": load, "ratio": load / f.typical_peak[:, None]}
+        weather = (1 + f.heat[sel, None] * np.maximum(HEATING_BALANCE_C - t_eff, 0)
+                   + f.cool[sel, None] * np.maximum(t_eff - COOLING_BALANCE_C, 0))
+        noise = (0.025 * self._moving_average(_S_LOAD, "fast", day, 0.85, 24, sel)
+                 + 0.03 * self._moving_average(_S_LOAD, "slow", day, 0.97, 96, sel))
+        load = f.base_mw[sel, None] * shape * seasonal * weather * np.exp(noise)
+        load = np.round(np.maximum(load, 0.05 * f.base_mw[sel, None]), 3)
+        return {"load_mw": load, "ratio": load / f.typical_peak[sel, None]}
 
     def _active_lives(self, t: np.ndarray, positions: np.ndarray | None = None) -> np.ndarray:
         """Index of the unit in place at each position (all, or `positions`) and time (hours):
@@ -1353,11 +1357,17 @@ class FleetSimulator:
         def with_history(prev_block: np.ndarray, block: np.ndarray) -> np.ndarray:
             return np.concatenate([prev_block[:, -lag:], block], axis=1)
 
-        ratio = with_history(self._load(prev)["ratio"], self._load(day)["ratio"])
+        if positions is None:
+            ratio = with_history(self._load(prev)["ratio"], self._load(day)["ratio"])
+            ratio = ratio[f.tx_circuit]
+        else:  # only the circuits of the positions, one row per position
+            circuits = f.tx_circuit[positions]
+            ratio = with_history(self._make_load(prev, circuits)["ratio"],
+                                 self._make_load(day, circuits)["ratio"])
         draws_prev = self._tx_draws(_S_TX_LOAD, prev, positions)
         draws = self._tx_draws(_S_TX_LOAD, day, positions)
         eps = with_history(draws_prev["load"], draws["load"])
-        k = f.loading[sel, None] * ratio[f.tx_circuit[sel]] * np.exp(0.1 * eps - 0.005)
+        k = f.loading[sel, None] * ratio * np.exp(0.1 * eps - 0.005)
         k = np.where(in_service, k, 0.0)
         amb_noise = with_history(draws_prev["ambient"], draws["ambient"])
         zone_temp = with_history(self._weather(prev)["temp"], self._weather(day)["temp"])

@@ -331,3 +331,13 @@ def test_the_readings_of_a_few_positions_are_those_of_the_whole_fleet():
         part = FleetSimulator(DEMO)._make_physics(day, positions, oil_only=oil_only)
         for name, values in part.items():
             np.testing.assert_array_equal(values, whole[name][positions], err_msg=name)
+
+
+def test_the_load_of_a_few_circuits_is_that_of_all_circuits():
+    sim = FleetSimulator(FleetConfig(seed=11, n_circuits=300, n_transformers=600))
+    circuits = np.array([0, 7, 7, 150, 299])
+    for day in (date(2015, 1, 1), date(2025, 1, 20), date(2025, 7, 14)):
+        whole = sim._make_load(day)
+        part = sim._make_load(day, circuits)
+        for name in ("load_mw", "ratio"):
+            np.testing.assert_array_equal(part[name], whole[name][circuits], err_msg=name)
