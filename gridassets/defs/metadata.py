@@ -123,8 +123,8 @@ def markdown_table(frame: pd.DataFrame, max_rows: int = 10,
     would squeeze or push out the numbers (the UI shows a short table inline, in a narrow cell)."""
     units = {**COLUMN_UNITS, **(units or {})}
     head = frame.head(max_rows)
-    long_text = [c for c in head.columns if head[c].map(
-        lambda v: isinstance(v, str) and len(v) > LONG_TEXT).any()]
+    long_text = [c for c in head.columns if any(
+        isinstance(v, str) and len(v) > LONG_TEXT for v in head[c])]
     short = [c for c in head.columns if c not in long_text]
     key = next((c for c in short if str(c).endswith("_id")), short[0] if short else None)
     cols = [f"{c} ({units[str(c)]})" if units.get(str(c)) else str(c) for c in short]
