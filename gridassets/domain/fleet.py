@@ -418,7 +418,7 @@ class FleetSimulator:
         self._draws_large = _LRU(4)
         # rows of the transformer draws that threats need from other days: (stream, day, name)
         self._draw_rows = _LRU(1024)
-        self._draw_needs_cache: dict[tuple[int, int], np.ndarray] | None = None
+        self._draw_needs_cache: dict[int, tuple[np.ndarray, np.ndarray]] | None = None
         self._weather_cache = _LRU(16)
         self._load_cache = _LRU(16)
         self._physics_cache = _LRU(2)
@@ -1107,8 +1107,7 @@ class FleetSimulator:
             out[name] = kept[1][np.searchsorted(kept[0], positions)]
         else:
             return out
-        wanted = np.union1d(positions, self._draw_needs.get((stream, day.toordinal()),
-                                                            np.zeros(0, np.int64)))
+        wanted = np.union1d(positions, self._needed_rows(stream, day))
         rng = self._day_rng(stream, day)
         order = _TX_STREAMS[stream]
         last = max(order.index(name) for name in names)
@@ -1127,8 +1126,8 @@ class FleetSimulator:
         if not self.config.threats:
             return
         if wanted is None:
-            wanted = self._draw_needs.get((stream, day.toordinal()))
-            if wanted is None:
+            wanted = self._needed_rows(stream, day)
+            if len(wanted) == 0:
                 return
         for name, x in draws.items():
             key = (stream, day.toordinal(), name)
@@ -1136,15 +1135,18 @@ class FleetSimulator:
             if kept is None or not np.isin(wanted, kept[0]).all():
                 self._draw_rows.put(key, (wanted, x[wanted]))
 
-    @property
-    def _draw_needs(self) -> dict[tuple[int, int], np.ndarray]:
-        """Positions whose transformer draws of a day the threats read on another day, by
-        (stream, day ordinal): replays (the source day and the day before it, for the thermal
-        history), clock shifts (the day before) and frozen sensors (the day of the reading)."""
-        if self._draw_needs_cache is not None:
-            return self._draw_needs_cache
+    def _needed_rows(self, stream: int, day: date) -> np.ndarray:
+        """Positions whose draws of `day` in `stream` the threats read on another day: replays
+        (the source day and the day before it, for the thermal history), clock shifts (the day
+        before) and frozen sensors (the day of the reading they repeat)."""
+        if self._draw_needs_cache is None:
+            self._draw_needs_cache = self._build_draw_needs()
+        days, pos = self._draw_needs_cache[stream]
+        o = day.toordinal()
+        return np.unique(pos[np.searchsorted(days, o, "left"):np.searchsorted(days, o, "right")])
+
+    def _build_draw_needs(self) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         tm, cal = threat_model, self._threat_calendar
-        epoch = EPOCH_START.toordinal()
         pos, day = [], []
         for kind in (tm.REPLAY, tm.CLOCK_SHIFT):
             r = np.flatnonzero((cal.kind == kind) & (cal.device_type == tm.TRANSFORMER))
@@ -1158,20 +1160,15 @@ class FleetSimulator:
         r = np.flatnonzero(cal.kind == tm.OIL_FROZEN)
         pos.append(cal.device[r])
         day.append((cal.start[r].astype(np.int64) - 1) // 24)
-        pos_all, day_all = np.concatenate(pos), np.concatenate(day) + epoch
-        needs: dict[tuple[int, int], np.ndarray] = {}
-        for stream, shift in ((_S_TX_SENSOR, 0), (_S_TX_LOAD, 0), (_S_TX_LOAD, 1)):
-            keys = day_all - shift
-            order = np.lexsort((pos_all, keys))
-            k, p = keys[order], pos_all[order]
-            cuts = np.flatnonzero(np.diff(k)) + 1
-            for ks, ps in zip(np.split(k, cuts), np.split(p, cuts)):
-                if len(ks):
-                    key = (stream, int(ks[0]))
-                    old = needs.get(key)
-                    needs[key] = np.unique(ps) if old is None else np.union1d(old, ps)
-        self._draw_needs_cache = needs
-        return needs
+        pos_all = np.concatenate(pos)
+        day_all = np.concatenate(day) + EPOCH_START.toordinal()
+        order = np.argsort(day_all, kind="stable")
+        sensor = (day_all[order], pos_all[order])
+        # the thermal history of a day reaches into the day before
+        load_days = np.concatenate([day_all, day_all - 1])
+        order = np.argsort(load_days, kind="stable")
+        load = (load_days[order], np.concatenate([pos_all, pos_all])[order])
+        return {_S_TX_SENSOR: sensor, _S_TX_LOAD: load}
 
     def _make_draws(self, stream: int, day: date) -> dict[str, np.ndarray]:
         rng = self._day_rng(stream, day)
