@@ -84,7 +84,8 @@ def telemetry_signals(context: dg.AssetExecutionContext, warehouse: Warehouse):
     check_specs=[dg.AssetCheckSpec(
         "trained", asset=INTEGRITY_MODEL,
         description="The week's training produced a model (a failure keeps the serving one).")],
-    **COMMON,
+    # with the other weekly models: the weekly schedule trains the whole group
+    **{**COMMON, "group_name": "models"},
 )
 def integrity_model(context: dg.AssetExecutionContext, warehouse: Warehouse,
                     settings: GridSettings):

@@ -9,7 +9,7 @@ import dagster as dg
 
 from gridassets.defs.policies import OWNERS
 
-DAILY_GROUPS = ("raw", "features", "forecasting", "scores")
+DAILY_GROUPS = ("raw", "integrity", "features", "forecasting", "scores")
 
 fleet_job = dg.define_asset_job(
     "fleet_registry", selection=dg.AssetSelection.groups("fleet"),
@@ -17,7 +17,8 @@ fleet_job = dg.define_asset_job(
 )
 daily_job = dg.define_asset_job(
     "daily_graph", selection=dg.AssetSelection.groups(*DAILY_GROUPS),
-    description="One day of the daily graph: raw data, features, load forecast, scores and list.",
+    description="One day of the daily graph: raw data, telemetry integrity, features, load "
+                "forecast, scores and list.",
 )
 weekly_models_job = dg.define_asset_job(
     "weekly_models", selection=dg.AssetSelection.groups("models"),
