@@ -8,16 +8,16 @@ The benchmark works in its own folder (`<data dir>/bench/<scale>/`: a warehouse,
    weeks of load forecasts before each measured day (the forecast carries its state from day to
    day, and its backtest reads four weeks), so that every daily asset has what it reads; on the
    way it keeps a copy of the warehouse and instance with exactly 7 and exactly 90 days of history;
-2. measures the whole daily partition D (groups raw, features, forecasting and scores) end to end in
-   a fresh process: wall seconds per asset from the run's event log (step start to step success,
-   the write included), rows from the materialization metadata, and memory by sampling the
+2. measures the whole daily partition D (groups raw, integrity, features, forecasting and scores)
+   end to end in a fresh process: wall seconds per asset from the run's event log (step start to
+   step success, the write included), rows from the materialization metadata, and memory by sampling the
    process's resident set (/proc/<pid>/status) every 20 ms from outside it: the peak during each
    step, and the whole-process peak (VmHWM, the high-water mark of its resident set);
 3. runs the same partition again through the Dagster CLI (`dagster asset materialize`), measured the
    same way;
 4. measures growth with history: partitions start+7, start+90 and D, each with exactly the history
-   before it (the copies), raw, features and forecasting only (the scores need the weekly models,
-   which need ~200 days), each in a fresh process, three times turn about;
+   before it (the copies), raw, integrity, features and forecasting only (the scores need the
+   weekly models, which need ~200 days), each in a fresh process, three times turn about;
    `incremental_ratio` = seconds(90 days) / seconds(7 days), the sum over those steps of each
    step's fastest run;
 5. computes the transformer health features of D and its 30-day window from raw telemetry twice:
@@ -50,8 +50,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # Fleet sizes per scale: (circuits, transformers).
 SCALES = {"demo": (40, 2_000), "utility": (500, 20_000)}
 # The groups whose daily assets make up "one daily partition of the graph".
-DAILY_GROUPS = ("raw", "features", "forecasting", "scores")
-GROWTH_GROUPS = ("raw", "features", "forecasting")
+DAILY_GROUPS = ("raw", "integrity", "features", "forecasting", "scores")
+GROWTH_GROUPS = ("raw", "integrity", "features", "forecasting")
 GROWTH_DAYS = (7, 90)
 # Each growth point is run this many times; each step counts with its fastest run (other work on
 # the machine only ever adds time).
