@@ -8,7 +8,11 @@
    baselines; the gain from the weather forecast's temperature and the intraday refresh by
    horizon, both replayed on the warehouse (`gridassets.evaluation.load_forecasts`); then real
    EIA-930 demand for ERCO and CISO against the grid operator's own day-ahead
-   forecast (`gridassets.evaluation.eia`).
+   forecast (`gridassets.evaluation.eia`);
+4. telemetry integrity: recall and time to detect per threat type against the simulator's hidden
+   truth, false alarms per 1,000 clean device-days, the real ETTh1 and ETTh2 transformers through
+   the landing path, and the failures behind a hidden oil sensor with and without the quarantine
+   (`gridassets.evaluation.integrity`).
 Writes `data/outputs/evaluation.json` and prints the figures.
 """
 
@@ -25,6 +29,7 @@ from gridassets import results_doc, runner, warehouse
 from gridassets.domain import models
 from gridassets.domain.export import write_atomic_text
 from gridassets.evaluation import integration, load_forecasts
+from gridassets.evaluation import integrity as integrity_eval
 from gridassets.settings import Settings
 from gridassets.storage import evaluation as reads
 
@@ -106,6 +111,12 @@ def evaluate(start: date, end: date, eia: bool = True, eia_origins: int | None =
     result["intraday_load_forecast"] = intra
     if gain is not None or intra is not None:
         progress("\n" + load_forecasts.format_report(gain, intra))
+
+    checked = integrity_eval.evaluate(settings.warehouse, settings.models_dir, simulator,
+                                      integrity_eval.ETT_FOLDER)
+    if checked is not None:
+        result["telemetry_integrity"] = checked.to_dict()
+        progress("\n" + integrity_eval.format_report(checked))
 
     if eia:
         from gridassets.evaluation import eia as eia_eval

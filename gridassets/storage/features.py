@@ -43,11 +43,12 @@ from gridassets.domain.integrity import CIRCUIT, QUARANTINE_DAY, QUARANTINE_OIL,
 from gridassets.warehouse import qualified, table_exists
 
 
-def _quarantine(con: duckdb.DuckDBPyConnection, device_type: str) -> tuple[str, list]:
+def _quarantine(con: duckdb.DuckDBPyConnection, device_type: str | None) -> tuple[str, list]:
     """The flagged device-days of telemetry_integrity as a query of (device_id, date, whole,
     oil) and its parameters: `whole` keeps every reading of that day out, `oil` the top-oil and
-    hot-spot readings. Without the table (a warehouse built before integrity), nothing is."""
-    if not table_exists(con, "telemetry_integrity"):
+    hot-spot readings. Without the table (a warehouse built before integrity), or without a
+    `device_type`, nothing is."""
+    if device_type is None or not table_exists(con, "telemetry_integrity"):
         return ("select null::varchar as device_id, null::date as date, false as whole, "
                 "false as oil where false"), []
     return (f"""select device_id, cast(date as date) as date,
@@ -58,12 +59,15 @@ def _quarantine(con: duckdb.DuckDBPyConnection, device_type: str) -> tuple[str, 
             [QUARANTINE_DAY, QUARANTINE_OIL, device_type])
 
 
-def transformer_daily_stats(con: duckdb.DuckDBPyConnection, start: date, end: date) -> pd.DataFrame:
+def transformer_daily_stats(con: duckdb.DuckDBPyConnection, start: date, end: date, *,
+                            quarantine: bool = True) -> pd.DataFrame:
     """Per transformer-day aggregates of hourly telemetry for days in [start, end), without the
-    readings telemetry_integrity quarantined (a flagged day's readings, or its oil temperatures)."""
-    quarantine, q_params = _quarantine(con, TRANSFORMER)
+    readings telemetry_integrity quarantined (a flagged day's readings, or its oil temperatures).
+    `quarantine=False` keeps every reading, as before integrity existed (the evaluation measures
+    what the quarantine changes)."""
+    kept_out, q_params = _quarantine(con, TRANSFORMER if quarantine else None)
     sql = f"""
-    with q as ({quarantine}),  -- sql-identifier: _quarantine's query, ? placeholders only
+    with q as ({kept_out}),  -- sql-identifier: _quarantine's query, ? placeholders only
     tel as (
         select t.transformer_id,
                cast(t.timestamp as date) as date,
