@@ -10,9 +10,10 @@ Determinism. Every day in EPOCH_START..EPOCH_END (2015-01-01..2035-12-31) is a p
 `(config, day)`: each random stream of a day uses `SeedSequence([seed, stream, day.toordinal()])`,
 and whatever spans days comes from seed-only timelines (`SeedSequence([seed, stream])`) built once
 over the whole epoch: the fleet, the storm calendar, the slow temperature and wind anomalies, the
-external hits, the life of every transformer and the telemetry threats. Autocorrelated hourly noise is a finite moving
-average of per-hour innovations that belong to their own day, so series run on across midnight and
-an hour has the same value whichever day asks for it. Caches only save work.
+external hits, the life of every transformer and the telemetry threats. Autocorrelated hourly
+noise is a finite moving average of per-hour innovations that belong to their own day, so series
+run on across midnight and an hour has the same value whichever day asks for it. Caches only save
+work.
 
 The generative model (all times UTC; "U(a, b)" uniform, "LN(m, s)" lognormal with median m).
 

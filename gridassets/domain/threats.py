@@ -134,7 +134,8 @@ def build_calendar(
     n_hours = n_days * 24
     parts: list[dict[str, np.ndarray]] = []
 
-    def part(kind, variant, dtype, device, start, end, value=None, seed=None, group=None, size=None):
+    def part(kind, variant, dtype, device, start, end, value=None, seed=None, group=None,
+             size=None):
         k = len(device)
         parts.append({
             "kind": np.full(k, kind), "variant": np.asarray(variant, dtype=np.int64),
@@ -287,13 +288,11 @@ def _within_daily_cap(day0: np.ndarray, nd: np.ndarray, size: np.ndarray, cap: i
     """Keep events in order of their first day (then of drawing) while every day they cover stays
     within `cap` silent transformers; a later event that would exceed it is dropped whole."""
     keep = size > 0
-    total = np.zeros(n_days + 2, np.int64)
-    np.add.at(total, day0[keep], size[keep])
-    np.add.at(total, np.minimum(day0[keep] + 1, n_days), np.where(nd[keep] > 1, size[keep], 0))
-    crowded = np.flatnonzero(total > cap)
-    if len(crowded) == 0:
+    ev = np.repeat(np.flatnonzero(keep), nd[keep])
+    days = day0[ev] + np.arange(len(ev)) - np.repeat(np.cumsum(nd[keep]) - nd[keep], nd[keep])
+    if (np.bincount(days, weights=size[ev], minlength=n_days) <= cap).all():
         return keep
-    used = np.zeros(n_days + 2, np.int64)
+    used = np.zeros(n_days, np.int64)
     for i in np.lexsort((np.arange(len(day0)), day0)):
         if not keep[i]:
             continue

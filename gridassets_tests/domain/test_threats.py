@@ -341,3 +341,16 @@ def test_the_load_of_a_few_circuits_is_that_of_all_circuits():
         part = sim._make_load(day, circuits)
         for name in ("load_mw", "ratio"):
             np.testing.assert_array_equal(part[name], whole[name][circuits], err_msg=name)
+
+
+@pytest.mark.parametrize("day0, nd, size, cap, keep", [
+    ([0, 0, 1], [1, 1, 1], [50, 40, 40], 80, [True, False, True]),  # second one would make 90
+    ([0, 1, 1], [2, 1, 1], [50, 30, 10], 80, [True, True, False]),  # 50 + 30 on day 1 is full
+    ([0, 5, 3], [2, 2, 2], [60, 60, 60], 80, [True, True, True]),  # never on the same day
+    ([2, 2], [1, 1], [0, 90], 80, [False, False]),  # an empty group is never kept; 90 never fits
+])
+def test_silent_groups_that_would_crowd_a_day_are_dropped_in_order_of_start(
+    day0, nd, size, cap, keep
+):
+    got = tm._within_daily_cap(np.array(day0), np.array(nd), np.array(size), cap, 10)
+    assert got.tolist() == keep
