@@ -241,7 +241,7 @@ def integrity_rows(con: duckdb.DuckDBPyConnection, start, end, *, flagged_only: 
                                      "score", "flagged", "reason", "quarantine"])
     return con.execute(
         f"select * from {qualified('telemetry_integrity')} where date >= ? and date < ? "
-        "and (flagged or not ?) order by date, device_type, device_id, check",
+        "and (flagged or not ?) order by date, device_type, device_id, \"check\"",
         [_ts(start), _ts(end), flagged_only]).fetchdf()
 
 
