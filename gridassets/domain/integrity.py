@@ -31,9 +31,10 @@ Checks. Every score is scaled so that 1.0 is the flag threshold: flagged means s
   not carry (a unit out of service counts as not reporting). Not judged when more
   than BALANCE_MAX_MISSING of the circuit's capacity sent nothing. Quarantines the feeder's day.
 - circuit `repeat`: as for transformers, on the feeder load (its noise is about 3 %).
-- transformer `anomaly_model`: an IsolationForest on the signals of all units, trained weekly on
-  the days the rules passed (`integrity_model`), flagging a day less usual than all but
-  ANOMALY_RATE of its training days. Its flags are for the analyst to look at and quarantine
+- transformer `anomaly_model`: an IsolationForest on the signals of all units, each cut off on
+  the side tampering never pushes it to (MODEL_CEILINGS: a unit running hot is no integrity
+  matter), trained weekly on the days the rules passed (`integrity_model`), flagging a day less
+  usual than all but ANOMALY_RATE of its training days. Its flags are for the analyst to look at and quarantine
   nothing (an unusual day is not yet a tampered one). Until a version serves, the check says so
   and flags nothing.
 """
@@ -292,8 +293,19 @@ class IntegrityModel:
         return self.anomaly(frame) / self.threshold
 
 
+# Each signal cut off on the side tampering never pushes it to: a unit running hot, a wide swing
+# of oil on a hot day or a day unlike the last week are the maintenance model's or nobody's
+# business; too close a repeat, too flat an oil, too cool a rise or a clock off are integrity's.
+MODEL_CEILINGS = {"repeat_all": 3.0, "repeat_oil": 3.0, "oil_spread_c": 10.0,
+                  "load_spread_rel": 1.0, "thermal_ratio": 1.0, "clock_gain": None,
+                  "clock_r0": 0.9}
+
+
 def model_matrix(frame: pd.DataFrame) -> np.ndarray:
     m = frame[MODEL_FEATURES].astype(float).to_numpy()
+    for j, name in enumerate(MODEL_FEATURES):
+        if MODEL_CEILINGS[name] is not None:
+            m[:, j] = np.minimum(m[:, j], MODEL_CEILINGS[name])
     # distances: their logarithm (a replay is many orders of magnitude below usual)
     m[:, :2] = np.log10(np.clip(m[:, :2], 1e-3, 100))
     return m
