@@ -352,7 +352,7 @@ def train_model(train: pd.DataFrame, holdout: pd.DataFrame, seed: int) -> Integr
                          "transformer-days (at least 500 and 100 needed)")
     if len(train) > MODEL_MAX_TRAIN_ROWS:
         train = train.sample(n=MODEL_MAX_TRAIN_ROWS, random_state=seed)
-    forest = IsolationForest(n_estimators=200, max_samples=min(4096, len(train)),
+    forest = IsolationForest(n_estimators=100, max_samples=min(4096, len(train)),
                              random_state=seed, n_jobs=1)
     pipeline = Pipeline([("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
                          ("model", forest)])
