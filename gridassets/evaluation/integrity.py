@@ -517,13 +517,15 @@ def caught_with_quarantine(con: duckdb.DuckDBPyConnection, failures: pd.DataFram
     return out["caught"].fillna(False).astype(bool)
 
 
-def caught_without_quarantine(db: Path, models_dir: Path, failures: pd.DataFrame
-                              ) -> pd.Series:
-    """Whether each failure's unit would have been in the top share with its readings kept: its
-    daily stats recomputed from every reading (`quarantine=False`), its health features from them,
-    scored by the maintenance model serving each day against that day's fleet threshold."""
+def scores_without_quarantine(db: Path, models_dir: Path, failures: pd.DataFrame
+                              ) -> pd.DataFrame:
+    """The 30-day failure probability of each failure's unit on the LEAD_DAYS before it with its
+    readings kept: daily stats recomputed from every reading (`quarantine=False`), health features
+    from them, scored by the maintenance model serving each day. Columns transformer_id, date,
+    p_fail_30d, model_version and threshold (that day's fleet top share, from transformer_risk)."""
+    cols = ["transformer_id", "date", "p_fail_30d", "model_version", "threshold"]
     if failures.empty:
-        return pd.Series([], dtype=bool)
+        return pd.DataFrame(columns=cols)
     con = _scratch_over(db, ["transformers", "circuits", "weather_observations",
                              "transformer_failures", "telemetry_integrity", "transformer_risk",
                              models.MAINTENANCE.name])
@@ -537,7 +539,12 @@ def caught_without_quarantine(db: Path, models_dir: Path, failures: pd.DataFrame
         end = failures["day"].max()
         stats = feature_sql.transformer_daily_stats(con, first.date(), end.date(),
                                                     quarantine=False)
-        warehouse.replace_rows(con, "transformer_daily_stats", stats)
+        # created here, not through replace_rows: the attached warehouse's table of that name
+        # would count as existing
+        con.register("eval_daily_stats", warehouse.normalize_frame(stats))
+        con.execute("create schema if not exists features").fetchall()
+        con.execute(f"create table {qualified('transformer_daily_stats')} as "  # sql-identifier: from code
+                    "select * from eval_daily_stats").fetchall()
         feats = feature_sql.transformer_health_features(
             con, (failures["day"].min() - pd.Timedelta(days=LEAD_DAYS)).date(), end.date())
         thresholds = fleet_thresholds(con)
@@ -552,12 +559,19 @@ def caught_without_quarantine(db: Path, models_dir: Path, failures: pd.DataFrame
                                    "customers_served": 0.0, "critical_served": 0.0})
             scored.append(risk.transformer_risk(
                 rows, cache[record["version"]].predict_proba(rows), served, record["version"])
-                [["transformer_id", "date", "p_fail_30d"]])
+                [["transformer_id", "date", "p_fail_30d", "model_version"]])
     finally:
         con.close()
     if not scored:
-        return pd.Series(False, index=failures.index)
-    p = pd.concat(scored, ignore_index=True).merge(thresholds, on="date")
+        return pd.DataFrame(columns=cols)
+    return pd.concat(scored, ignore_index=True).merge(thresholds, on="date")[cols]
+
+
+def caught_without_quarantine(db: Path, models_dir: Path, failures: pd.DataFrame
+                              ) -> pd.Series:
+    """Whether each failure's unit would have been in the top share on any of the LEAD_DAYS
+    before it with its readings kept (`scores_without_quarantine`)."""
+    p = scores_without_quarantine(db, models_dir, failures)
     caught = []
     for f in failures.itertuples():
         rows = p[(p["transformer_id"] == f.transformer_id) & (p["date"] < f.day)

@@ -186,3 +186,28 @@ def test_the_demo_warehouse_is_evaluated_against_the_simulators_truth(demo_data)
     text = ie.format_report(ev)
     assert "false alarms:" in text and "acceptance:" in text
     assert ev.to_dict()["acceptance"]["false_alarms"] == (fa["per_1000"] <= 1.0)
+
+
+@pytest.mark.e2e
+def test_recomputed_without_the_quarantine_an_unflagged_units_scores_are_the_warehouses(
+        demo_data):
+    data, _ = demo_data
+    db = data / "warehouse.duckdb"
+    with duckdb.connect(str(db), read_only=True) as con:
+        last = pd.Timestamp(con.execute("select max(date) from scores.transformer_risk"
+                                        ).fetchall()[0][0])
+        units = con.execute("""
+            select transformer_id from scores.transformer_risk r
+            where date = ? and not exists (
+                select 1 from integrity.telemetry_integrity i
+                where i.flagged and i.device_id = r.transformer_id)
+            order by transformer_id limit 3""", [last]).fetchdf()["transformer_id"].tolist()
+        stored = con.execute(
+            "select transformer_id, date, p_fail_30d from scores.transformer_risk "
+            "where transformer_id in (select unnest(?))", [units]).fetchdf()
+    failures = pd.DataFrame({"transformer_id": units, "day": last + pd.Timedelta(days=1)})
+    p = ie.scores_without_quarantine(db, data / "models", failures)
+    both = p.merge(stored, on=["transformer_id", "date"], suffixes=("", "_stored"))
+    assert len(both) == len(units) * ie.LEAD_DAYS
+    np.testing.assert_allclose(both["p_fail_30d"], both["p_fail_30d_stored"], rtol=1e-9)
+    assert (both["threshold"] > 0).all()
