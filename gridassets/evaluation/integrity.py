@@ -74,6 +74,7 @@ ETT_UTC_OFFSET = pd.Timedelta(hours=8)  # China Standard Time
 ETT_RATING_MARGIN = 1.25  # ETT publishes no rating: 1.25 x the largest apparent power
 ETT_ZONE = "CNZ001"
 ETT_EXAMPLES = 8
+MISSED_SHOWN = 12
 
 _IntegrityModelSpec = namedtuple("_IntegrityModelSpec", "name")
 INTEGRITY_MODEL = _IntegrityModelSpec("integrity_model")
@@ -94,7 +95,7 @@ class IntegrityEvaluation:
         return {"span": [str(d) for d in self.span],
                 "threats": _records(self.threats), "variants": _records(self.variants),
                 "checks": _records(self.checks), "false_alarms": self.false_alarms,
-                "ett": self.ett, "failures": self.failures,
+                "missed": _records(self.missed), "ett": self.ett, "failures": self.failures,
                 "acceptance": acceptance(self)}
 
 
@@ -132,15 +133,17 @@ def threat_days(truth: pd.DataFrame) -> pd.DataFrame:
 
 
 def events(truth: pd.DataFrame) -> pd.DataFrame:
-    """One row per threat event: threat_id, threat, variant, device_type, start_ts, end_ts,
-    first_day (the UTC day it starts), devices (how many)."""
+    """One row per threat event: threat_id, threat, variant, device_type, device_id (the first),
+    start_ts, end_ts, first_day (the UTC day it starts), devices (how many), detail."""
     if truth.empty:
-        return pd.DataFrame(columns=["threat_id", "threat", "variant", "device_type", "start_ts",
-                                     "end_ts", "first_day", "devices"])
+        return pd.DataFrame(columns=["threat_id", "threat", "variant", "device_type", "device_id",
+                                     "start_ts", "end_ts", "first_day", "devices", "detail"])
+    truth = truth if "detail" in truth else truth.assign(detail="")
     ev = truth.groupby("threat_id", as_index=False).agg(
         threat=("threat", "first"), variant=("variant", "first"),
-        device_type=("device_type", "first"), start_ts=("start_ts", "min"),
-        end_ts=("end_ts", "max"), devices=("device_id", "size"))
+        device_type=("device_type", "first"), device_id=("device_id", "first"),
+        start_ts=("start_ts", "min"), end_ts=("end_ts", "max"), devices=("device_id", "size"),
+        detail=("detail", "first"))
     ev["first_day"] = pd.to_datetime(ev["start_ts"]).dt.normalize()
     return ev
 
@@ -275,6 +278,32 @@ def check_figures(con: duckdb.DuckDBPyConnection, days: pd.DataFrame, first: dat
     return per_check, overall
 
 
+def near_misses(con: duckdb.DuckDBPyConnection, truth: pd.DataFrame, missed: pd.DataFrame
+                ) -> pd.DataFrame:
+    """The events not detected within RECALL_DAYS, each with the check that came closest on its
+    devices over those days (its highest score; 1.0 flags) and that score."""
+    cols = ["threat_id", "threat", "variant", "device_id", "first_day", "devices", "detail",
+            "first_flag", "flagged_by", "closest_check", "closest_score"]
+    if missed.empty:
+        return pd.DataFrame(columns=cols)
+    dev = truth[truth["threat_id"].isin(missed["threat_id"])][
+        ["threat_id", "device_type", "device_id"]].merge(
+        missed[["threat_id", "first_day"]], on="threat_id")
+    con.register("eval_missed", dev.astype({"first_day": "datetime64[us]"}))
+    try:
+        best = con.execute(f"""
+            select m.threat_id, arg_max(i."check", i.score) as closest_check,
+                   max(i.score) as closest_score
+            from eval_missed m join {qualified("telemetry_integrity")} i
+              on i.device_type = m.device_type and i.device_id = m.device_id
+             and i.date >= m.first_day and i.date < m.first_day + interval {RECALL_DAYS} day
+            group by m.threat_id
+        """).fetchdf()  # sql-identifier: RECALL_DAYS a constant
+    finally:
+        con.unregister("eval_missed")
+    return missed.merge(best, on="threat_id", how="left")[cols].reset_index(drop=True)
+
+
 def threat_evaluation(con: duckdb.DuckDBPyConnection, truth: pd.DataFrame, first: date,
                       last: date) -> IntegrityEvaluation:
     """Parts 1 and 2 over the judged days [first, last]: `truth` is the simulator's threats over
@@ -283,12 +312,11 @@ def threat_evaluation(con: duckdb.DuckDBPyConnection, truth: pd.DataFrame, first
     flags = flagged_device_days(con, first, last)
     det = detection(truth, flags, first, last)
     per_check, overall = check_figures(con, threat_days(truth), from_day, last)
-    missed = det[~det["detected_in_time"]]
+    missed = near_misses(con, truth, det[~det["detected_in_time"]])
     return IntegrityEvaluation(
         span=(from_day, last), threats=_rates(det, ["threat"]),
         variants=_rates(det, ["threat", "variant"]), checks=per_check, false_alarms=overall,
-        missed=missed[["threat_id", "threat", "variant", "first_day", "devices", "first_flag",
-                       "flagged_by"]])
+        missed=missed)
 
 
 # ---------------------------------------------------------------------------- real ETT telemetry
@@ -690,6 +718,15 @@ def format_report(ev: IntegrityEvaluation) -> str:
     if len(weak):
         lines.append("  variants missed: " + "; ".join(
             f"{r.threat}/{r.variant} {r.detected_in_2d}/{r.events}" for r in weak.itertuples()))
+    for r in ev.missed.head(MISSED_SHOWN).itertuples():
+        later = ("never flagged" if pd.isna(r.first_flag) else
+                 f"flagged {r.first_flag:%Y-%m-%d} by {r.flagged_by}")
+        closest = ("" if pd.isna(r.closest_score) else
+                   f"; closest in 2 days: {r.closest_check} score {r.closest_score:.2f}")
+        lines.append(f"    missed {r.threat}/{r.variant} {r.device_id} {r.first_day:%Y-%m-%d} "
+                     f"({r.detail}): {later}{closest}")
+    if len(ev.missed) > MISSED_SHOWN:
+        lines.append(f"    ... and {len(ev.missed) - MISSED_SHOWN} more missed")
     lines.append(
         f"  false alarms: {fa['false_alarm_device_days']} flagged of {fa['clean_device_days']:,} "
         f"clean device-days = {fa['per_1000']:.2f} per 1,000 (transformers "
