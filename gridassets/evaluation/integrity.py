@@ -75,6 +75,7 @@ ETT_RATING_MARGIN = 1.25  # ETT publishes no rating: 1.25 x the largest apparent
 ETT_ZONE = "CNZ001"
 ETT_EXAMPLES = 8
 MISSED_SHOWN = 12
+NEAR_SCORE = 0.8  # a clean device-day this close to a check's threshold (1.0)
 
 _IntegrityModelSpec = namedtuple("_IntegrityModelSpec", "name")
 INTEGRITY_MODEL = _IntegrityModelSpec("integrity_model")
@@ -238,14 +239,28 @@ def check_figures(con: duckdb.DuckDBPyConnection, days: pd.DataFrame, first: dat
             from flags f
         )"""  # sql-identifier: tables named in code, SPILL_DAYS a constant
         per_check = con.execute(base + """
-        select m."check", count(*) as flags, count(*) filter (where on_threat) as on_threat,
-               count(*) filter (where not on_threat and not on_clean) as day_after,
-               count(*) filter (where on_clean) as false_alarms,
+        select k."check", count(m."check") as flags,
+               count(*) filter (where m.on_threat) as on_threat,
+               count(*) filter (where not m.on_threat and not m.on_clean) as day_after,
+               count(*) filter (where m.on_clean) as false_alarms,
                (select count(*) from clean c
-                 where c.device_type in (select device_type from checked k
-                                         where k."check" = m."check")) as clean_device_days
-        from marked m group by m."check" order by m."check"
+                 where c.device_type in (select device_type from checked j
+                                         where j."check" = k."check")) as clean_device_days
+        from (select distinct "check" from checked) k
+        left join marked m on m."check" = k."check"
+        group by k."check" order by k."check"
         """, params * 3).fetchdf()
+        # how close the clean days come to each check's threshold (1.0): the room to lower it
+        margins = con.execute(base + f"""
+        select i."check", quantile_cont(i.score, 0.999) as clean_score_p999,
+               max(i.score) as clean_score_max,
+               count(*) filter (where i.score >= {NEAR_SCORE}) as clean_near
+        from {qualified("telemetry_integrity")} i
+        where i.date >= ? and i.date <= ? and exists (
+            select 1 from clean c where c.device_type = i.device_type
+               and c.device_id = i.device_id and c.date = cast(i.date as date))
+        group by i."check"
+        """, params * 4).fetchdf()  # sql-identifier: tables named in code, NEAR_SCORE a constant
         overall = con.execute(base + """
         select (select count(*) from judged) as device_days,
                (select count(*) from clean) as clean_device_days,
@@ -265,7 +280,9 @@ def check_figures(con: duckdb.DuckDBPyConnection, days: pd.DataFrame, first: dat
         """, params * 3).fetchdf().iloc[0].to_dict()
     finally:
         con.unregister("eval_threat_days")
-    per_check["precision"] = per_check["on_threat"] / per_check["flags"]
+    per_check = per_check.merge(margins, on="check", how="left")
+    per_check["precision"] = per_check["on_threat"] / per_check["flags"].where(
+        per_check["flags"] > 0)
     per_check["false_alarms_per_1000"] = (1000 * per_check["false_alarms"]
                                           / per_check["clean_device_days"].clip(lower=1))
     overall = {k: int(v) for k, v in overall.items()}
@@ -733,10 +750,14 @@ def format_report(ev: IntegrityEvaluation) -> str:
         f"{fa['transformer_per_1000']:.2f}, circuits {fa['circuit_per_1000']:.2f}); clean = no "
         f"threat on the device that day or the day before")
     lines.append(f"  {'check':<18} {'flags':>6} {'precision':>9} {'day after':>9} "
-                 f"{'false':>6} {'per 1,000':>9}")
+                 f"{'false':>6} {'per 1,000':>9} {'clean 99.9%':>11} {'clean max':>9} "
+                 f"{'>= ' + str(NEAR_SCORE):>7}")
     for r in ev.checks.itertuples():
-        lines.append(f"  {r.check:<18} {r.flags:>6} {r.precision:>9.2f} {r.day_after:>9} "
-                     f"{r.false_alarms:>6} {r.false_alarms_per_1000:>9.2f}")
+        precision = "-" if pd.isna(r.precision) else f"{r.precision:.2f}"
+        lines.append(f"  {r.check:<18} {r.flags:>6} {precision:>9} {r.day_after:>9} "
+                     f"{r.false_alarms:>6} {r.false_alarms_per_1000:>9.2f} "
+                     f"{r.clean_score_p999:>11.2f} {r.clean_score_max:>9.2f} {r.clean_near:>7}")
+    lines.append("  (scores: 1.0 flags; the clean days' scores show the room to lower a threshold)")
     if ev.ett:
         e = ev.ett
         lines.append(
@@ -768,5 +789,6 @@ def format_report(ev: IntegrityEvaluation) -> str:
         f"  acceptance: recall >= {TARGET_RECALL} per threat type {'met' if a['recall'] else 'NOT met'}"
         f"; <= {TARGET_FALSE_ALARMS:g} false alarm per 1,000 {'met' if a['false_alarms'] else 'NOT met'}"
         f"; hidden-sensor failures within {TARGET_CAUGHT_GAP:.0%} of the others "
-        f"{'met' if a['hidden_sensor'] else 'NOT met'}")
+        + ("not measurable (no such failure, or no other, in the scored window)"
+           if a["hidden_sensor_gap"] is None else 'met' if a['hidden_sensor'] else 'NOT met'))
     return "\n".join(lines)
