@@ -492,8 +492,8 @@ def _scratch_over(db: Path, tables: list[str]) -> duckdb.DuckDBPyConnection:
     for table in tables:
         schema = warehouse.SCHEMA_OF[table]
         con.execute(f"create schema if not exists {schema}").fetchall()  # sql-identifier: from code
-        con.execute(f"create view {qualified(table)} as select * from wh.{qualified(table)}"  # sql-identifier: from code
-                    ).fetchall()
+        con.execute(f"create view {qualified(table)} as "  # sql-identifier: from code
+                    f"select * from wh.{qualified(table)}").fetchall()  # sql-identifier: from code
     return con
 
 
@@ -588,8 +588,9 @@ def scores_without_quarantine(db: Path, models_dir: Path, failures: pd.DataFrame
         # would count as existing
         con.register("eval_daily_stats", warehouse.normalize_frame(stats))
         con.execute("create schema if not exists features").fetchall()
-        con.execute(f"create table {qualified('transformer_daily_stats')} as "  # sql-identifier: from code
-                    "select * from eval_daily_stats").fetchall()
+        table = qualified("transformer_daily_stats")
+        con.execute(f"create table {table} as select * from eval_daily_stats"  # sql-identifier: from code
+                    ).fetchall()
         feats = feature_sql.transformer_health_features(
             con, (failures["day"].min() - pd.Timedelta(days=LEAD_DAYS)).date(), end.date())
         thresholds = fleet_thresholds(con)
@@ -785,10 +786,14 @@ def format_report(ev: IntegrityEvaluation) -> str:
             f"{pct(f['hidden_caught_rate_without_quarantine'])} without; other wear-out "
             f"failures {f['other_caught']}/{f['other_wear_out']} = {pct(f['other_caught_rate'])}")
     a = acceptance(ev)
+
+    def met(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+
     lines.append(
-        f"  acceptance: recall >= {TARGET_RECALL} per threat type {'met' if a['recall'] else 'NOT met'}"
-        f"; <= {TARGET_FALSE_ALARMS:g} false alarm per 1,000 {'met' if a['false_alarms'] else 'NOT met'}"
+        f"  acceptance: recall >= {TARGET_RECALL} per threat type {met(a['recall'])}"
+        f"; <= {TARGET_FALSE_ALARMS:g} false alarm per 1,000 {met(a['false_alarms'])}"
         f"; hidden-sensor failures within {TARGET_CAUGHT_GAP:.0%} of the others "
         + ("not measurable (no such failure, or no other, in the scored window)"
-           if a["hidden_sensor_gap"] is None else 'met' if a['hidden_sensor'] else 'NOT met'))
+           if a["hidden_sensor_gap"] is None else met(a["hidden_sensor"])))
     return "\n".join(lines)

@@ -75,20 +75,21 @@ def judged_con():
                             for day in days for t, d in devices])
     checks = {"transformer": ["repeat", "clock"], "circuit": ["load_balance"]}
     verdict = pd.DataFrame([{"device_type": t, "device_id": d, "date": day, "check": c,
-                             "flagged": False} for day in days for t, d in devices
+                             "score": 0.1, "flagged": False} for day in days for t, d in devices
                             for c in checks[t]])
 
     def plant(device, offset, check):
         hit = ((verdict["device_id"] == device) & (verdict["check"] == check)
                & (verdict["date"] == DAY0 + pd.Timedelta(days=offset)))
         assert hit.sum() == 1
-        verdict.loc[hit, "flagged"] = True
+        verdict.loc[hit, ["flagged", "score"]] = True, 2.0
 
     plant("T1", 0, "repeat")  # on the replay
     plant("T1", 1, "repeat")  # the day after it: neither precise nor a false alarm
     plant("T2", 3, "clock")  # a clean device-day: a false alarm
     plant("T2", 3, "repeat")  # the same device-day again, by another check
     plant("C1", 4, "load_balance")  # a clean circuit-day
+    verdict.loc[(verdict["device_id"] == "C1") & (verdict["date"] == DAY0), "score"] = 0.9
     warehouse.replace_rows(con, "telemetry_signals", signals)
     warehouse.replace_rows(con, "telemetry_integrity", verdict)
     yield con, days
@@ -112,6 +113,9 @@ def test_a_planted_flag_on_a_clean_device_day_is_a_false_alarm(judged_con):
     assert c.loc["repeat", "precision"] == pytest.approx(1 / 3)
     assert c.loc["clock", "clean_device_days"] == 58  # transformers only
     assert c.loc["load_balance", "false_alarms_per_1000"] == pytest.approx(1000 / 20)
+    # the clean days' scores: C1's near miss and its false alarm, T2's clock false alarm
+    assert c.loc["load_balance", ["clean_near", "clean_score_max"]].tolist() == [2, 2.0]
+    assert c.loc["clock", "clean_near"] == 1
 
 
 def test_the_ett_files_judged_through_the_landing_path_give_one_verdict_per_device_day(tmp_path):
