@@ -1,8 +1,8 @@
 """A backfill of the daily graph through Dagster's backfill daemon, and what it took.
 
-`launch` asks for the daily assets (groups raw, features, forecasting, scores) of a range of days
-and the weekly models of the weeks those days fall in, as one asset backfill: the same request
-the UI's "Materialize selected" over a partition range makes. The daemon then launches runs of
+`launch` asks for the daily assets (groups raw, integrity, features, forecasting, scores) of a
+range of days and the weekly models of the weeks those days fall in, as one asset backfill: the
+same request the UI's "Materialize selected" over a partition range makes. The daemon then launches runs of
 at most GRIDASSETS_BACKFILL_DAYS days each as their inputs are in (the forecast's days in order,
 since each starts from the models of the day before), and the run queue starts them on the
 Celery workers side by side.

@@ -38,11 +38,11 @@ class Scale:
 
 SCALES = {
     "demo": Scale(demo.DEMO_FLEET, demo.HISTORY_START, demo.FIRST_DAY,
-                  ("raw", "features", "forecasting", "scores"), True),
+                  ("raw", "integrity", "features", "forecasting", "scores"), True),
     "utility": Scale({"GRIDASSETS_SEED": "7", "GRIDASSETS_CIRCUITS": "500",
                       "GRIDASSETS_TRANSFORMERS": "20000"},
-                     date(2025, 4, 28), date(2025, 6, 2), ("raw", "features", "forecasting"),
-                     False),
+                     date(2025, 4, 28), date(2025, 6, 2),
+                     ("raw", "integrity", "features", "forecasting"), False),
 }
 
 
