@@ -127,7 +127,8 @@ _MODEL_SPEC = type("Spec", (), {"name": INTEGRITY_MODEL})
 def _train_week(con, week, s: Settings, pending: list[VersionRecord]) -> VersionRecord:
     holdout_start = week - timedelta(days=integrity.MODEL_HOLDOUT_DAYS)
     train_start = holdout_start - timedelta(days=integrity.MODEL_TRAIN_DAYS)
-    serving = model_store.serving_as_of(con, _MODEL_SPEC, week, pending)
+    # the version serving the day before the week (a retrained week is not its own baseline)
+    serving = model_store.serving_as_of(con, _MODEL_SPEC, week - timedelta(days=1), pending)
     base = dict(model_name=INTEGRITY_MODEL, week_start=week, trained_at=registry.now_utc(),
                 serving_before=serving["version"] if serving else None,
                 code_version=integrity.RULES_VERSION, train_start=train_start,
