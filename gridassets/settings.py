@@ -40,6 +40,7 @@ ENV_VARS: dict[str, str] = {
     "GRIDASSETS_ALERT_WEBHOOK": "alert_webhook",
     "GRIDASSETS_STORM_STATE_MAX_AGE_DAYS": "storm_state_max_age_days",
     "GRIDASSETS_START_DATE": "start_date",
+    "GRIDASSETS_STEP_PROCESSES": "step_processes",
 }
 
 
@@ -75,6 +76,9 @@ class Settings:
     celery_backend: str | None = None
     celery_redeliver_s: int = 1800
     backfill_days: int = 4
+    # Processes one step may share its per-circuit work among (the load forecast's circuits);
+    # None: the machine's cores when embedded, 1 in scale-out (the workers share the machine).
+    step_processes: int | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -93,6 +97,9 @@ class Settings:
         if self.celery_redeliver_s < 5:
             raise SettingsError("GRIDASSETS_CELERY_REDELIVER_S must be at least 5 (seconds); "
                                 f"got {self.celery_redeliver_s}")
+        if self.step_processes is not None and self.step_processes < 1:
+            raise SettingsError("GRIDASSETS_STEP_PROCESSES must be at least 1; "
+                                f"got {self.step_processes}")
         if self.backfill_days < 1:
             raise SettingsError(f"GRIDASSETS_BACKFILL_DAYS must be at least 1; got {self.backfill_days}")
         if self.source not in SOURCES:
@@ -113,6 +120,13 @@ class Settings:
         if self.storm_state_max_age_days < 0:
             raise SettingsError("GRIDASSETS_STORM_STATE_MAX_AGE_DAYS must be 0 or more (days); "
                                 f"got {self.storm_state_max_age_days}")
+
+    @property
+    def processes(self) -> int:
+        """How many processes a step may use (GRIDASSETS_STEP_PROCESSES, or its default)."""
+        if self.step_processes is not None:
+            return self.step_processes
+        return 1 if self.scaleout else max(1, len(os.sched_getaffinity(0)))
 
     @property
     def warehouse(self) -> Path:
@@ -187,7 +201,7 @@ class Settings:
 
 def _parse(var: str, field: str, raw: str) -> Any:
     if field in ("seed", "n_circuits", "n_transformers", "storm_state_max_age_days",
-                 "celery_redeliver_s", "backfill_days"):
+                 "celery_redeliver_s", "backfill_days", "step_processes"):
         try:
             return int(raw)
         except ValueError:

@@ -81,11 +81,14 @@ from __future__ import annotations
 import copy
 import json
 import math
+import multiprocessing
 import warnings
 import zlib
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -243,6 +246,7 @@ def forecast_day_ahead(
     config: ForecastConfig = ForecastConfig(),
     circuits: Iterable[str] | None = None,
     forecast_temperature: pd.DataFrame | None = None,
+    processes: int = 1,
 ) -> tuple[pd.DataFrame, dict[str, FittedModel]]:
     """Forecast every hour of `issue_day + 1` for every circuit, from data up to issue_day 23:00.
 
@@ -257,7 +261,9 @@ def forecast_day_ahead(
     time; elsewhere the observed temperature 24 h earlier. Rows say which
     (`temperature_source`).
     `circuits` lists circuits that must get a forecast even without any load rows (default: the
-    circuits in `load`).
+    circuits in `load`). `processes` > 1 shares the circuits among that many forked processes
+    (from PARALLEL_MIN_CIRCUITS circuits on): each circuit is computed alone, so the result is the
+    same whatever the number.
 
     Returns (forecasts, fitted): one row per circuit and target hour with FORECAST_COLUMNS, sorted
     by circuit and time, and the updated models (models of circuits not forecast pass through).
@@ -279,31 +285,21 @@ def forecast_day_ahead(
     frames = []
     grid = pd.date_range(start, cutoff + pd.Timedelta(hours=HORIZON_H), freq="h")
     calendar = _Calendar(grid)
-    # Small per-circuit matrices: BLAS threads only add overhead (20x slower measured on 2 cores)
-    # and could change the order of floating-point sums between runs.
     # Imported before the warnings are caught: statsmodels sets its warning filters on first
     # import, which inside the catch_warnings block would let convergence warnings through on the
     # first call. Not at module import: every process that loads the graph (each run's, the
     # sensors') would pay seconds for it.
     _statsmodels()
-    with threadpool_limits(limits=1), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for cid in ids:
-            y = load_m.get(cid)
-            if y is None:
-                y = np.full(len(grid) - HORIZON_H, np.nan)
-            t = temp_m.get(cid) if temp_m is not None else None
-            fc = fc_m.get(cid) if fc_m is not None else None
-            rows, model = _forecast_circuit(cid, y, t, calendar, issue_day, fitted.get(cid), config,
-                                            fc)
-            used = model is not None and model.spec["temperature"] and t is not None
-            source = (TEMPERATURE_NONE if not used else TEMPERATURE_FORECAST
-                      if fc is not None and np.isfinite(fc[-HORIZON_H:]).all()
-                      else TEMPERATURE_LAGGED)
-            rows["temperature_source"] = [source] * len(rows["circuit_id"])
-            frames.append(rows)
-            if model is not None:
-                out_models[cid] = model
+    work = _DayWork(ids, load_m, temp_m, fc_m, len(grid) - HORIZON_H, calendar, issue_day,
+                    fitted, config)
+    if processes > 1 and len(ids) >= PARALLEL_MIN_CIRCUITS:
+        results = _in_processes(work, processes)
+    else:
+        results = work.run(range(len(ids)))
+    for cid, (rows, model) in zip(ids, results):
+        frames.append(rows)
+        if model is not None:
+            out_models[cid] = model
     columns = {c: [] for c in FORECAST_COLUMNS}
     for rows in frames:
         for c in columns:
@@ -314,6 +310,76 @@ def forecast_day_ahead(
     out = pd.DataFrame({c: pd.Series(columns[c], dtype=dtypes.get(c, object))
                         for c in columns})
     return out, out_models
+
+
+# From this many circuits a day's forecasts are shared among processes when asked to: below it,
+# forking costs more than it saves.
+PARALLEL_MIN_CIRCUITS = 64
+# Circuits per task handed to a process: small enough to even out refit days (a refit costs
+# several times a reuse), large enough that handing out tasks costs nothing.
+PARALLEL_CHUNK = 16
+
+
+@dataclass
+class _DayWork:
+    """One issue day's forecasts, circuit by circuit (what a forked process inherits)."""
+
+    ids: list[str]
+    load_m: Any
+    temp_m: Any
+    fc_m: Any
+    n_hist: int
+    calendar: Any
+    issue_day: date
+    fitted: Mapping[str, FittedModel]
+    config: ForecastConfig
+
+    def run(self, indices: Iterable[int]) -> list[tuple[dict, FittedModel | None]]:
+        out = []
+        # Small per-circuit matrices: BLAS threads only add overhead (20x slower measured on 2
+        # cores) and could change the order of floating-point sums between runs.
+        with threadpool_limits(limits=1), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for i in indices:
+                out.append(self.one(self.ids[i]))
+        return out
+
+    def one(self, cid: str) -> tuple[dict, FittedModel | None]:
+        y = self.load_m.get(cid)
+        if y is None:
+            y = np.full(self.n_hist, np.nan)
+        t = self.temp_m.get(cid) if self.temp_m is not None else None
+        fc = self.fc_m.get(cid) if self.fc_m is not None else None
+        rows, model = _forecast_circuit(cid, y, t, self.calendar, self.issue_day,
+                                        self.fitted.get(cid), self.config, fc)
+        used = model is not None and model.spec["temperature"] and t is not None
+        source = (TEMPERATURE_NONE if not used else TEMPERATURE_FORECAST
+                  if fc is not None and np.isfinite(fc[-HORIZON_H:]).all()
+                  else TEMPERATURE_LAGGED)
+        rows["temperature_source"] = [source] * len(rows["circuit_id"])
+        return rows, model
+
+
+_FORKED: _DayWork | None = None  # the day's work, as a forked process sees it
+
+
+def _forked_run(indices: list[int]) -> list[tuple[dict, FittedModel | None]]:
+    assert _FORKED is not None
+    return _FORKED.run(indices)
+
+
+def _in_processes(work: _DayWork, processes: int) -> list[tuple[dict, FittedModel | None]]:
+    """`work.run` over every circuit in `processes` forked processes: they inherit the day's
+    matrices (nothing is copied but the results); chunks in circuit order, results in it too."""
+    global _FORKED
+    chunks = [list(range(i, min(i + PARALLEL_CHUNK, len(work.ids))))
+              for i in range(0, len(work.ids), PARALLEL_CHUNK)]
+    _FORKED = work
+    try:
+        with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork")) as pool:
+            return [result for part in pool.map(_forked_run, chunks) for result in part]
+    finally:
+        _FORKED = None
 
 
 # ----------------------------------------------------------------------------------------------

@@ -459,3 +459,23 @@ def test_forecast_temperature_is_used_for_each_hour_and_said():
     fallback, _ = forecast_day_ahead(load, DAY, temperature=observed, config=CFG,
                                      forecast_temperature=partial)
     assert set(fallback["temperature_source"]) == {fc.TEMPERATURE_LAGGED}
+
+
+def test_circuits_shared_among_processes_give_the_same_forecasts_and_models(monkeypatch):
+    """Forked processes, each with chunks of circuits: the same rows in the same order, the same
+    models, on a first day (every circuit fits) and on the next (the models are reused)."""
+    monkeypatch.setattr(fc, "PARALLEL_MIN_CIRCUITS", 4)
+    monkeypatch.setattr(fc, "PARALLEL_CHUNK", 2)
+    circuits = tuple(f"C{i}" for i in range(7))
+    load = _load(circuits)
+    ids = [*circuits, "GHOST"]  # a circuit without load falls back in its process too
+    one, models = forecast_day_ahead(load, DAY, config=CFG, circuits=ids)
+    two, models2 = forecast_day_ahead(load, DAY, config=CFG, circuits=ids, processes=2)
+    pd.testing.assert_frame_equal(one, two)
+    assert {k: m.to_json() for k, m in models.items()} == \
+        {k: m.to_json() for k, m in models2.items()}
+    nxt = DAY + timedelta(days=1)
+    one, _ = forecast_day_ahead(load, nxt, config=CFG, circuits=ids, fitted=models)
+    two, _ = forecast_day_ahead(load, nxt, config=CFG, circuits=ids, fitted=models2, processes=2)
+    pd.testing.assert_frame_equal(one, two)
+    assert set(one["circuit_id"]) == set(ids)

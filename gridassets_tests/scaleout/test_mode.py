@@ -32,6 +32,18 @@ def test_scaleout_needs_a_broker_and_takes_the_delta_warehouse():
         Settings.from_env({"GRIDASSETS_CELERY_REDELIVER_S": "1"})
 
 
+def test_a_step_shares_its_work_among_the_cores_embedded_and_runs_alone_in_scaleout():
+    import os
+    assert Settings.from_env({}).processes == len(os.sched_getaffinity(0))
+    assert Settings.from_env({"GRIDASSETS_MODE": "scaleout",
+                              "GRIDASSETS_CELERY_BROKER": BROKER}).processes == 1
+    assert Settings.from_env({"GRIDASSETS_STEP_PROCESSES": "3"}).processes == 3
+    with pytest.raises(SettingsError, match="GRIDASSETS_STEP_PROCESSES must be at least 1"):
+        Settings.from_env({"GRIDASSETS_STEP_PROCESSES": "0"})
+    with pytest.raises(SettingsError, match="GRIDASSETS_STEP_PROCESSES must be an integer"):
+        Settings.from_env({"GRIDASSETS_STEP_PROCESSES": "two"})
+
+
 def test_a_task_is_acknowledged_when_done_and_handed_back_when_its_worker_dies():
     config = celery_config(Settings(celery_redeliver_s=120))
     assert config["task_acks_late"] and config["task_reject_on_worker_lost"]

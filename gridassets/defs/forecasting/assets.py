@@ -121,7 +121,7 @@ def load_forecast(context: dg.AssetExecutionContext, warehouse: Warehouse):
     for day in days:
         frame, fitted = forecasting.forecast_day_ahead(
             load, day, temperature=temperature, fitted=fitted, circuits=ids, config=CONFIG,
-            forecast_temperature=forecasted)
+            forecast_temperature=forecasted, processes=DEPLOYMENT.processes)
         forecasts.append(frame)
         states.append(_state_rows(fitted, day))
     frame = pd.concat(forecasts, ignore_index=True)
