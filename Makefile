@@ -34,7 +34,7 @@ help:
 	@echo "make dev       Dagster UI + daemon on http://127.0.0.1:3000 (sensors and schedules on)"
 	@echo "make evaluate  model quality on held-out time, and load forecasts on EIA-930 vs the operator"
 	@echo "make evaluate-large  the same on 200 circuits over a year (about 20 minutes)"
-	@echo "make bench     speed and memory of one daily partition (SCALE=demo|utility)"
+	@echo "make bench     speed and memory of one daily partition (SCALE=demo|utility|large)"
 	@echo "make scaleout-demo  a 10-day backfill on PostgreSQL, Redis and 3 Celery workers, with a"
 	@echo "                    storm alert during it, checked against the embedded build"
 	@echo "make scaleout-up    keep such a cluster running (UI on :3000); make scaleout-down stops it"

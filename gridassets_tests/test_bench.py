@@ -116,3 +116,29 @@ def test_compare_reports_a_difference():
     missing = left.assign(x=[1.0, 2.0])
     assert "x: missing in 1 row(s) on one side only" in bench_pandas.compare(missing, left, ["k"]).problems
     assert not bench_pandas.compare(left.iloc[:1], left, ["k"]).equal
+
+
+def test_the_bulk_history_covers_exactly_what_the_measured_day_reads():
+    """At large scale the history is only what partition D reads: a year and a week of circuit
+    tables for the forecast, telemetry for the signals' references and the anomaly model's weeks,
+    30 days of verdicts and features, the forecasts' warm-up; never before the first partition."""
+    from datetime import date, timedelta
+
+    from gridassets.bench import bulk_default_day
+    from gridassets.bench_history import plan
+    from gridassets.defs.forecasting.assets import CONFIG
+
+    start = date(2024, 1, 1)
+    day = bulk_default_day(start)
+    assert day.weekday() == 2 and day - timedelta(days=CONFIG.window_days) >= start
+    p = plan(start, day, forecast_warmup_days=2)
+    assert p.circuit_first == day - timedelta(days=CONFIG.window_days)
+    assert p.integrity_week == day - timedelta(days=2)  # D's Monday
+    # the model of D's week learns on the 35 days before it; D's references are its 28 before
+    assert p.signals_first == p.integrity_week - timedelta(days=35)
+    assert p.telemetry_first == p.signals_first - timedelta(days=7)  # the repeats' 7 days
+    assert p.features_first == day - timedelta(days=30)
+    assert p.forecast_first == day - timedelta(days=2) and p.last == day - timedelta(days=1)
+    early = plan(start, date(2024, 1, 20), forecast_warmup_days=28)
+    assert early.circuit_first == early.telemetry_first == early.signals_first == start
+    assert early.forecast_first == start
