@@ -110,23 +110,77 @@ def fleet_env(data_dir: Path, dagster_home: Path | None = None, fleet: dict = TE
     return env
 
 
+class _DemoBuild:
+    """`python -m gridassets run` over TEST_WINDOW into `root`/data, as a child process: its
+    output in `root`/run.out, its log in `root`/run.log."""
+
+    def __init__(self, root: Path, **extra: str):
+        self.root, self.data = root, root / "data"
+        home = root / "dagster_home"
+        home.mkdir(parents=True)
+        shutil.copy(REPO_ROOT / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
+        self.out, self.log = root / "run.out", root / "run.log"
+        with self.out.open("w") as out, self.log.open("w") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gridassets", "run", "--start", TEST_WINDOW[0],
+                 "--end", TEST_WINDOW[1], "--score-days", str(TEST_SCORE_DAYS)],
+                cwd=REPO_ROOT, env=fleet_env(self.data, home, **extra), stdout=out,
+                stderr=log, text=True)
+
+    def wait(self) -> str:
+        """The command's output, once it has succeeded (the test fails otherwise)."""
+        try:
+            code = self.process.wait(timeout=BUILD_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            pytest.fail(f"python -m gridassets run took over {BUILD_TIMEOUT_S} s; log {self.log}")
+        out = self.out.read_text(errors="replace")
+        if code != 0:
+            pytest.fail(f"python -m gridassets run failed (exit {code}):\n{out[-3000:]}\n"
+                        f"{self.log.read_text(errors='replace')[-5000:]}")
+        return out
+
+
+BUILD_TIMEOUT_S = 1800
+# The session's demo builds, one per backend, with the fixture that returns each.
+_BUILDS = {"demo_data": ("demo", {}), "delta_demo_data": ("delta_demo",
+                                                          {"GRIDASSETS_WAREHOUSE": "delta"})}
+
+
+class _Builds(dict):
+    def __init__(self, factory):
+        super().__init__()
+        self.factory = factory
+
+    def start(self, name: str) -> _DemoBuild:
+        if name not in self:
+            folder, extra = _BUILDS[name]
+            self[name] = _DemoBuild(self.factory.mktemp(folder), **extra)
+        return self[name]
+
+
 @pytest.fixture(scope="session")
-def demo_data(tmp_path_factory) -> tuple[Path, str]:
+def _demo_builds(request, tmp_path_factory):
+    """Every demo build the session's tests need, started together the first time one is asked
+    for: the builds are mostly single-threaded, so on 2 cores both take about as long as one."""
+    builds = _Builds(tmp_path_factory)
+    for name in sorted({name for item in request.session.items for name in _BUILDS
+                        if name in getattr(item, "fixturenames", ())}):
+        builds.start(name)
+    yield builds
+    for build in builds.values():
+        if build.process.poll() is None:
+            build.process.kill()
+            build.process.wait()
+
+
+@pytest.fixture(scope="session")
+def demo_data(_demo_builds) -> tuple[Path, str]:
     """A warehouse built by `python -m gridassets run` (what `make run` calls): the data folder
     and the command's output."""
-    root = tmp_path_factory.mktemp("demo")
-    home = root / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO_ROOT / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    data = root / "data"
-    out = subprocess.run(
-        [sys.executable, "-m", "gridassets", "run", "--start", TEST_WINDOW[0],
-         "--end", TEST_WINDOW[1], "--score-days", str(TEST_SCORE_DAYS)],
-        cwd=REPO_ROOT, env=fleet_env(data, home), capture_output=True, text=True, timeout=900,
-    )
-    if out.returncode != 0:
-        pytest.fail(f"python -m gridassets run failed:\n{out.stdout[-3000:]}\n{out.stderr[-5000:]}")
-    return data, out.stdout
+    build = _demo_builds.start("demo_data")
+    return build.data, build.wait()
 
 
 def copy_data(demo: Path, target: Path) -> Path:
@@ -136,17 +190,8 @@ def copy_data(demo: Path, target: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def delta_demo_data(tmp_path_factory) -> Path:
+def delta_demo_data(_demo_builds) -> Path:
     """The data folder of `demo_data`'s warehouse built on the Delta backend, once a session."""
-    root = tmp_path_factory.mktemp("delta_demo")
-    home = root / "dagster_home"
-    home.mkdir(parents=True)
-    shutil.copy(REPO_ROOT / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    out = subprocess.run(
-        [sys.executable, "-m", "gridassets", "run", "--start", TEST_WINDOW[0],
-         "--end", TEST_WINDOW[1], "--score-days", str(TEST_SCORE_DAYS)], cwd=REPO_ROOT,
-        env=fleet_env(root / "data", home, GRIDASSETS_WAREHOUSE="delta"),
-        capture_output=True, text=True, timeout=900)
-    if out.returncode != 0:
-        pytest.fail(f"python -m gridassets run failed:\n{out.stdout[-3000:]}\n{out.stderr[-5000:]}")
-    return root / "data"
+    build = _demo_builds.start("delta_demo_data")
+    build.wait()
+    return build.data
