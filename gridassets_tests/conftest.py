@@ -148,6 +148,17 @@ _BUILDS = {"demo_data": ("demo", {}), "delta_demo_data": ("delta_demo",
                                                           {"GRIDASSETS_WAREHOUSE": "delta"})}
 
 
+def _wanted(item) -> set[str]:
+    """The demo builds a collected test asks for: as fixtures, or through `copy_demo` (the build
+    of its backend, which it asks for when it runs)."""
+    wanted = {name for name in _BUILDS if name in getattr(item, "fixturenames", ())}
+    backend = getattr(getattr(item, "callspec", None), "params", {}).get("backend")
+    module = getattr(item, "module", None)
+    if backend is not None and module is not None and hasattr(module, "copy_demo"):
+        wanted.add("demo_data" if backend == "duckdb" else "delta_demo_data")
+    return wanted
+
+
 class _Builds(dict):
     def __init__(self, factory):
         super().__init__()
@@ -165,8 +176,7 @@ def _demo_builds(request, tmp_path_factory):
     """Every demo build the session's tests need, started together the first time one is asked
     for: the builds are mostly single-threaded, so on 2 cores both take about as long as one."""
     builds = _Builds(tmp_path_factory)
-    for name in sorted({name for item in request.session.items for name in _BUILDS
-                        if name in getattr(item, "fixturenames", ())}):
+    for name in sorted({name for item in request.session.items for name in _wanted(item)}):
         builds.start(name)
     yield builds
     for build in builds.values():
