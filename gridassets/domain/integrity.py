@@ -31,7 +31,8 @@ Checks. Every score is scaled so that 1.0 is the flag threshold: flagged means s
   not carry (a unit out of service counts as not reporting). Not judged when more
   than BALANCE_MAX_MISSING of the circuit's capacity sent nothing. Quarantines the feeder's day.
 - circuit `repeat`: as for transformers, on the feeder load (its noise is about 3 %).
-- transformer `anomaly_model`: an IsolationForest on the signals of all units, each cut off on
+- transformer `anomaly_model`: an IsolationForest on the signals of all units (the oil and load
+  spreads as shares of the unit's own usual: units differ by nature), each cut off on
   the side tampering never pushes it to (MODEL_CEILINGS: a unit running hot is no integrity
   matter), trained weekly on the days the rules passed (`integrity_model`), flagging a day less
   usual than all but ANOMALY_RATE of its training days. Its flags are for the analyst to look at and quarantine
@@ -69,6 +70,11 @@ RULES_VERSION = "integrity-rules-1"
 REPEAT_DAYS = 7
 REFERENCE_DAYS = 28
 MIN_REFERENCE_DAYS = 5
+# A unit's usual oil and load spreads come from its days with at least this many hours; a spread
+# against a usual below SPREAD_MIN_REF_C / SPREAD_MIN_REF_REL is not compared.
+SPREAD_MIN_HOURS = 20
+SPREAD_MIN_REF_C = 0.5
+SPREAD_MIN_REF_REL = 0.02
 OIL_REPEAT_SCALE_C = 0.7  # usual least mean |difference| of oil between two days
 LOAD_REPEAT_SCALE = 0.08  # the same for a transformer's load, relative to its mean
 FEEDER_REPEAT_SCALE = 0.03  # and for a feeder's
@@ -88,7 +94,10 @@ SILENT_GROUP_MIN = 3
 SCORE_CAP = 100.0
 # The anomaly model
 ANOMALY_RATE = 0.0001
-MODEL_FEATURES = ["repeat_all", "repeat_oil", "oil_spread_c", "load_spread_rel",
+# Each relative to the unit's own usual where units differ by nature (how much their load and oil
+# swing in a day): against the fleet, a unit that always runs flatter than the others would look
+# tampered with every day (the real ETT transformers did, 1 day in 20).
+MODEL_FEATURES = ["repeat_all", "repeat_oil", "oil_spread_own", "load_spread_own",
                   "thermal_ratio", "clock_gain", "clock_r0"]
 MODEL_TRAIN_DAYS = 28
 MODEL_HOLDOUT_DAYS = 7
@@ -296,8 +305,8 @@ class IntegrityModel:
 # Each signal cut off on the side tampering never pushes it to: a unit running hot, a wide swing
 # of oil on a hot day or a day unlike the last week are the maintenance model's or nobody's
 # business; too close a repeat, too flat an oil, too cool a rise or a clock off are integrity's.
-MODEL_CEILINGS = {"repeat_all": 3.0, "repeat_oil": 3.0, "oil_spread_c": 10.0,
-                  "load_spread_rel": 1.0, "thermal_ratio": 1.0, "clock_gain": None,
+MODEL_CEILINGS = {"repeat_all": 3.0, "repeat_oil": 3.0, "oil_spread_own": 1.0,
+                  "load_spread_own": 1.0, "thermal_ratio": 1.0, "clock_gain": None,
                   "clock_r0": 0.9}
 
 
@@ -334,7 +343,7 @@ def perturbed(rows: pd.DataFrame, seed: int) -> pd.DataFrame:
             p["repeat_all"] = rng.uniform(0, 0.2, m)
             p["repeat_oil"] = np.minimum(p["repeat_oil"], p["repeat_all"])
         elif kind == "frozen":
-            p["oil_spread_c"] = 0.0
+            p["oil_spread_c"] = p["oil_spread_own"] = 0.0
         elif kind == "scaled":
             p["thermal_ratio"] = p["thermal_ratio"] * rng.uniform(0.55, 0.75, m)
         else:
@@ -398,7 +407,7 @@ def model_rows(model: IntegrityModel | None, signals: pd.DataFrame, day: date, v
         score = np.where(present, model.anomaly(s) / model.threshold if len(s) else 0.0, 0.0)
         hit = present & (score >= 1)
         for i in np.flatnonzero(hit):
-            reasons[i] = "unusual for the fleet: " + ", ".join(_deviations(model, s.iloc[i]))
+            reasons[i] = "unusual: " + ", ".join(_deviations(model, s.iloc[i]))
     return pd.DataFrame({
         "device_type": TRANSFORMER, "device_id": s["device_id"].to_numpy(),
         "circuit_id": s["circuit_id"].to_numpy(), "date": pd.Timestamp(day),
@@ -407,7 +416,8 @@ def model_rows(model: IntegrityModel | None, signals: pd.DataFrame, day: date, v
 
 
 _LABELS = {"repeat_all": "least repeat distance", "repeat_oil": "least oil repeat distance",
-           "oil_spread_c": "oil spread {:.2f} °C", "load_spread_rel": "load spread {:.2f} of mean",
+           "oil_spread_own": "oil spread {:.2f} of its usual",
+           "load_spread_own": "load spread {:.2f} of its usual",
            "thermal_ratio": "thermal ratio {:.2f}", "clock_gain": "clock gain {:.2f}",
            "clock_r0": "correlation with its circuit {:.2f}"}
 
@@ -420,7 +430,7 @@ def _deviations(model: IntegrityModel, row: pd.Series) -> list[str]:
     for f in top:
         label = _LABELS[f]
         text = label.format(float(row[f])) if "{" in label else f"{label} {float(row[f]):.3g}"
-        out.append(f"{text} (fleet median {model.medians[f]:.3g})")
+        out.append(text if f.endswith("_own") else f"{text} (fleet median {model.medians[f]:.3g})")
     return out
 
 
@@ -537,7 +547,8 @@ def _short(check: str, reason: str) -> str:
 SIGNAL_COLUMNS = [
     "device_type", "device_id", "circuit_id", "date", "hours",
     "load_mean_pct", "load_min_pct", "load_max_pct", "load_spread_pct", "load_spread_rel",
-    "oil_mean_c", "oil_spread_c", "thermal_index_c", "thermal_reference_c", "thermal_ratio",
+    "oil_mean_c", "oil_spread_c", "oil_spread_ref_c", "oil_spread_own", "load_spread_ref",
+    "load_spread_own", "thermal_index_c", "thermal_reference_c", "thermal_ratio",
     "thermal_ok", "repeat_all", "repeat_all_day", "repeat_all_load_pct", "repeat_all_oil_c",
     "repeat_oil", "repeat_oil_day", "repeat_oil_c", "clock_r0", "clock_lag_h", "clock_r_best",
     "clock_gain", "failed_recently", "units", "missing_share", "balance_ratio", "balance_sd",
@@ -560,9 +571,16 @@ def transformer_signals(day: date, stats: pd.DataFrame, expected: pd.DataFrame,
     out["hours"] = out["hours"].fillna(0).astype("int64")
     ref = reference[reference["reference_days"] >= MIN_REFERENCE_DAYS]
     out = out.merge(ref[["device_id", "thermal_reference_c"]], on="device_id", how="left")
+    spreads = reference[reference["spread_days"] >= MIN_REFERENCE_DAYS]
+    out = out.merge(spreads[["device_id", "oil_spread_ref_c", "load_spread_ref"]],
+                    on="device_id", how="left")
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = out["thermal_index_c"] / out["thermal_reference_c"]
+        oil_own = out["oil_spread_c"] / out["oil_spread_ref_c"]
+        load_own = out["load_spread_rel"] / out["load_spread_ref"]
     out["thermal_ratio"] = ratio.where(out["thermal_reference_c"] > 1.0)
+    out["oil_spread_own"] = oil_own.where(out["oil_spread_ref_c"] >= SPREAD_MIN_REF_C)
+    out["load_spread_own"] = load_own.where(out["load_spread_ref"] >= SPREAD_MIN_REF_REL)
     frozen = (out["oil_spread_c"] < FROZEN_SPREAD_C) & (out["load_spread_pct"]
                                                         >= FROZEN_MIN_LOAD_SPREAD_PCT)
     out["thermal_ok"] = ~(frozen | (out["thermal_ratio"] < THERMAL_FLAG_RATIO))

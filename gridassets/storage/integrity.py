@@ -21,6 +21,7 @@ from gridassets.domain.integrity import (
     OIL_REPEAT_SCALE_C,
     REFERENCE_DAYS,
     REPEAT_DAYS,
+    SPREAD_MIN_HOURS,
 )
 from gridassets.warehouse import qualified, table_exists
 
@@ -185,8 +186,9 @@ def references(con: duckdb.DuckDBPyConnection, day: date, pending: pd.DataFrame 
                ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """From the signals of the REFERENCE_DAYS before `day` (stored, and `pending`: earlier days of
     the same run, not yet stored), on the days each device's checks passed: per transformer the
-    median thermal index since its last failure (and on how many days); per circuit the median
-    balance ratio and hour-to-hour spread."""
+    median thermal index since its last failure (and on how many days), and its median oil and
+    load spreads over the days it reported at least SPREAD_MIN_HOURS hours (and how many); per
+    circuit the median balance ratio and hour-to-hour spread."""
     sources = []
     if table_exists(con, "telemetry_signals"):
         sources.append(f"select * from {qualified('telemetry_signals')}")
@@ -194,7 +196,8 @@ def references(con: duckdb.DuckDBPyConnection, day: date, pending: pd.DataFrame 
         con.register("pending_signals", pending)
         sources.append("select * from pending_signals")
     if not sources:
-        return (pd.DataFrame(columns=["device_id", "thermal_reference_c", "reference_days"]),
+        return (pd.DataFrame(columns=["device_id", "thermal_reference_c", "reference_days",
+                                      "oil_spread_ref_c", "load_spread_ref", "spread_days"]),
                 pd.DataFrame(columns=["device_id", "balance_ratio_ref", "balance_sd_ref",
                                       "reference_days"]))
     signals = " union all by name ".join(sources)
@@ -203,10 +206,15 @@ def references(con: duckdb.DuckDBPyConnection, day: date, pending: pd.DataFrame 
     tx = con.execute(f"""
         with s as ({signals})  -- sql-identifier: selects of tables named in code
         select s.device_id, median(s.thermal_index_c) as thermal_reference_c,
-               count(*) as reference_days
+               count(s.thermal_index_c) as reference_days,
+               median(s.oil_spread_c) filter (where s.hours >= {SPREAD_MIN_HOURS})
+                   as oil_spread_ref_c,
+               median(s.load_spread_rel) filter (where s.hours >= {SPREAD_MIN_HOURS})
+                   as load_spread_ref,
+               count(*) filter (where s.hours >= {SPREAD_MIN_HOURS}) as spread_days
         from s
         where s.device_type = 'transformer' and s.date >= ? and s.date < ? and s.thermal_ok
-          and s.hours > 0 and s.thermal_index_c is not null
+          and s.hours > 0
           and not exists (select 1 from {qualified("transformer_failures")} f
                           where f.transformer_id = s.device_id
                             and f.failed_at >= s.date and f.failed_at < ?)

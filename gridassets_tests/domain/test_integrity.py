@@ -18,6 +18,7 @@ def transformer(device_id: str, **values) -> dict:
     row = dict(device_type="transformer", device_id=device_id, circuit_id="C01", date=DAY,
                hours=24, load_mean_pct=50.0, load_min_pct=30.0, load_max_pct=80.0,
                load_spread_pct=50.0, load_spread_rel=1.0, oil_mean_c=45.0, oil_spread_c=12.0,
+               oil_spread_ref_c=12.0, oil_spread_own=1.0, load_spread_ref=1.0, load_spread_own=1.0,
                thermal_index_c=30.0, thermal_reference_c=30.0, thermal_ratio=1.0,
                thermal_ok=True, repeat_all=1.9, repeat_all_day=pd.Timestamp("2025-06-10"),
                repeat_all_load_pct=15.0, repeat_all_oil_c=1.3, repeat_oil=1.8,
@@ -155,7 +156,8 @@ def normal_days(n: int, rng) -> pd.DataFrame:
     return pd.DataFrame({
         "date": pd.Timestamp(DAY), "device_id": [f"T{i}" for i in range(n)], "hours": 24,
         "repeat_all": rng.lognormal(0.6, 0.3, n), "repeat_oil": rng.lognormal(0.6, 0.3, n),
-        "oil_spread_c": rng.normal(15, 4, n).clip(3), "load_spread_rel": rng.normal(0.9, 0.2, n),
+        "oil_spread_own": rng.normal(1.0, 0.15, n).clip(0.3),
+        "load_spread_own": rng.normal(1.0, 0.15, n).clip(0.3),
         "thermal_ratio": rng.normal(1.0, 0.02, n), "clock_gain": rng.exponential(0.005, n),
         "clock_r0": rng.normal(0.93, 0.03, n).clip(-1, 1), "circuit_id": "C01"})
 
@@ -166,10 +168,10 @@ def test_the_anomaly_model_learns_normal_days_and_is_judged_on_perturbed_copies(
     assert model.metrics["roc_auc"] > 0.9
     assert model.metrics["holdout_flagged_per_1000"] < 5
     odd = normal_days(2, rng).assign(repeat_all=[0.001, 2.0], repeat_oil=[0.001, 2.0],
-                                     oil_spread_c=[0.0, 15.0], thermal_ratio=[0.5, 1.0])
+                                     oil_spread_own=[0.0, 1.0], thermal_ratio=[0.5, 1.0])
     rows = integrity.model_rows(model, odd, DAY, "integrity-x")
     assert list(rows["flagged"]) == [True, False]
-    assert rows["reason"].iloc[0].startswith("unusual for the fleet: ")
+    assert rows["reason"].iloc[0].startswith("unusual: ")
     assert set(rows["quarantine"]) == {integrity.NO_QUARANTINE}
     with pytest.raises(ValueError, match="at least 500 and 100"):
         integrity.train_model(normal_days(100, rng), normal_days(100, rng), seed=5)
@@ -189,3 +191,29 @@ def test_the_audit_refuses_a_flag_without_a_reason():
     rows.loc[rows["flagged"], "reason"] = ""
     outcome = integrity.audit(rows, [DAY])
     assert not outcome.passed and "1 flag(s) without a reason" in outcome.summary
+
+
+def test_the_spreads_the_model_sees_are_shares_of_the_units_own_usual():
+    """A unit that always swings less than the fleet has its flat days at about 1.0 of its usual;
+    a unit with too few usual days, or a usual too small to divide by, has none."""
+    stats = pd.DataFrame({"transformer_id": ["T-flat", "T-new", "T-dead"], "hours": 24,
+                          "load_mean_pct": 50.0, "load_min_pct": 40.0, "load_max_pct": 60.0,
+                          "load_spread_pct": 20.0, "load_spread_rel": [0.4, 0.4, 0.4],
+                          "oil_mean_c": 40.0, "oil_spread_c": [3.0, 3.0, 3.0],
+                          "thermal_index_c": 30.0})
+    expected = pd.DataFrame({"device_id": ["T-flat", "T-new", "T-dead"], "circuit_id": "C01",
+                             "reported_before": True, "failed_recently": False})
+    reference = pd.DataFrame({"device_id": ["T-flat", "T-new", "T-dead"],
+                              "thermal_reference_c": 30.0, "reference_days": [20, 2, 20],
+                              "oil_spread_ref_c": [4.0, 4.0, 0.1],
+                              "load_spread_ref": [0.5, 0.5, 0.5],
+                              "spread_days": [20, integrity.MIN_REFERENCE_DAYS - 1, 20]})
+    hourly = pd.DataFrame(columns=["transformer_id", "circuit_id", "h", "kva"])
+    out = integrity.transformer_signals(DAY, stats, expected, hourly, reference).set_index(
+        "device_id")
+    assert out.loc["T-flat", "oil_spread_own"] == pytest.approx(0.75)
+    assert out.loc["T-flat", "load_spread_own"] == pytest.approx(0.8)
+    assert pd.isna(out.loc["T-new", "oil_spread_own"]) and pd.isna(out.loc["T-new",
+                                                                         "load_spread_own"])
+    assert pd.isna(out.loc["T-dead", "oil_spread_own"])
+    assert out.loc["T-dead", "load_spread_own"] == pytest.approx(0.8)
