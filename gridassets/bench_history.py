@@ -34,12 +34,13 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import time
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from gridassets.bench import _forecast_sources, _own_hwm_mb, _write_json_atomic
 
 RUN_ID = "bench-history"  # the publish log's run id for the bulk-written raw days
 CIRCUIT_TABLES = ("feeder_load", "weather_observations", "weather_forecasts",
@@ -98,13 +99,6 @@ def _days(first: date, last: date) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-def _hwm_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def write_raw(settings, p: HistoryPlan, progress=print) -> dict[str, Any]:
     """The raw tables of the plan's days, from the simulator: telemetry one publish a day, the
     circuit tables one publish per table for up to CIRCUIT_CHUNK_DAYS days.
@@ -156,7 +150,7 @@ def write_raw(settings, p: HistoryPlan, progress=print) -> dict[str, Any]:
             windows = []
         if day >= p.telemetry_first or day == p.last:
             progress(f"    raw {day}: simulated {t1 - t0:5.2f} s, written "
-                     f"{time.perf_counter() - t1:5.2f} s; peak RSS {_hwm_mb():,.0f} MB")
+                     f"{time.perf_counter() - t1:5.2f} s; peak RSS {(_own_hwm_mb() or 0.0):,.0f} MB")
     simulate_s, write_s = timing["simulate"], timing["write"]
     return {"days": len(days), "rows": rows, "simulate_seconds": round(simulate_s, 1),
             "write_seconds": round(write_s, 1)}
@@ -176,7 +170,7 @@ def build(settings, p: HistoryPlan, progress=print) -> dict[str, Any]:
         out = fn()
         seconds = time.monotonic() - t0
         phases.append({"phase": label, "seconds": round(seconds, 1),
-                       "peak_rss_mb": round(_hwm_mb(), 1)})
+                       "peak_rss_mb": round((_own_hwm_mb() or 0.0), 1)})
         progress(f"  {label:<58} {seconds:7.1f} s")
         return out
 
@@ -208,17 +202,10 @@ def build(settings, p: HistoryPlan, progress=print) -> dict[str, Any]:
                   dagster(",".join(forecasting), p.forecast_first, p.last))
     return {"plan": p.as_dict(), "raw": raw, "phases": phases,
             "seconds": round(sum(ph["seconds"] for ph in phases), 1),
-            "peak_rss_mb": round(_hwm_mb(), 1)}
-
-
-def _forecast_sources(defs) -> list[str]:
-    from gridassets.bench import _forecast_sources as sources
-
-    return sources(defs)
+            "peak_rss_mb": round((_own_hwm_mb() or 0.0), 1)}
 
 
 def main(argv: list[str] | None = None) -> int:
-    from gridassets import bench
     from gridassets.settings import Settings
 
     parser = argparse.ArgumentParser(prog="python -m gridassets.bench_history")
@@ -229,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     p = plan(args.start, args.day, args.forecast_warmup)
     result = build(Settings.from_env(), p, lambda line: print(line, flush=True))
-    bench._write_json_atomic(args.result, result)
+    _write_json_atomic(args.result, result)
     return 0
 
 
