@@ -16,8 +16,12 @@ Checks. Every score is scaled so that 1.0 is the flag threshold: flagged means s
   load moves by FROZEN_MIN_LOAD_SPREAD_PCT or more. Quarantines the oil readings.
 - transformer `thermal_response`: the day's thermal index (top-oil rise over ambient divided by
   the IEEE C57.91 response to the day's loading) against the unit's own on its last normal days
-  (REFERENCE_DAYS, none before its last failure). A rise under THERMAL_FLAG_RATIO of the usual
-  hides heating: a real fault only ever raises it, and that is the maintenance model's to see.
+  (REFERENCE_DAYS, none before its last failure), and against its last RECENT_DAYS normal days
+  (within RECENT_MAX_AGE_DAYS). A rise under THERMAL_FLAG_RATIO of either hides heating: a real
+  fault only ever raises it, and that is the maintenance model's to see. The second catches a
+  sensor spoofed while a fault develops: the fault has lifted the rise well above the month's
+  usual, so the spoofed rise still looks usual for the month but falls at once against the
+  days before.
 - transformer `clock`: the unit's load against the rest of its circuit's transformers at lags of
   -CLOCK_MAX_LAG..CLOCK_MAX_LAG h. The best fit CLOCK_MIN_GAIN of correlation better than at the
   stated hour, and at least 2 h away, is a clock that is off. Quarantines the day.
@@ -82,11 +86,13 @@ REPEAT_FLAG = 0.3  # a repeat: closer than 0.3 of the usual least difference
 FROZEN_SPREAD_C = 0.15
 FROZEN_MIN_LOAD_SPREAD_PCT = 5.0
 THERMAL_FLAG_RATIO = 0.8
+RECENT_DAYS = 3
+RECENT_MAX_AGE_DAYS = 7
 CLOCK_MAX_LAG = 8
 CLOCK_MIN_GAIN = 0.12
 CLOCK_MIN_CORRELATION = 0.6
 CLOCK_MIN_OTHER_UNITS = 4
-BALANCE_FLAG_SIGMAS = 6.0
+BALANCE_FLAG_SIGMAS = 4.8
 BALANCE_MIN_DEV = 0.06  # log ratio: 6 %
 BALANCE_MAX_MISSING = 0.10
 BALANCE_MIN_HOURS = 2
@@ -178,17 +184,22 @@ def transformer_rows(signals: pd.DataFrame, day: date, model_version: str) -> pd
                       f"{s.at[i, 'load_max_pct']:.0f} %: a frozen sensor")
     add("frozen", score, frozen, reasons, QUARANTINE_OIL)
 
-    # thermal response
-    ratio = s["thermal_ratio"].to_numpy(float)
+    # thermal response: against the month's usual and against the last few days
+    month = s["thermal_ratio"].to_numpy(float)
+    step = s["thermal_step"].to_numpy(float)
+    ratio = np.fmin(month, step)
     judged = present & np.isfinite(ratio) & ~frozen
     low = judged & (ratio < THERMAL_FLAG_RATIO)
     score = np.where(judged, (1 - ratio) / (1 - THERMAL_FLAG_RATIO), 0.0)
     reasons = np.full(n, "", dtype=object)
     for i in np.flatnonzero(low):
+        by_month = np.isfinite(month[i]) and month[i] < THERMAL_FLAG_RATIO
+        reference, days = (("thermal_reference_c", "its last normal days") if by_month else
+                           ("thermal_recent_c", f"its last {RECENT_DAYS} normal days"))
         reasons[i] = (f"oil temperature inconsistent with its load: it rose "
                       f"{s.at[i, 'thermal_index_c']:.1f} °C over ambient for its loading, "
-                      f"{100 * ratio[i]:.0f} % of the {s.at[i, 'thermal_reference_c']:.1f} °C of its "
-                      f"last normal days (IEEE C57.91 top-oil response)")
+                      f"{100 * ratio[i]:.0f} % of the {s.at[i, reference]:.1f} °C of {days} "
+                      f"(IEEE C57.91 top-oil response)")
     add("thermal_response", score, low, reasons, QUARANTINE_OIL)
 
     # clock
@@ -549,7 +560,8 @@ SIGNAL_COLUMNS = [
     "load_mean_pct", "load_min_pct", "load_max_pct", "load_spread_pct", "load_spread_rel",
     "oil_mean_c", "oil_spread_c", "oil_spread_ref_c", "oil_spread_own", "load_spread_ref",
     "load_spread_own", "thermal_index_c", "thermal_reference_c", "thermal_ratio",
-    "thermal_ok", "repeat_all", "repeat_all_day", "repeat_all_load_pct", "repeat_all_oil_c",
+    "thermal_recent_c", "thermal_step", "thermal_ok", "repeat_all", "repeat_all_day",
+    "repeat_all_load_pct", "repeat_all_oil_c",
     "repeat_oil", "repeat_oil_day", "repeat_oil_c", "clock_r0", "clock_lag_h", "clock_r_best",
     "clock_gain", "failed_recently", "units", "missing_share", "balance_ratio", "balance_sd",
     "balance_ratio_ref", "balance_sd_ref", "balance_max_dev", "balance_worst_ratio",
@@ -571,19 +583,24 @@ def transformer_signals(day: date, stats: pd.DataFrame, expected: pd.DataFrame,
     out["hours"] = out["hours"].fillna(0).astype("int64")
     ref = reference[reference["reference_days"] >= MIN_REFERENCE_DAYS]
     out = out.merge(ref[["device_id", "thermal_reference_c"]], on="device_id", how="left")
+    recent = reference[reference["recent_days"] >= RECENT_DAYS]
+    out = out.merge(recent[["device_id", "thermal_recent_c"]], on="device_id", how="left")
     spreads = reference[reference["spread_days"] >= MIN_REFERENCE_DAYS]
     out = out.merge(spreads[["device_id", "oil_spread_ref_c", "load_spread_ref"]],
                     on="device_id", how="left")
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = out["thermal_index_c"] / out["thermal_reference_c"]
+        step = out["thermal_index_c"] / out["thermal_recent_c"]
         oil_own = out["oil_spread_c"] / out["oil_spread_ref_c"]
         load_own = out["load_spread_rel"] / out["load_spread_ref"]
     out["thermal_ratio"] = ratio.where(out["thermal_reference_c"] > 1.0)
+    out["thermal_step"] = step.where(out["thermal_recent_c"] > 1.0)
     out["oil_spread_own"] = oil_own.where(out["oil_spread_ref_c"] >= SPREAD_MIN_REF_C)
     out["load_spread_own"] = load_own.where(out["load_spread_ref"] >= SPREAD_MIN_REF_REL)
     frozen = (out["oil_spread_c"] < FROZEN_SPREAD_C) & (out["load_spread_pct"]
                                                         >= FROZEN_MIN_LOAD_SPREAD_PCT)
-    out["thermal_ok"] = ~(frozen | (out["thermal_ratio"] < THERMAL_FLAG_RATIO))
+    out["thermal_ok"] = ~(frozen | (out["thermal_ratio"] < THERMAL_FLAG_RATIO)
+                          | (out["thermal_step"] < THERMAL_FLAG_RATIO))
     out = out.merge(_clock(hourly), on="device_id", how="left")
     out["device_type"] = TRANSFORMER
     out["date"] = pd.Timestamp(day)

@@ -19,6 +19,8 @@ from gridassets.domain.integrity import (
     FEEDER_REPEAT_SCALE,
     LOAD_REPEAT_SCALE,
     OIL_REPEAT_SCALE_C,
+    RECENT_DAYS,
+    RECENT_MAX_AGE_DAYS,
     REFERENCE_DAYS,
     REPEAT_DAYS,
     SPREAD_MIN_HOURS,
@@ -186,7 +188,8 @@ def references(con: duckdb.DuckDBPyConnection, day: date, pending: pd.DataFrame 
                ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """From the signals of the REFERENCE_DAYS before `day` (stored, and `pending`: earlier days of
     the same run, not yet stored), on the days each device's checks passed: per transformer the
-    median thermal index since its last failure (and on how many days), and its median oil and
+    median thermal index since its last failure (and on how many days), the same over its last
+    RECENT_DAYS such days within RECENT_MAX_AGE_DAYS (and how many), and its median oil and
     load spreads over the days it reported at least SPREAD_MIN_HOURS hours (and how many); per
     circuit the median balance ratio and hour-to-hour spread."""
     sources = []
@@ -197,29 +200,41 @@ def references(con: duckdb.DuckDBPyConnection, day: date, pending: pd.DataFrame 
         sources.append("select * from pending_signals")
     if not sources:
         return (pd.DataFrame(columns=["device_id", "thermal_reference_c", "reference_days",
-                                      "oil_spread_ref_c", "load_spread_ref", "spread_days"]),
+                                      "thermal_recent_c", "recent_days", "oil_spread_ref_c",
+                                      "load_spread_ref", "spread_days"]),
                 pd.DataFrame(columns=["device_id", "balance_ratio_ref", "balance_sd_ref",
                                       "reference_days"]))
     signals = " union all by name ".join(sources)
     start = _ts(day)
     first = start - pd.Timedelta(days=REFERENCE_DAYS)
+    recent = start - pd.Timedelta(days=RECENT_MAX_AGE_DAYS)
     tx = con.execute(f"""
-        with s as ({signals})  -- sql-identifier: selects of tables named in code
-        select s.device_id, median(s.thermal_index_c) as thermal_reference_c,
-               count(s.thermal_index_c) as reference_days,
-               median(s.oil_spread_c) filter (where s.hours >= {SPREAD_MIN_HOURS})
+        with s as ({signals}),  -- sql-identifier: selects of tables named in code
+        normal as (
+            select s.device_id, s.date, s.hours, s.thermal_index_c, s.oil_spread_c,
+                   s.load_spread_rel,
+                   row_number() over (partition by s.device_id order by s.date desc) as back
+            from s
+            where s.device_type = 'transformer' and s.date >= ? and s.date < ? and s.thermal_ok
+              and s.hours > 0
+              and not exists (select 1 from {qualified("transformer_failures")} f
+                              where f.transformer_id = s.device_id
+                                and f.failed_at >= s.date and f.failed_at < ?)
+        )
+        select device_id, median(thermal_index_c) as thermal_reference_c,
+               count(thermal_index_c) as reference_days,
+               median(thermal_index_c) filter (where back <= {RECENT_DAYS} and date >= ?)
+                   as thermal_recent_c,
+               count(thermal_index_c) filter (where back <= {RECENT_DAYS} and date >= ?)
+                   as recent_days,
+               median(oil_spread_c) filter (where hours >= {SPREAD_MIN_HOURS})
                    as oil_spread_ref_c,
-               median(s.load_spread_rel) filter (where s.hours >= {SPREAD_MIN_HOURS})
+               median(load_spread_rel) filter (where hours >= {SPREAD_MIN_HOURS})
                    as load_spread_ref,
-               count(*) filter (where s.hours >= {SPREAD_MIN_HOURS}) as spread_days
-        from s
-        where s.device_type = 'transformer' and s.date >= ? and s.date < ? and s.thermal_ok
-          and s.hours > 0
-          and not exists (select 1 from {qualified("transformer_failures")} f
-                          where f.transformer_id = s.device_id
-                            and f.failed_at >= s.date and f.failed_at < ?)
-        group by s.device_id
-    """, [first, start, start]).fetchdf()
+               count(*) filter (where hours >= {SPREAD_MIN_HOURS}) as spread_days
+        from normal
+        group by device_id
+    """, [first, start, start, recent, recent]).fetchdf()
     circuits = con.execute(f"""
         with s as ({signals})  -- sql-identifier: selects of tables named in code
         select device_id, median(balance_ratio) as balance_ratio_ref,

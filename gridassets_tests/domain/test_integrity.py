@@ -20,7 +20,7 @@ def transformer(device_id: str, **values) -> dict:
                load_spread_pct=50.0, load_spread_rel=1.0, oil_mean_c=45.0, oil_spread_c=12.0,
                oil_spread_ref_c=12.0, oil_spread_own=1.0, load_spread_ref=1.0, load_spread_own=1.0,
                thermal_index_c=30.0, thermal_reference_c=30.0, thermal_ratio=1.0,
-               thermal_ok=True, repeat_all=1.9, repeat_all_day=pd.Timestamp("2025-06-10"),
+               thermal_recent_c=30.0, thermal_step=1.0, thermal_ok=True, repeat_all=1.9, repeat_all_day=pd.Timestamp("2025-06-10"),
                repeat_all_load_pct=15.0, repeat_all_oil_c=1.3, repeat_oil=1.8,
                repeat_oil_day=pd.Timestamp("2025-06-10"), repeat_oil_c=1.3, clock_r0=0.93,
                clock_lag_h=0.0, clock_r_best=0.93, clock_gain=0.0, failed_recently=False)
@@ -41,18 +41,23 @@ def test_each_threat_pattern_is_flagged_with_a_reason_and_normal_days_are_not():
         transformer("T-oil-loop", repeat_oil=0.05, repeat_oil_c=0.04,
                     repeat_oil_day=pd.Timestamp("2025-06-09")),
         transformer("T-frozen", oil_spread_c=0.0, oil_mean_c=61.3, thermal_ratio=0.7),
-        transformer("T-cool", thermal_ratio=0.64, thermal_index_c=19.2),
+        transformer("T-cool", thermal_ratio=0.64, thermal_step=0.64, thermal_index_c=19.2),
+        # a fault had lifted the rise to 40 °C; a spoofed sensor brings it back to the month's
+        transformer("T-spoof", thermal_ratio=0.98, thermal_index_c=29.4,
+                    thermal_recent_c=40.0, thermal_step=0.735),
         transformer("T-clock", clock_r0=0.41, clock_lag_h=4.0, clock_r_best=0.95,
                     clock_gain=0.54),
     ])
     found = flags(integrity.transformer_rows(signals, DAY, integrity.RULES_VERSION))
     assert set(found) == {("T-replay", "repeat"), ("T-oil-loop", "repeat"),
                           ("T-frozen", "frozen"), ("T-cool", "thermal_response"),
-                          ("T-clock", "clock")}
+                          ("T-spoof", "thermal_response"), ("T-clock", "clock")}
     assert "repeat 2025-06-07 hour by hour" in found[("T-replay", "repeat")]
     assert "oil sensor is replaying" in found[("T-oil-loop", "repeat")]
     assert "stuck at 61.3 °C" in found[("T-frozen", "frozen")]
-    assert "64 % of the 30.0 °C" in found[("T-cool", "thermal_response")]
+    assert "64 % of the 30.0 °C of its last normal days" in found[("T-cool", "thermal_response")]
+    assert "74 % of the 40.0 °C of its last 3 normal days" in found[("T-spoof",
+                                                                     "thermal_response")]
     assert "4 h late" in found[("T-clock", "clock")]
 
 
@@ -69,8 +74,9 @@ def test_quarantine_says_which_readings_stay_out():
 
 
 def test_a_real_fault_runs_hot_and_is_left_to_the_maintenance_model():
-    rows = integrity.transformer_rows(pd.DataFrame([transformer("T-fault", thermal_ratio=1.6)]),
-                                      DAY, integrity.RULES_VERSION)
+    # its rise climbs day after day: above both the month's usual and the last days'
+    rows = integrity.transformer_rows(pd.DataFrame([transformer(
+        "T-fault", thermal_ratio=1.6, thermal_step=1.1)]), DAY, integrity.RULES_VERSION)
     assert not rows["flagged"].any()
     assert float(rows.loc[rows["check"] == "thermal_response", "score"].iloc[0]) == 0.0
 
@@ -85,7 +91,8 @@ def test_a_unit_out_of_service_is_not_a_replay():
 
 def test_a_group_falling_silent_is_flagged_and_a_single_unit_is_not():
     silent = dict(hours=0, load_mean_pct=np.nan, oil_spread_c=np.nan, load_spread_pct=np.nan,
-                  repeat_all=np.nan, repeat_oil=np.nan, thermal_ratio=np.nan, clock_gain=np.nan)
+                  repeat_all=np.nan, repeat_oil=np.nan, thermal_ratio=np.nan, thermal_step=np.nan,
+                  clock_gain=np.nan)
     signals = pd.DataFrame([
         *(transformer(f"T-g{i}", circuit_id="C02", **silent) for i in range(3)),
         transformer("T-alone", circuit_id="C03", **silent),
@@ -205,6 +212,7 @@ def test_the_spreads_the_model_sees_are_shares_of_the_units_own_usual():
                              "reported_before": True, "failed_recently": False})
     reference = pd.DataFrame({"device_id": ["T-flat", "T-new", "T-dead"],
                               "thermal_reference_c": 30.0, "reference_days": [20, 2, 20],
+                              "thermal_recent_c": 30.0, "recent_days": 3,
                               "oil_spread_ref_c": [4.0, 4.0, 0.1],
                               "load_spread_ref": [0.5, 0.5, 0.5],
                               "spread_days": [20, integrity.MIN_REFERENCE_DAYS - 1, 20]})

@@ -6,7 +6,9 @@ from datetime import date
 import pandas as pd
 
 from gridassets.domain.forecasting import FittedModel
+from gridassets.domain.integrity import RECENT_DAYS
 from gridassets.storage import forecasting as forecast_reads
+from gridassets.storage import integrity as integrity_reads
 from gridassets.storage import scores as score_reads
 from gridassets.storage import storms as storm_reads
 from gridassets.storage.backend import open_warehouse
@@ -133,3 +135,39 @@ def test_storm_reads_take_the_storm_and_the_latest_day(settings):
         assert sorted(state["circuit_id"]) == ["c1", "c2"] and set(state["date"]) == {D2}
         assert list(storm_reads.latest_transformer_risk(con)["p_fail_30d"]) == [0.2]
         assert list(storm_reads.environmental_outages_since(con, D2)["outage_id"]) == ["o2"]
+
+
+def test_a_transformers_references_are_its_normal_days_since_its_last_failure(settings):
+    """The month's usual and the last RECENT_DAYS normal days' thermal index: days a check
+    flagged and days before a failure are left out, and the recent ones must be within
+    RECENT_MAX_AGE_DAYS."""
+    day = pd.Timestamp("2025-05-20")
+    rows = []
+    for k in range(1, 20):  # 2025-05-01 .. 2025-05-19
+        d = day - pd.Timedelta(days=20 - k)
+        # T1: usual 30 °C, then a developing fault lifts it to 40 °C; one day judged not ok
+        index = 30.0 if k <= 12 else 40.0
+        rows.append(("T1", d, 25.0 if k == 19 else index, k != 19))
+        # T2: failed on 2025-05-10; 50 °C before, 35 °C after
+        rows.append(("T2", d, 50.0 if k < 10 else 35.0, True))
+        # T3: its last normal days are more than a week old
+        rows.append(("T3", d, 30.0, k <= 9))
+    signals = pd.DataFrame(rows, columns=["device_id", "date", "thermal_index_c", "thermal_ok"])
+    signals = signals.assign(device_type="transformer", circuit_id="C1", hours=24,
+                             oil_spread_c=5.0, load_spread_rel=0.5, balance_ok=False,
+                             balance_ratio=None, balance_sd=None)
+    store(settings, "telemetry_signals", signals)
+    store(settings, "transformer_failures", pd.DataFrame({
+        "transformer_id": ["T2"], "failed_at": [pd.Timestamp("2025-05-10 06:00")],
+        "failure_mode": ["thermal"]}))
+    with read_warehouse(settings) as con:
+        tx, _ = integrity_reads.references(con, day.date())
+    ref = tx.set_index("device_id")
+    assert ref.loc["T1", "thermal_reference_c"] == 30.0  # 12 days of 30, 6 of 40
+    assert ref.loc["T1", "thermal_recent_c"] == 40.0  # the ones before the day not ok
+    assert ref.loc["T1", "recent_days"] == RECENT_DAYS
+    assert ref.loc["T2", "thermal_reference_c"] == 35.0  # nothing before its failure
+    assert ref.loc["T2", "reference_days"] == 9  # nor the day it failed
+    assert ref.loc["T2", "thermal_recent_c"] == 35.0
+    assert ref.loc["T3", "reference_days"] == 9 and ref.loc["T3", "recent_days"] == 0
+    assert pd.isna(ref.loc["T3", "thermal_recent_c"])
