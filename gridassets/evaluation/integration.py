@@ -60,7 +60,7 @@ def evaluate(db: Path, models_dir: Path, simulator=None) -> Evaluation:
     source): its true expected customer-minutes give the oracle row."""
     if not Path(db).is_file():
         raise ValueError(f"{db} does not exist: build it first (make run)")
-    with warehouse.connect(db) as con:
+    with warehouse.connect(db, read_only=True) as con:
         last_day = reads.last_load_timestamp(con)
         if last_day is None:
             raise ValueError(f"{db} holds no data: build it first (make run)")

@@ -36,7 +36,7 @@ def forecast_temperature_gain(db: Path, n_origins: int = TEMPERATURE_ORIGINS) ->
     the last `n_origins` days whose next day's load is stored. None when the warehouse has no
     weather forecasts or observed weather, or too little history."""
     cfg = forecasting.ForecastConfig()
-    with warehouse.connect(db) as con:
+    with warehouse.connect(db, read_only=True) as con:
         if not (warehouse.table_exists(con, "weather_forecasts")
                 and warehouse.table_exists(con, "weather_observations")):
             return None
@@ -73,7 +73,7 @@ def intraday_accuracy(db: Path, days: int = INTRADAY_DAYS, every_h: int = INTRAD
                       ) -> dict | None:
     """The intraday refresh replayed at every `every_h`-th hour of the last `days` days whose 24
     hours ahead are all observed, scored by horizon; None without stored day-ahead models."""
-    with warehouse.connect(db) as con:
+    with warehouse.connect(db, read_only=True) as con:
         if not warehouse.table_exists(con, "load_forecast_models"):
             return None
         last_ts = eval_reads.last_load_timestamp(con)

@@ -46,7 +46,7 @@ def first_list_day(history_start: date) -> date:
 def data_span(db: Path) -> tuple[date, date] | None:
     if not Path(db).exists():
         return None
-    with warehouse.connect(db) as con:
+    with warehouse.connect(db, read_only=True) as con:
         return reads.feature_span(con)
 
 
@@ -150,7 +150,7 @@ def stored_forecasts(db: Path) -> dict | None:
     """The day-ahead forecasts the graph stored, scored against what happened (None if none)."""
     from gridassets.domain import backtest, forecasting
 
-    with warehouse.connect(db) as con:
+    with warehouse.connect(db, read_only=True) as con:
         forecasts = reads.scored_forecasts(con, backtest.SCORED_COLUMNS)
         if forecasts is None or forecasts.empty:
             return None

@@ -1,5 +1,7 @@
 """`make evaluate`'s figures read from a warehouse built by `python -m gridassets run`."""
 
+import subprocess
+import sys
 from datetime import timedelta
 
 import duckdb
@@ -99,3 +101,24 @@ def test_the_forecast_temperature_gain_and_the_intraday_refresh_are_replayed(dem
     assert by[1]["mape_intraday"] < by[1]["mape_prev_day"]
     text = load_forecasts.format_report(gain, intra)
     assert "with forecast temperature" in text and "Intraday refresh by horizon" in text
+
+
+def test_the_evaluation_only_reads_the_warehouse(demo_data):
+    """Another process reading the warehouse (a report, the UI) does not stop `make evaluate`:
+    its reads take no write lock."""
+    data, _ = demo_data
+    db = data / "warehouse.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time\n"
+         f"con = duckdb.connect({str(db)!r}, read_only=True)\n"
+         "print('open', flush=True)\ntime.sleep(600)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        assert report.data_span(db) is not None
+        assert report.stored_forecasts(db) is not None
+        assert len(integration.evaluate(db, data / "models").lift)
+        assert load_forecasts.intraday_accuracy(db, days=1) is not None
+    finally:
+        holder.kill()
+        holder.wait()
