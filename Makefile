@@ -17,6 +17,8 @@ EVAL_START ?= 2024-10-01
 EVAL_END ?= 2025-06-30
 SCALE ?= demo
 PYTEST_ARGS ?=
+# Tests run on this many workers (pytest-xdist, a file at a time); 0 runs them in one process.
+PYTEST_WORKERS ?= 2
 
 # pip's output (a warning per package from this machine's pip configuration, setuptools' banner)
 # goes to $(INSTALL_LOG), shown only when an install fails: `make run` prints only the project's.
@@ -64,7 +66,7 @@ run: $(VENV)/.installed
 	@$(BIN)/python -m gridassets run $(if $(START),--start $(START)) $(if $(END),--end $(END))
 
 test: $(VENV)/.installed-test
-	@$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 dev: $(VENV)/.installed
 	$(BIN)/dagster dev -m gridassets.definitions --host 127.0.0.1 --port 3000

@@ -1,9 +1,11 @@
 """Shared fixtures: a small synthetic fleet in a temporary data folder, and its resources."""
 
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import dagster as dg
@@ -19,6 +21,13 @@ TEST_DATA = Path(__file__).resolve().parent / "data"
 SMALL_FLEET = {"seed": 11, "n_circuits": 6, "n_transformers": 120}
 RAW = ["transformer_telemetry", "feeder_load", "weather_observations", "outage_events",
        "transformer_failures", "weather_forecasts"]
+
+
+def pytest_collection_modifyitems(config, items):
+    """The end-to-end tests first: under `make test`'s workers (pytest-xdist, a file at a time)
+    the long ones start early and the short ones fill in at the end, so neither worker waits long
+    for the other to finish."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
 
 
 @pytest.fixture(autouse=True)
@@ -141,6 +150,11 @@ class _DemoBuild:
                         f"{self.log.read_text(errors='replace')[-5000:]}")
         return out
 
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
 
 BUILD_TIMEOUT_S = 1800
 # The session's demo builds, one per backend, with the fixture that returns each.
@@ -159,30 +173,91 @@ def _wanted(item) -> set[str]:
     return wanted
 
 
+class _SharedBuild:
+    """A demo build shared by the session's xdist workers (`make test` runs two): the first worker
+    to ask starts it under an exclusive lock on `root`.lock and holds the lock until it has ended;
+    the others wait on the lock, then read how it ended from `root`/ended."""
+
+    def __init__(self, root: Path, **extra: str):
+        self.root, self.data = root, root / "data"
+        self.out, self.log = root / "run.out", root / "run.log"
+        self.ended = root / "ended"
+        self.build: _DemoBuild | None = None
+        self._lock = open(root.parent / f"{root.name}.lock", "a+")  # noqa: SIM115 (held open)
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # another worker builds it
+        if self.ended.exists():  # it has already ended
+            self._release()
+            return
+        if root.exists():
+            shutil.rmtree(root)
+        self.build = _DemoBuild(root, **extra)
+        self._watcher = threading.Thread(target=self._watch, daemon=True)
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        try:
+            code = self.build.process.wait(timeout=BUILD_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.build.process.kill()
+            code = self.build.process.wait()
+        self.ended.write_text(str(code))
+        self._release()
+
+    def _release(self) -> None:
+        fcntl.flock(self._lock, fcntl.LOCK_UN)
+        self._lock.close()
+
+    def wait(self) -> str:
+        if self.build is not None:
+            self._watcher.join()
+            return self.build.wait()
+        with open(self.root.parent / f"{self.root.name}.lock", "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released once the building worker saw it end
+            fcntl.flock(lock, fcntl.LOCK_UN)
+        code = self.ended.read_text().strip() if self.ended.exists() else "never ended"
+        out = self.out.read_text(errors="replace") if self.out.exists() else ""
+        if code != "0":
+            pytest.fail(f"python -m gridassets run (built by another worker) failed (exit "
+                        f"{code}):\n{out[-3000:]}\nlog: {self.log}")
+        return out
+
+    def stop(self) -> None:
+        # Another worker may still need it: let it end (wait() fails it after BUILD_TIMEOUT_S).
+        if self.build is not None:
+            self._watcher.join()
+
+
 class _Builds(dict):
     def __init__(self, factory):
         super().__init__()
         self.factory = factory
+        # Under xdist the workers' base folders share a parent, where the builds are shared.
+        self.shared = (factory.getbasetemp().parent
+                       if os.environ.get("PYTEST_XDIST_WORKER") else None)
 
-    def start(self, name: str) -> _DemoBuild:
+    def start(self, name: str) -> _DemoBuild | _SharedBuild:
         if name not in self:
             folder, extra = _BUILDS[name]
-            self[name] = _DemoBuild(self.factory.mktemp(folder), **extra)
+            self[name] = (_SharedBuild(self.shared / f"shared-{folder}", **extra)
+                          if self.shared is not None
+                          else _DemoBuild(self.factory.mktemp(folder), **extra))
         return self[name]
 
 
 @pytest.fixture(scope="session")
 def _demo_builds(request, tmp_path_factory):
     """Every demo build the session's tests need, started together the first time one is asked
-    for: the builds are mostly single-threaded, so on 2 cores both take about as long as one."""
+    for: the builds are mostly single-threaded, so on 2 cores both take about as long as one.
+    Tests only read a build, or copy it (`copy_data`) to write."""
     builds = _Builds(tmp_path_factory)
     for name in sorted({name for item in request.session.items for name in _wanted(item)}):
         builds.start(name)
     yield builds
     for build in builds.values():
-        if build.process.poll() is None:
-            build.process.kill()
-            build.process.wait()
+        build.stop()
 
 
 @pytest.fixture(scope="session")
