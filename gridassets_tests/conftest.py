@@ -24,10 +24,11 @@ RAW = ["transformer_telemetry", "feeder_load", "weather_observations", "outage_e
 
 
 def pytest_collection_modifyitems(config, items):
-    """The end-to-end tests first: under `make test`'s workers (pytest-xdist, a file at a time)
-    the long ones start early and the short ones fill in at the end, so neither worker waits long
-    for the other to finish."""
-    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
+    """The tests that need no demo build first, the end-to-end ones leading, then those that read
+    a build: under `make test`'s workers (pytest-xdist, a file at a time) the builds run while
+    the workers have other tests to do, and the long tests start early so that neither worker
+    waits long for the other at the end."""
+    items.sort(key=lambda item: (bool(_wanted(item)), item.get_closest_marker("e2e") is None))
 
 
 @pytest.fixture(autouse=True)
@@ -187,6 +188,7 @@ class _SharedBuild:
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            self._lock.close()
             return  # another worker builds it
         if self.ended.exists():  # it has already ended
             self._release()
@@ -247,11 +249,11 @@ class _Builds(dict):
         return self[name]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def _demo_builds(request, tmp_path_factory):
-    """Every demo build the session's tests need, started together the first time one is asked
-    for: the builds are mostly single-threaded, so on 2 cores both take about as long as one.
-    Tests only read a build, or copy it (`copy_data`) to write."""
+    """Every demo build the session's tests need, started together when the session starts, in
+    the background; a test that needs one waits for it. Tests only read a build, or copy it
+    (`copy_data`) to write."""
     builds = _Builds(tmp_path_factory)
     for name in sorted({name for item in request.session.items for name in _wanted(item)}):
         builds.start(name)
