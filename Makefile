@@ -17,7 +17,8 @@ EVAL_START ?= 2024-10-01
 EVAL_END ?= 2025-06-30
 SCALE ?= demo
 PYTEST_ARGS ?=
-# Tests run on this many workers (pytest-xdist, a file at a time); 0 runs them in one process.
+# Tests run on this many workers (pytest-xdist, a file at a time in the order conftest.py sorts
+# them: xdist would otherwise start the files with the most tests first); 0: in one process.
 PYTEST_WORKERS ?= 2
 
 # pip's output (a warning per package from this machine's pip configuration, setuptools' banner)
@@ -66,7 +67,7 @@ run: $(VENV)/.installed
 	@$(BIN)/python -m gridassets run $(if $(START),--start $(START)) $(if $(END),--end $(END))
 
 test: $(VENV)/.installed-test
-	@$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	@$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 dev: $(VENV)/.installed
 	$(BIN)/dagster dev -m gridassets.definitions --host 127.0.0.1 --port 3000
