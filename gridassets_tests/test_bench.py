@@ -41,7 +41,7 @@ def test_bench_writes_the_contract_keys(tmp_path):
          "--forecast-warmup", "1",
          # `make bench` writes docs/results.md; the test writes a copy of it.
          "--docs", str(page)],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600,
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=BENCH_TIMEOUT_S,
     )
     assert out.returncode == 0, f"{out.stdout[-3000:]}\n{out.stderr[-5000:]}"
 
