@@ -36,7 +36,7 @@ help:
 	@echo "make test      run the whole test suite"
 	@echo "make dev       Dagster UI + daemon on http://127.0.0.1:3000 (sensors and schedules on)"
 	@echo "make evaluate  model quality on held-out time, and load forecasts on EIA-930 vs the operator"
-	@echo "make evaluate-large  the same on 200 circuits over a year (about 20 minutes)"
+	@echo "make evaluate-large  the same on 200 circuits over a year (over an hour on 2 cores)"
 	@echo "make bench     speed and memory of one daily partition (SCALE=demo|utility|large)"
 	@echo "make scaleout-demo  a 10-day backfill on PostgreSQL, Redis and 3 Celery workers, with a"
 	@echo "                    storm alert during it, checked against the embedded build"
@@ -75,7 +75,7 @@ dev: $(VENV)/.installed
 evaluate: $(VENV)/.installed-test
 	$(BIN)/python -m gridassets evaluate --start $(or $(START),$(EVAL_START)) --end $(or $(END),$(EVAL_END)) --docs docs/results.md
 
-# The same figures on a bigger fleet and a longer window (about 20 minutes on 2 cores): 200
+# The same figures on a bigger fleet and a longer window (over an hour on 2 cores): 200
 # circuits make the share captured by the top 10 % far less noisy than the demo's 40.
 evaluate-large: $(VENV)/.installed-test
 	GRIDASSETS_DATA_DIR=data/evaluation GRIDASSETS_CIRCUITS=200 GRIDASSETS_TRANSFORMERS=4000 \
