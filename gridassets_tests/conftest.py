@@ -24,11 +24,18 @@ RAW = ["transformer_telemetry", "feeder_load", "weather_observations", "outage_e
 
 
 def pytest_collection_modifyitems(config, items):
-    """The tests that need no demo build first, the end-to-end ones leading, then those that read
-    a build: under `make test`'s workers (pytest-xdist, a file at a time) the builds run while
-    the workers have other tests to do, and the long tests start early so that neither worker
-    waits long for the other at the end."""
-    items.sort(key=lambda item: (bool(_wanted(item)), item.get_closest_marker("e2e") is None))
+    """The test files that need no demo build first, those with end-to-end tests leading, then
+    the files that read a build: under `make test`'s workers (pytest-xdist, a file at a time) the
+    builds run while the workers have other tests to do, and the long tests start early so that
+    neither worker waits long for the other at the end. The order is by file, since a worker takes
+    a whole file: a file with one test that reads a build waits for that build."""
+    needs_build: dict = {}
+    has_e2e: dict = {}
+    for item in items:
+        needs_build[item.path] = needs_build.get(item.path, False) or bool(_wanted(item))
+        has_e2e[item.path] = (has_e2e.get(item.path, False)
+                              or item.get_closest_marker("e2e") is not None)
+    items.sort(key=lambda item: (needs_build[item.path], not has_e2e[item.path]))
 
 
 @pytest.fixture(autouse=True)
