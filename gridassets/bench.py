@@ -23,7 +23,11 @@ The benchmark works in its own folder (`<data dir>/bench/<scale>/`: a warehouse,
 5. computes the transformer health features of D and its 30-day window from raw telemetry twice:
    with the project's DuckDB SQL and with plain pandas (`gridassets.bench_pandas`), checks that
    they are equal, and reports both timings;
-6. writes `<data dir>/outputs/bench.json` atomically and prints a table.
+6. at utility scale (or with --long-growth), measures growth over years (`growth_ratio_2y_1y`):
+   a partition after a year of history with every window full against one 52 weeks later, each
+   with exactly the history before it, built in bulk in `<root>/years`
+   (`gridassets.bench_history.build_points`), run turn about like step 4;
+7. writes `<data dir>/outputs/bench.json` atomically and prints a table.
 
 At large scale (5,000 circuits, 200,000 transformers) step 1 builds only what the measured
 partition reads, the raw tables straight from the simulator (`gridassets.bench_history`), and
@@ -41,7 +45,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -76,9 +80,14 @@ SAMPLE_INTERVAL_S = 0.02
 CHILD_TIMEOUT_S = 3 * 3600
 # Targets of the issue, at utility scale on a 2-core, 24 GiB machine; the large scale's (5,000
 # circuits, 200,000 transformers) on the same machine.
-TARGETS = {"daily_graph_seconds": 60.0, "peak_rss_mb": 2048.0, "incremental_ratio": 1.2}
+TARGETS = {"daily_graph_seconds": 60.0, "peak_rss_mb": 2048.0, "incremental_ratio": 1.2,
+           "growth_ratio_2y_1y": 1.05}
 LARGE_TARGETS = {"daily_graph_seconds": 60.0, "peak_rss_mb": 4096.0}
 MARKER = ".gridassets-bench"
+# Growth over years (`growth_ratio_2y_1y`): the second point comes this many days after the first,
+# on the same weekday. Measured by default at these scales.
+LONG_GROWTH_GAP_DAYS = 364
+LONG_GROWTH_SCALES = ("utility",)
 
 
 @dataclass
@@ -100,6 +109,9 @@ class BenchConfig:
     backend: str = "duckdb"
     pandas: bool = True  # measure the SQL features against pandas (once is enough)
     bulk: bool = False  # build only what the measured day reads, raw tables in bulk
+    # growth over years: history lengths (days) of the two points, or None (not measured)
+    long_growth: tuple[int, int] | None = None
+    only_long_growth: bool = False  # measure nothing else
 
     @property
     def data_dir(self) -> Path:
@@ -136,6 +148,13 @@ class BenchConfig:
                 "models": self.models, "growth_days": list(self.growth_days),
                 "backend": self.backend, "bulk": self.bulk,
                 "forecast_warmup_days": self.forecast_warmup_days}
+
+
+def default_long_growth(start: date) -> tuple[int, int]:
+    """The history lengths of growth over years: a year or more, with every window full (the
+    first Wednesday whose load forecast has its whole regression window), and 52 weeks more."""
+    first = (bulk_default_day(start) - start).days
+    return first, first + LONG_GROWTH_GAP_DAYS
 
 
 def default_day(start: date) -> date:
@@ -601,6 +620,79 @@ def measure_growth(cfg: BenchConfig, groups: tuple[str, ...], progress) -> dict[
     return _growth(runs, cfg.growth_days, points[-1][0])
 
 
+def measure_long_growth(cfg: BenchConfig, groups: tuple[str, ...], progress) -> dict[str, Any]:
+    """Growth over years (`growth_ratio_2y_1y`): the same daily steps as `measure_growth` for
+    partition start+n1 (a year of history or more, every window full) and start+n2 (52 weeks
+    later), each with exactly the history before it, run turn about. The history is built in bulk
+    in `<root>/years` (`bench_history.build_points`: every raw table of every day, the derived
+    assets over the windows each day reads), the first point's as a copy."""
+    n1, n2 = cfg.long_growth
+    days = [cfg.start + timedelta(days=n) for n in (n1, n2)]
+    years = replace(cfg, root=cfg.root / "years")
+    identity = {**cfg.identity(), "long_growth": [n1, n2]}
+    state = years.root / "state.json"
+    reused = (cfg.reuse and state.is_file()
+              and json.loads(state.read_text()).get("identity") == identity)
+    if reused:
+        progress(f"  growth over years: reusing the history built earlier in {years.root}")
+        built = json.loads(state.read_text())["built"]
+    else:
+        if years.root.exists():
+            shutil.rmtree(years.root)
+        years.dagster_home.mkdir(parents=True)
+        shutil.copy(REPO_ROOT / ".dagster_home" / "dagster.yaml",
+                    years.dagster_home / "dagster.yaml")
+        result_path = years.logs / "history.json"
+        cmd = [sys.executable, "-m", "gridassets.bench_history", "--start", cfg.start.isoformat(),
+               *[a for d in days for a in ("--day", d.isoformat())],
+               "--forecast-warmup", str(cfg.forecast_warmup_days),
+               "--snapshots", str(years.root), "--result", str(result_path)]
+        progress(f"  growth over years: building {n2} days of history in bulk (log "
+                 f"{years.logs / 'history.log'}) ...")
+        child = run_child(cmd, years.env(), years.logs / "history.log")
+        if child.returncode != 0 or not result_path.is_file():
+            raise BenchError(f"building the history for growth over years failed (exit "
+                             f"{child.returncode}); log {child.log}:\n{_tail(child.log)}")
+        built = json.loads(result_path.read_text())
+        built.update(process_seconds=round(child.wall_seconds, 1),
+                     peak_rss_mb=round(max(child.max_rss_mb, built["peak_rss_mb"]), 1))
+        for ph in built["phases"]:
+            progress(f"  {ph['phase']:<58} {ph['seconds']:7.1f} s")
+        _write_json_atomic(state, {"identity": identity, "built": built})
+    first = years.root / f"history-{n1}d"
+    points = [(n1, days[0], years.env(first / "data", first / "dagster_home")),
+              (n2, days[1], years.env())]
+    runs: dict[int, list[Measurement]] = {n: [] for n, _, _ in points}
+    for i in range(cfg.growth_repeat):
+        for n, day, env in points:
+            m = measure_partition(years, f"years-{n}d-{i + 1}", day, groups, env)
+            progress(f"  {f'partition {day} after {n} days of history, run {i + 1}':<58} "
+                     f"{m.seconds:7.1f} s")
+            runs[n].append(m)
+    out = _growth(runs, (n1, n2), n2)
+    out.pop("ratio_full")
+    for step in out["steps"].values():
+        step.pop("ratio_full")
+    from gridassets.defs.forecasting.assets import CONFIG
+
+    gap = n2 - n1
+    out["compared"] = (
+        f"partition {days[1]} with exactly {n2} days of history before it against partition "
+        f"{days[0]} with exactly {n1}, {gap} days apart"
+        + (" on the same weekday" if gap % 7 == 0 else "")
+        + ("; every window full at both (the load forecast's regression window, the longest, is "
+           if n1 >= CONFIG.window_days else "; not every window full at the first (the load "
+           "forecast's regression window is ") + f"{CONFIG.window_days} days); the sum over the "
+        "steps of the daily " + ", ".join(groups) + " assets of each step's fastest time in "
+        f"{cfg.growth_repeat} run(s), run turn about. The history is built in bulk: every raw "
+        "table holds every day (outage_events aside: only the models and scores read them), the "
+        "derived tables the windows each day reads; scores are left out because they need the "
+        "weekly models")
+    out["history"] = {"reused": reused, **{k: built.get(k) for k in (
+        "seconds", "process_seconds", "peak_rss_mb", "phases")}}
+    return out
+
+
 def _growth(runs: dict[int, list[Measurement]], days: tuple[int, int], full: int
             ) -> dict[str, Any]:
     """Step seconds per history length: each step's fastest run, summed over the steps that ran
@@ -723,6 +815,9 @@ def _run_bench(cfg: BenchConfig, progress) -> dict[str, Any]:
     if not cfg.bulk:
         progress("  growth with history ...")
         growth = measure_growth(cfg, growth_groups, progress)
+    years = None
+    if cfg.long_growth:
+        years = measure_long_growth(cfg, growth_groups, progress)
     versus = None
     if cfg.pandas:
         progress("  transformer health features: DuckDB SQL against pandas ...")
@@ -743,6 +838,8 @@ def _run_bench(cfg: BenchConfig, progress) -> dict[str, Any]:
         "daily_graph_seconds": round(main.seconds, 3),
         "peak_rss_mb": round(main.peak_rss_mb, 1),
         "incremental_ratio": growth["ratio"] if growth else None,
+        "growth_ratio_2y_1y": years["ratio"] if years else None,
+        "growth_years": years,
         "fleet": {"circuits": cfg.circuits, "transformers": cfg.transformers, "seed": cfg.seed},
         "day": cfg.day.isoformat(),
         "history": {"start": cfg.start.isoformat(), "days": (cfg.day - cfg.start).days,
@@ -763,7 +860,7 @@ def _run_bench(cfg: BenchConfig, progress) -> dict[str, Any]:
             "step_seconds": round(sum(cli.step_seconds().values()), 3)},
         "growth": growth,
         "sql_vs_pandas": versus,
-        "targets": _targets(main, growth, cfg.scale),
+        "targets": _targets(main, growth, cfg.scale, years),
         "machine": {**results_doc.machine(), "load_average_start": load_start, "load_average_end": load_end},
         "measured_at": started.isoformat(timespec="seconds"),
     }
@@ -782,12 +879,15 @@ def run_backends(cfg: BenchConfig, backends: tuple[str, ...] = BACKENDS, progres
     """The benchmark on each backend, each in its own folder (`<root>/<backend>`), then the cost
     of reading through the Delta log; writes one bench.json whose contract keys are the first
     backend's and whose `backends` holds each one's figures, and prints them side by side."""
-    from dataclasses import replace
-
+    if cfg.only_long_growth:
+        return run_long_growth(replace(cfg, backend=backends[0], root=cfg.root / backends[0]),
+                               progress)
     results: dict[str, dict[str, Any]] = {}
     for i, kind in enumerate(backends):
+        # The extra measurements once, on the first backend.
         sub = replace(cfg, backend=kind, root=cfg.root / kind, out=cfg.root / kind / "bench.json",
-                      pandas=cfg.pandas and i == 0)
+                      pandas=cfg.pandas and i == 0,
+                      long_growth=cfg.long_growth if i == 0 else None)
         results[kind] = run_bench(sub, progress)
         progress("")
     first = results[backends[0]]
@@ -803,6 +903,68 @@ def run_backends(cfg: BenchConfig, backends: tuple[str, ...] = BACKENDS, progres
         progress(format_side_by_side(combined))
     progress(f"\nwrote {cfg.out}")
     return combined
+
+
+def run_long_growth(cfg: BenchConfig, progress=print) -> dict[str, Any]:
+    """Growth over years alone (`--only-long-growth`): writes a bench.json with
+    `growth_ratio_2y_1y` and no figures of the daily partition."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(cfg.env())
+    try:
+        started = datetime.now(timezone.utc)
+        load_start = _load()
+        cfg.root.mkdir(parents=True, exist_ok=True)
+        if any(cfg.root.iterdir()) and not (cfg.root / MARKER).exists():
+            raise BenchError(f"{cfg.root} exists and was not made by the benchmark; choose "
+                             "another --root or remove it")
+        (cfg.root / MARKER).write_text("made by `python -m gridassets bench`; safe to delete\n")
+        progress(f"gridassets bench: growth over years, {cfg.scale} scale ({cfg.circuits:,} "
+                 f"circuits, {cfg.transformers:,} transformers), history from {cfg.start}")
+        years = measure_long_growth(cfg, GROWTH_GROUPS, progress)
+        result = {
+            "scale": cfg.scale, "backend": cfg.backend,
+            "growth_ratio_2y_1y": years["ratio"], "growth_years": years,
+            "fleet": {"circuits": cfg.circuits, "transformers": cfg.transformers,
+                      "seed": cfg.seed},
+            "targets": _targets(None, None, cfg.scale, years),
+            "machine": {**results_doc.machine(), "load_average_start": load_start,
+                        "load_average_end": _load()},
+            "measured_at": started.isoformat(timespec="seconds"),
+        }
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    _write_json_atomic(cfg.out, result)
+    progress("")
+    progress(format_long_growth(result))
+    progress(f"\nwrote {cfg.out}")
+    return result
+
+
+def format_long_growth(r: dict[str, Any]) -> str:
+    """The printed lines of growth over years."""
+    g = r["growth_years"]
+    t = r["targets"].get("growth_ratio_2y_1y")
+    lines = [f"growth over years ({r['scale']} scale, {r['fleet']['circuits']:,} circuits, "
+             f"{r['fleet']['transformers']:,} transformers; raw, integrity, features and "
+             "forecasting steps, fastest of "
+             f"{g['runs']} run(s) each):",
+             f"{'step':<44} " + " ".join(f"{f'{n} days':>10}" for n in g["history_days"])
+             + f" {'ratio':>7}"]
+    for name, step in g["steps"].items():
+        lines.append(f"{name:<44} " + " ".join(f"{x:>10.2f}" for x in step["seconds"])
+                     + f" {step['ratio'] if step['ratio'] is not None else '-':>7}")
+    lines.append(f"{'all steps':<44} " + " ".join(f"{x:>10.2f}" for x in g["seconds"])
+                 + f" {g['ratio'] if g['ratio'] is not None else '-':>7}")
+    lines.append(f"partitions {g['days'][0]} and {g['days'][1]}: growth_ratio_2y_1y {g['ratio']}"
+                 + (f" (target {t['target']}: {'met' if t['met'] else 'MISSED'})" if t else ""))
+    h = g.get("history") or {}
+    if h.get("seconds") is not None:
+        lines.append(f"history built in bulk in {h['seconds']:.0f} s"
+                     + (" (reused)" if h.get("reused") else "") + ", peak RSS "
+                     f"{h['peak_rss_mb']:,.0f} MB")
+    return "\n".join(lines)
 
 
 def read_cost(cfg: BenchConfig, backends: tuple[str, ...]) -> dict[str, Any]:
@@ -839,8 +1001,6 @@ if store.kind == "delta":
     out["commits"] = sum(DeltaTable(str(p)).version() + 1 for _, _, p in store.table_paths())
 print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}))
 """
-    from dataclasses import replace
-
     cost = {}
     for kind in backends:
         sub = replace(cfg, backend=kind, root=cfg.root / kind)
@@ -886,11 +1046,17 @@ def format_side_by_side(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _targets(main: Measurement, growth: dict[str, Any] | None, scale: str = "utility"
-             ) -> dict[str, Any]:
+def _targets(main: Measurement | None, growth: dict[str, Any] | None, scale: str = "utility",
+             years: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Each target of the scale against what was measured (growth over years only when it
+    was)."""
     targets = LARGE_TARGETS if scale == "large" else TARGETS
-    values = {"daily_graph_seconds": main.seconds, "peak_rss_mb": main.peak_rss_mb,
-              "incremental_ratio": growth["ratio"] if growth else None}
+    values = {}
+    if main is not None:
+        values = {"daily_graph_seconds": main.seconds, "peak_rss_mb": main.peak_rss_mb,
+                  "incremental_ratio": growth["ratio"] if growth else None}
+    if years is not None:
+        values["growth_ratio_2y_1y"] = years["ratio"]
     return {k: {"target": f"<= {targets[k]:g}", "value": round(v, 3) if v is not None else None,
                 "met": v is not None and v <= targets[k]} for k, v in values.items()
             if k in targets}
@@ -939,6 +1105,11 @@ def format_table(r: dict[str, Any]) -> str:
             + f" -> incremental_ratio {r['incremental_ratio']} ({g['history_days'][1]} against "
             f"{g['history_days'][0]}); {g['history_days'][2]} against {g['history_days'][1]}: "
             f"{g['ratio_full']}")
+    if r.get("growth_years"):
+        g = r["growth_years"]
+        lines.append(f"growth over years (the same steps): {g['history_days'][0]} days of history "
+                     f"{g['seconds'][0]:.2f} s, {g['history_days'][1]} days {g['seconds'][1]:.2f} s"
+                     f" -> growth_ratio_2y_1y {g['ratio']}")
     bulk = r["history"].get("bulk")
     if bulk:
         lines.append(
@@ -961,16 +1132,27 @@ def format_table(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_docs(r: dict[str, Any], page: Path) -> Path:
-    """The printed tables of a bench.json into the page's section `bench:<scale>`, headed by the
-    date, the machine and the command."""
+def write_docs(r: dict[str, Any], page: Path) -> list[str]:
+    """The printed tables of a bench.json into the page's section `bench:<scale>`, and growth
+    over years into `bench:<scale>:years`, each headed by the date, the machine and the command.
+    Returns the sections written."""
+    when = datetime.fromisoformat(r["measured_at"]) if r.get("measured_at") else None
+    written = []
+    if r.get("growth_years"):
+        body = f"```text\n{format_long_growth(r)}\n```\n\n{r['growth_years']['compared']}."
+        key = f"bench:{r['scale']}:years"
+        results_doc.rewrite_section(page, key, results_doc.measured(
+            body, results_doc.command_line(), when=when, machine_info=r.get("machine")))
+        written.append(key)
+    if "assets" not in r:
+        return written
     tables = format_table(r) + ("\n\n" + format_side_by_side(r) if len(r.get("backends", {})) > 1
                                 else "")
     body = (f"Speed and memory of one daily partition ({r['scale']} scale; what each column "
             f"means: [the benchmark](#speed-and-memory-make-bench)).\n\n```text\n{tables}\n```")
-    when = datetime.fromisoformat(r["measured_at"]) if r.get("measured_at") else None
-    return results_doc.rewrite_section(page, f"bench:{r['scale']}", results_doc.measured(
+    results_doc.rewrite_section(page, f"bench:{r['scale']}", results_doc.measured(
         body, results_doc.command_line(), when=when, machine_info=r.get("machine")))
+    return [f"bench:{r['scale']}", *written]
 
 
 def _mb(value) -> str:
@@ -998,15 +1180,28 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
     warmup = args.forecast_warmup
     if warmup is None:
         warmup = BULK_FORECAST_WARMUP_DAYS if bulk else FORECAST_WARMUP_DAYS
+    long_growth = tuple(args.long_growth) if args.long_growth else None
+    if long_growth is None and (args.scale in LONG_GROWTH_SCALES or args.only_long_growth):
+        long_growth = default_long_growth(start)
+    if args.no_long_growth:
+        if args.only_long_growth:
+            raise BenchError("--no-long-growth and --only-long-growth contradict each other")
+        long_growth = None
+    if long_growth is not None and (len(long_growth) != 2
+                                    or not 0 < long_growth[0] < long_growth[1]):
+        raise BenchError(f"--long-growth needs two history lengths, shorter first; got "
+                         f"{args.long_growth}")
     return BenchConfig(
         scale=args.scale, circuits=args.circuits or circuits,
         transformers=args.transformers or transformers, seed=user.seed,
         root=(args.root or user.data_dir / "bench" / args.scale).resolve(),
-        out=(args.out or user.outputs_dir / "bench.json").resolve(),
+        out=(args.out or user.outputs_dir / ("bench-years.json" if args.only_long_growth
+                                             else "bench.json")).resolve(),
         start=start, day=day, models=not (args.no_models or bulk), growth_days=growth,
         growth_repeat=max(1, args.repeat),
         forecast_warmup_days=warmup, cli=not (args.no_cli or bulk), reuse=args.reuse,
-        pandas=not bulk, bulk=bulk,
+        pandas=not bulk, bulk=bulk, long_growth=long_growth,
+        only_long_growth=args.only_long_growth,
     )
 
 
@@ -1036,6 +1231,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--forecast-warmup", type=int, default=None,
                         help=f"days of load forecasts built before each measured day (default "
                              f"{FORECAST_WARMUP_DAYS}; large scale {BULK_FORECAST_WARMUP_DAYS})")
+    parser.add_argument("--long-growth", type=pair, default=None,
+                        help="growth over years (growth_ratio_2y_1y): the two history lengths "
+                             "compared, e.g. 387,751 (the default, measured at utility scale: "
+                             "the first day with every window full, and 52 weeks later)")
+    parser.add_argument("--no-long-growth", action="store_true",
+                        help="do not measure growth over years")
+    parser.add_argument("--only-long-growth", action="store_true",
+                        help="measure growth over years alone (about 40 minutes at utility "
+                             "scale), on the embedded backend")
     parser.add_argument("--no-models", action="store_true",
                         help="no models and no scores (a quick run on a short history)")
     parser.add_argument("--no-cli", action="store_true", help="skip the CLI measurement")

@@ -25,15 +25,21 @@ partition reads, and each piece the cheapest way:
 No Dagster materialization is recorded for the bulk-written raw days: the measured run needs none
 (an asset's `require_inputs` looks for rows in the tables, not for events).
 
+For growth over years (`build_points`, `--day` given twice) the raw tables hold every day
+instead, transformer_telemetry included, as a warehouse in production would, and the derived
+assets are built over the windows of each measured day in turn, with a copy of the warehouse and
+instance kept before each but the last.
+
 Run as a child of the benchmark: `python -m gridassets.bench_history --day D --start S
---forecast-warmup N --result PATH` with the benchmark's environment; it writes what it did and
-how long each phase took to PATH as JSON.
+--forecast-warmup N --result PATH` (or `--day D1 --day D2 --snapshots DIR`) with the benchmark's
+environment; it writes what it did and how long each phase took to PATH as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
 import time
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
@@ -156,66 +162,144 @@ def write_raw(settings, p: HistoryPlan, progress=print) -> dict[str, Any]:
             "write_seconds": round(write_s, 1)}
 
 
+class _Phases:
+    """The phases of a build, timed: Dagster materializations in this process's instance and
+    plain functions."""
+
+    def __init__(self, progress) -> None:
+        from gridassets import runner
+
+        self.progress = progress
+        self.instance = runner.instance()
+        self.phases: list[dict[str, Any]] = []
+
+    def timed(self, label: str, fn) -> Any:
+        t0 = time.monotonic()
+        out = fn()
+        seconds = time.monotonic() - t0
+        self.phases.append({"phase": label, "seconds": round(seconds, 1),
+                            "peak_rss_mb": round((_own_hwm_mb() or 0.0), 1)})
+        self.progress(f"  {label:<58} {seconds:7.1f} s")
+        return out
+
+    def dagster(self, select: str, first: date | None = None, last: date | None = None,
+                partition: str | None = None):
+        from gridassets import runner
+        from gridassets.definitions import defs
+
+        def run():
+            if first is None:
+                return runner.materialize(defs, select, partition=partition,
+                                          dagster_instance=self.instance, log_level="ERROR")
+            for a, b in runner.chunks(first, last, runner.CHUNK_DAYS):
+                runner.materialize(defs, select, start=a.isoformat(), end=b.isoformat(),
+                                   dagster_instance=self.instance, log_level="ERROR")
+        return run
+
+    def derived(self, p: HistoryPlan) -> None:
+        """The derived assets partition `p.day` reads, through Dagster, over just their days."""
+        from gridassets import runner
+        from gridassets.definitions import defs
+
+        self.timed(f"telemetry_signals {p.signals_first}..{p.last}",
+                   self.dagster(runner.SIGNALS, p.signals_first, p.last))
+        self.timed(f"integrity_model, week {p.integrity_week}",
+                   self.dagster(runner.INTEGRITY_MODEL, partition=p.integrity_week.isoformat()))
+        self.timed(f"integrity and features {p.features_first}..{p.last}",
+                   self.dagster(runner.JUDGED_FEATURES, p.features_first, p.last))
+        if p.forecast_first is not None:
+            forecasting = _forecast_sources(defs)
+            if forecasting:
+                self.timed(f"load forecasts {p.forecast_first}..{p.last}",
+                           self.dagster(",".join(forecasting), p.forecast_first, p.last))
+
+    def result(self, **extra) -> dict[str, Any]:
+        return {**extra, "phases": self.phases,
+                "seconds": round(sum(ph["seconds"] for ph in self.phases), 1),
+                "peak_rss_mb": round((_own_hwm_mb() or 0.0), 1)}
+
+
 def build(settings, p: HistoryPlan, progress=print) -> dict[str, Any]:
     """The whole history of the plan: the registry and derived assets through Dagster, the raw
     tables in bulk. Returns seconds per phase and the peak memory of this process."""
     from gridassets import runner
-    from gridassets.definitions import defs
 
-    instance = runner.instance()
-    phases: list[dict[str, Any]] = []
-
-    def timed(label: str, fn) -> Any:
-        t0 = time.monotonic()
-        out = fn()
-        seconds = time.monotonic() - t0
-        phases.append({"phase": label, "seconds": round(seconds, 1),
-                       "peak_rss_mb": round((_own_hwm_mb() or 0.0), 1)})
-        progress(f"  {label:<58} {seconds:7.1f} s")
-        return out
-
-    def dagster(select: str, first: date | None = None, last: date | None = None,
-                partition: str | None = None):
-        def run():
-            if first is None:
-                return runner.materialize(defs, select, partition=partition,
-                                          dagster_instance=instance, log_level="ERROR")
-            for a, b in runner.chunks(first, last, runner.CHUNK_DAYS):
-                runner.materialize(defs, select, start=a.isoformat(), end=b.isoformat(),
-                                   dagster_instance=instance, log_level="ERROR")
-        return run
-
-    timed("fleet registry", dagster(runner.FLEET))
-    raw = timed(f"raw {p.circuit_first}..{p.last} in bulk (telemetry from {p.telemetry_first})",
-                lambda: write_raw(settings, p, progress))
+    phases = _Phases(progress)
+    phases.timed("fleet registry", phases.dagster(runner.FLEET))
+    raw = phases.timed(f"raw {p.circuit_first}..{p.last} in bulk (telemetry from "
+                       f"{p.telemetry_first})", lambda: write_raw(settings, p, progress))
     gc.collect()
-    timed(f"telemetry_signals {p.signals_first}..{p.last}",
-          dagster(runner.SIGNALS, p.signals_first, p.last))
-    timed(f"integrity_model, week {p.integrity_week}",
-          dagster(runner.INTEGRITY_MODEL, partition=p.integrity_week.isoformat()))
-    timed(f"integrity and features {p.features_first}..{p.last}",
-          dagster(runner.JUDGED_FEATURES, p.features_first, p.last))
-    if p.forecast_first is not None:
-        forecasting = _forecast_sources(defs)
-        if forecasting:
-            timed(f"load forecasts {p.forecast_first}..{p.last}",
-                  dagster(",".join(forecasting), p.forecast_first, p.last))
-    return {"plan": p.as_dict(), "raw": raw, "phases": phases,
-            "seconds": round(sum(ph["seconds"] for ph in phases), 1),
-            "peak_rss_mb": round((_own_hwm_mb() or 0.0), 1)}
+    phases.derived(p)
+    return phases.result(plan=p.as_dict(), raw=raw)
+
+
+def build_points(settings, start: date, days: list[date], forecast_warmup_days: int,
+                 snapshot, progress=print) -> dict[str, Any]:
+    """History for growth over long spans: for each measured day in turn (ascending), every raw
+    table of every day before it (transformer_telemetry included, so the tables hold the whole
+    span, as a warehouse in production does), the derived assets over the windows that day reads
+    (`plan`), then `snapshot(day)`, which keeps a copy of the warehouse and instance as they are.
+    outage_events are left out, as in `build`: only the models and scores read them.
+    Returns seconds per phase and the peak memory of this process."""
+    from dataclasses import replace
+
+    from gridassets import runner
+
+    phases = _Phases(progress)
+    phases.timed("fleet registry", phases.dagster(runner.FLEET))
+    raw_first = start
+    raws = []
+    for day in days:
+        p = plan(start, day, forecast_warmup_days)
+        span = replace(p, circuit_first=raw_first, telemetry_first=raw_first)
+        raws.append(phases.timed(f"raw {raw_first}..{p.last} in bulk, every table",
+                                 lambda span=span: write_raw(settings, span, progress)))
+        gc.collect()
+        phases.derived(p)
+        phases.timed(f"copy of the history before {day}", lambda day=day: snapshot(day))
+        raw_first = day
+    return phases.result(days=[d.isoformat() for d in days], raw=raws)
 
 
 def main(argv: list[str] | None = None) -> int:
+    import shutil
+
     from gridassets.settings import Settings
 
     parser = argparse.ArgumentParser(prog="python -m gridassets.bench_history")
     parser.add_argument("--start", type=date.fromisoformat, required=True)
-    parser.add_argument("--day", type=date.fromisoformat, required=True)
+    parser.add_argument("--day", type=date.fromisoformat, action="append", required=True,
+                        help="the measured day; given twice or more, the history of each in turn "
+                             "(`build_points`), a copy of each but the last under --snapshots")
     parser.add_argument("--forecast-warmup", type=int, required=True)
+    parser.add_argument("--snapshots", type=Path,
+                        help="where the copies go: <snapshots>/history-<days>d/{data,dagster_home}")
     parser.add_argument("--result", type=Path, required=True)
     args = parser.parse_args(argv)
-    p = plan(args.start, args.day, args.forecast_warmup)
-    result = build(Settings.from_env(), p, lambda line: print(line, flush=True))
+    settings = Settings.from_env()
+
+    def progress(line: str) -> None:
+        print(line, flush=True)
+
+    if len(args.day) == 1:
+        result = build(settings, plan(args.start, args.day[0], args.forecast_warmup), progress)
+    else:
+        if args.snapshots is None:
+            parser.error("--snapshots is needed with more than one --day")
+        days = sorted(args.day)
+        home = Path(os.environ["DAGSTER_HOME"])
+
+        def snapshot(day: date) -> None:
+            if day == days[-1]:
+                return  # the last day is measured in the build's own folder
+            folder = args.snapshots / f"history-{(day - args.start).days}d"
+            if folder.exists():
+                shutil.rmtree(folder)
+            shutil.copytree(settings.data_dir, folder / "data")
+            shutil.copytree(home, folder / "dagster_home")
+
+        result = build_points(settings, args.start, days, args.forecast_warmup, snapshot,
+                              progress)
     _write_json_atomic(args.result, result)
     return 0
 

@@ -106,8 +106,8 @@ def bench(args: argparse.Namespace) -> int:
         backends = benchmark.BACKENDS if args.backend == "both" else (args.backend,)
         result = benchmark.run_backends(benchmark.config_from_args(args), backends)
         if args.docs is not None:
-            benchmark.write_docs(result, args.docs)
-            print(f"written to {args.docs}, section bench:{result['scale']}")
+            sections = benchmark.write_docs(result, args.docs)
+            print(f"written to {args.docs}, section(s) {', '.join(sections)}")
     except benchmark.BenchError as exc:
         print(f"gridassets bench: {exc}", file=sys.stderr)
         return 1

@@ -74,7 +74,8 @@ def test_every_make_target_the_readme_names_exists():
 
 def test_the_results_page_has_one_section_per_command():
     text = (REPO_ROOT / "docs" / "results.md").read_text()
-    for key in ("evaluate:demo", "evaluate:large", "bench:demo", "bench:utility"):
+    for key in ("evaluate:demo", "evaluate:large", "bench:demo", "bench:utility",
+                "bench:utility:years", "bench:large"):
         start, end = results_doc.markers(key)
         assert text.count(start) == text.count(end) == 1, key
         assert text.index(start) < text.index(end), key
