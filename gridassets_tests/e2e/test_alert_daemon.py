@@ -108,19 +108,24 @@ def deployment(tmp_path, demo_data) -> Iterator[Deployment]:
     data = copy_data(demo_data[0], tmp_path / "data")
     env = fleet_env(data, home, PYTHONUNBUFFERED="1")
     log = tmp_path / "daemon.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [str(DAEMON), "run", "-m", "gridassets.definitions"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    instance = None
+    # The instance's SQLite storages are created here, before the daemon and its code server
+    # start: when two processes create a fresh schedule database at once, both stamp it and
+    # Dagster then refuses it ("alembic_version has more than one head").
+    instance = dg.DagsterInstance.from_config(str(home))
     try:
-        instance = dg.DagsterInstance.from_config(str(home))
-        yield Deployment(home, data, process, log, instance)
+        instance.get_runs(limit=1)
+        instance.all_instigator_state()
+        with open(log, "wb") as out:
+            process = subprocess.Popen(
+                [str(DAEMON), "run", "-m", "gridassets.definitions"],
+                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        try:
+            yield Deployment(home, data, process, log, instance)
+        finally:
+            _stop(process)
     finally:
-        _stop(process)
-        if instance is not None:
-            instance.dispose()
+        instance.dispose()
 
 
 def storm_output_ready(d: Deployment, storm_id: str, run_keys: list[str]) -> float | None:
