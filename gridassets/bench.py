@@ -562,14 +562,18 @@ def build_history(cfg: BenchConfig, growth_groups: tuple[str, ...], progress) ->
         step(f"models, week {week}", runner.MODELS, partition=week.isoformat())
 
 
-def build_bulk_history(cfg: BenchConfig, progress) -> dict[str, Any]:
+def build_bulk_history(cfg: BenchConfig, progress, days: list[date] | None = None,
+                       snapshots: Path | None = None) -> dict[str, Any]:
     """Only what partition D reads, raw tables in bulk (`gridassets.bench_history`), in a child
-    process whose time and peak memory are the build's."""
+    process whose time and peak memory are the build's. With `days` (and `snapshots`), the
+    history of each day in turn, every raw day kept (`bench_history.build_points`)."""
     result_path = cfg.logs / "history.json"
     result_path.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "gridassets.bench_history", "--start", cfg.start.isoformat(),
-           "--day", cfg.day.isoformat(), "--forecast-warmup", str(cfg.forecast_warmup_days),
-           "--result", str(result_path)]
+           *[a for d in (days or [cfg.day]) for a in ("--day", d.isoformat())],
+           "--forecast-warmup", str(cfg.forecast_warmup_days), "--result", str(result_path)]
+    if snapshots is not None:
+        cmd += ["--snapshots", str(snapshots)]
     progress(f"  building the history in bulk (log {cfg.logs / 'history.log'}) ...")
     child = run_child(cmd, cfg.env(), cfg.logs / "history.log")
     if child.returncode != 0 or not result_path.is_file():
@@ -610,14 +614,22 @@ def measure_growth(cfg: BenchConfig, groups: tuple[str, ...], progress) -> dict[
                cfg.env(cfg.root / f"history-{n}d" / "data", cfg.root / f"history-{n}d" / "dagster_home"))
               for n in cfg.growth_days]
     points.append(((cfg.day - cfg.start).days, cfg.day, None))
+    runs = _turn_about(cfg, "growth", points, groups, progress)
+    return _growth(runs, cfg.growth_days, points[-1][0])
+
+
+def _turn_about(cfg: BenchConfig, label: str, points: list, groups: tuple[str, ...], progress
+                ) -> dict[int, list[Measurement]]:
+    """Each (history days, day, environment) point measured `cfg.growth_repeat` times, the
+    points turn about, so that other work on the machine weighs on all of them alike."""
     runs: dict[int, list[Measurement]] = {n: [] for n, _, _ in points}
     for i in range(cfg.growth_repeat):
         for n, day, env in points:
-            m = measure_partition(cfg, f"growth-{n}d-{i + 1}", day, groups, env)
+            m = measure_partition(cfg, f"{label}-{n}d-{i + 1}", day, groups, env)
             progress(f"  {f'partition {day} after {n} days of history, run {i + 1}':<58} "
                      f"{m.seconds:7.1f} s")
             runs[n].append(m)
-    return _growth(runs, cfg.growth_days, points[-1][0])
+    return runs
 
 
 def measure_long_growth(cfg: BenchConfig, groups: tuple[str, ...], progress) -> dict[str, Any]:
@@ -642,33 +654,13 @@ def measure_long_growth(cfg: BenchConfig, groups: tuple[str, ...], progress) -> 
         years.dagster_home.mkdir(parents=True)
         shutil.copy(REPO_ROOT / ".dagster_home" / "dagster.yaml",
                     years.dagster_home / "dagster.yaml")
-        result_path = years.logs / "history.json"
-        cmd = [sys.executable, "-m", "gridassets.bench_history", "--start", cfg.start.isoformat(),
-               *[a for d in days for a in ("--day", d.isoformat())],
-               "--forecast-warmup", str(cfg.forecast_warmup_days),
-               "--snapshots", str(years.root), "--result", str(result_path)]
-        progress(f"  growth over years: building {n2} days of history in bulk (log "
-                 f"{years.logs / 'history.log'}) ...")
-        child = run_child(cmd, years.env(), years.logs / "history.log")
-        if child.returncode != 0 or not result_path.is_file():
-            raise BenchError(f"building the history for growth over years failed (exit "
-                             f"{child.returncode}); log {child.log}:\n{_tail(child.log)}")
-        built = json.loads(result_path.read_text())
-        built.update(process_seconds=round(child.wall_seconds, 1),
-                     peak_rss_mb=round(max(child.max_rss_mb, built["peak_rss_mb"]), 1))
-        for ph in built["phases"]:
-            progress(f"  {ph['phase']:<58} {ph['seconds']:7.1f} s")
+        progress(f"  growth over years: {n2} days of history")
+        built = build_bulk_history(years, progress, days=days, snapshots=years.root)
         _write_json_atomic(state, {"identity": identity, "built": built})
     first = years.root / f"history-{n1}d"
     points = [(n1, days[0], years.env(first / "data", first / "dagster_home")),
               (n2, days[1], years.env())]
-    runs: dict[int, list[Measurement]] = {n: [] for n, _, _ in points}
-    for i in range(cfg.growth_repeat):
-        for n, day, env in points:
-            m = measure_partition(years, f"years-{n}d-{i + 1}", day, groups, env)
-            progress(f"  {f'partition {day} after {n} days of history, run {i + 1}':<58} "
-                     f"{m.seconds:7.1f} s")
-            runs[n].append(m)
+    runs = _turn_about(years, "years", points, groups, progress)
     out = _growth(runs, (n1, n2), n2)
     out.pop("ratio_full")
     for step in out["steps"].values():

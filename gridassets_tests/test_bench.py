@@ -146,4 +146,3 @@ def test_the_bulk_history_covers_exactly_what_the_measured_day_reads():
     early = plan(start, date(2024, 1, 20), forecast_warmup_days=28)
     assert early.circuit_first == early.telemetry_first == early.signals_first == start
     assert early.forecast_first == start
-
