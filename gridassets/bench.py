@@ -530,7 +530,7 @@ def build_history(cfg: BenchConfig, growth_groups: tuple[str, ...], progress) ->
         if last <= built_until:
             return
         for group, select in (("raw", runner.RAW), ("features", runner.FEATURES)):
-            for a, b in runner.chunks(built_until + timedelta(days=1), last, runner.CHUNK_DAYS):
+            for a, b in runner.chunks(built_until + timedelta(days=1), last, runner.chunk_days()):
                 step(f"{group} {a}..{b}", select, start=a.isoformat(), end=b.isoformat())
         built_until = last
 

@@ -191,7 +191,7 @@ class _Phases:
             if first is None:
                 return runner.materialize(defs, select, partition=partition,
                                           dagster_instance=self.instance, log_level="ERROR")
-            for a, b in runner.chunks(first, last, runner.CHUNK_DAYS):
+            for a, b in runner.chunks(first, last, runner.chunk_days()):
                 runner.materialize(defs, select, start=a.isoformat(), end=b.isoformat(),
                                    dagster_instance=self.instance, log_level="ERROR")
         return run

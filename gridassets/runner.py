@@ -93,8 +93,20 @@ MODELS = f"maintenance_model,outage_model,{INTEGRITY_MODEL}"
 INTEGRITY_MODEL_HISTORY_DAYS = 35
 SCORES = ("load_forecast,load_forecast_models,load_forecast_backtest,transformer_risk,"
           "circuit_outage_risk,vegetation_risk,prioritized_circuits,work_orders")
-# History is built in chunks so that memory stays bounded whatever the window.
+# History is built in chunks so that memory stays bounded whatever the window and the fleet: a run
+# covers at most CHUNK_DAYS days and about CHUNK_DEVICE_DAYS transformer-days (31 days at 20,000
+# transformers, 7 at 200,000).
 CHUNK_DAYS = 31
+CHUNK_DEVICE_DAYS = 1_400_000
+
+
+def chunk_days(transformers: int | None = None) -> int:
+    """Days per run for a fleet of `transformers` (the configured fleet by default)."""
+    if transformers is None:
+        from gridassets.settings import Settings
+
+        transformers = Settings.from_env().n_transformers
+    return max(1, min(CHUNK_DAYS, CHUNK_DEVICE_DAYS // max(transformers, 1)))
 
 
 def monday(day: date) -> date:
@@ -116,8 +128,9 @@ def build_daily_graph(defs: dg.Definitions, start: date, end: date, score_start:
             on_step(label, time.monotonic() - t0)
 
     step("fleet registry", FLEET)
+    per_run = chunk_days()
     for group, select in (("raw data", RAW), ("telemetry signals", SIGNALS)):
-        for first, last in chunks(start, end, CHUNK_DAYS):
+        for first, last in chunks(start, end, per_run):
             step(f"{group} {first}..{last}", select, start=first.isoformat(), end=last.isoformat())
     # The integrity verdicts of the history already have the anomaly model where one can be
     # trained (the first weeks are judged by the rules alone).
@@ -125,7 +138,7 @@ def build_daily_graph(defs: dg.Definitions, start: date, end: date, score_start:
     if first_week <= monday(end):
         step(f"integrity model, weeks {first_week}..{monday(end)}", INTEGRITY_MODEL,
              start=first_week.isoformat(), end=monday(end).isoformat())
-    for first, last in chunks(start, end, CHUNK_DAYS):
+    for first, last in chunks(start, end, per_run):
         step(f"integrity and features {first}..{last}", JUDGED_FEATURES, start=first.isoformat(),
              end=last.isoformat())
     step(f"models, weeks {monday(score_start)}..{monday(end)}", "maintenance_model,outage_model",

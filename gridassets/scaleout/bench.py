@@ -82,7 +82,7 @@ def _embedded_groups(data: Path, home: Path, scale: Scale, first: date, last: da
         "instance = runner.instance()\n"
         "runner.materialize(defs, runner.FLEET, dagster_instance=instance, log_level='WARNING')\n"
         "for select in sys.argv[3:]:\n"
-        "    for a, b in runner.chunks(first, last, runner.CHUNK_DAYS):\n"
+        "    for a, b in runner.chunks(first, last, runner.chunk_days()):\n"
         "        runner.materialize(defs, select, start=a.isoformat(), end=b.isoformat(),\n"
         "                           dagster_instance=instance, log_level='WARNING')\n")
     home.mkdir(parents=True, exist_ok=True)

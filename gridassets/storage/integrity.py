@@ -184,9 +184,43 @@ def circuit_ids(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
                        "order by circuit_id").fetchdf()
 
 
-def references(con: duckdb.DuckDBPyConnection, day: date, pending: pd.DataFrame | None = None
-               ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """From the signals of the REFERENCE_DAYS before `day` (stored, and `pending`: earlier days of
+# Signals of the days of a run not yet published: a temporary table of the run's connection.
+PENDING_SIGNALS = "pending_signals"
+
+
+def clear_pending(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"drop table if exists temp.{PENDING_SIGNALS}")
+
+
+def _has_pending(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(con.execute(
+        "select count(*) from duckdb_tables() where temporary and table_name = ?",
+        [PENDING_SIGNALS]).fetchall()[0][0])
+
+
+def stage_pending(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> None:
+    """Add `frame` (a day's signals, of `signals_frame`'s column types) to the pending signals."""
+    if not len(frame):
+        return
+    con.register("staged_signals", frame)
+    try:
+        if _has_pending(con):
+            con.execute(f"insert into temp.{PENDING_SIGNALS} by name select * from staged_signals")
+        else:
+            con.execute(f"create temp table {PENDING_SIGNALS} as select * from staged_signals")
+    finally:
+        con.unregister("staged_signals")
+
+
+def pending(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The pending signals, in the order they were staged."""
+    if not _has_pending(con):
+        return pd.DataFrame()
+    return con.execute(f"select * from temp.{PENDING_SIGNALS}").fetchdf()
+
+
+def references(con: duckdb.DuckDBPyConnection, day: date) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """From the signals of the REFERENCE_DAYS before `day` (stored, and pending: earlier days of
     the same run, not yet stored), on the days each device's checks passed: per transformer the
     median thermal index since its last failure (and on how many days), the same over its last
     RECENT_DAYS such days within RECENT_MAX_AGE_DAYS (and how many), and its median oil and
@@ -195,9 +229,8 @@ def references(con: duckdb.DuckDBPyConnection, day: date, pending: pd.DataFrame 
     sources = []
     if table_exists(con, "telemetry_signals"):
         sources.append(f"select * from {qualified('telemetry_signals')}")
-    if pending is not None and len(pending):
-        con.register("pending_signals", pending)
-        sources.append("select * from pending_signals")
+    if _has_pending(con):
+        sources.append(f"select * from temp.{PENDING_SIGNALS}")
     if not sources:
         return (pd.DataFrame(columns=["device_id", "thermal_reference_c", "reference_days",
                                       "thermal_recent_c", "recent_days", "oil_spread_ref_c",
@@ -244,8 +277,6 @@ def references(con: duckdb.DuckDBPyConnection, day: date, pending: pd.DataFrame 
           and balance_ratio is not null
         group by device_id
     """, [first, start]).fetchdf()
-    if pending is not None and len(pending):
-        con.unregister("pending_signals")
     return tx, circuits
 
 

@@ -122,3 +122,26 @@ def test_features_refuse_a_day_integrity_has_not_judged(landing):
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "no telemetry_integrity for 2025-03-01" in str(failure.event_specific_data.error)
+
+
+def test_a_run_of_many_days_judges_each_day_against_the_days_before_it_in_the_run(landing):
+    """A day's references come from the days before it, published or earlier in the same run:
+    the signals of one ten-day run equal those of ten one-day runs in turn."""
+    settings, _, _ = landing
+    assert dg.materialize([circuits, transformers], resources=build_resources(settings)).success
+    assert run(settings, raw_assets, FIRST, LAST).success
+
+    def signals() -> pd.DataFrame:
+        with read_warehouse(settings) as con:
+            return con.execute("select * from integrity.telemetry_signals "
+                               "order by date, device_type, device_id").fetchdf()
+
+    assert run(settings, [telemetry_signals], FIRST, LAST).success
+    in_one_run = signals()
+    last = in_one_run[(in_one_run["date"] == pd.Timestamp(LAST))
+                      & (in_one_run["device_type"] == "transformer")]
+    # the last day has its references, all from days of the same run
+    assert last["thermal_reference_c"].notna().mean() > 0.9, last
+    for d in days(FIRST, LAST):
+        assert run(settings, [telemetry_signals], d, d).success
+    pd.testing.assert_frame_equal(in_one_run, signals())

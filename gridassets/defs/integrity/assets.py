@@ -52,22 +52,25 @@ def telemetry_signals(context: dg.AssetExecutionContext, warehouse: Warehouse):
     closest of its last 7 days, its thermal response against its own usual, its clock against
     its circuit, each feeder against its transformers, and who fell silent."""
     days = partition_days(context)
-    parts: list[pd.DataFrame] = []
     with warehouse.connect() as con:
         require_inputs(con, "telemetry_signals", days, {
             "transformers": None, "circuits": None, "transformer_telemetry": "timestamp",
             "feeder_load": "timestamp"})
         circuits = reads.circuit_ids(con)
+        # Each day's signals wait in the connection's pending table, where the references of the
+        # days after it read them, until the run's output is published.
+        reads.clear_pending(con)
         for day in days:
-            pending = integrity.signals_frame(parts)
-            tx_ref, circuit_ref = reads.references(con, day, pending)
+            tx_ref, circuit_ref = reads.references(con, day)
             tx = integrity.transformer_signals(
                 day, reads.transformer_day(con, day), reads.expected_transformers(con, day),
                 reads.hourly_transformer_load(con, day), tx_ref)
             feeders = integrity.circuit_signals(day, circuits, reads.feeder_day(con, day),
                                                 circuit_ref)
-            parts += [tx, feeders]
-    frame = integrity.signals_frame(parts)
+            reads.stage_pending(con, integrity.signals_frame([tx, feeders]))
+            del tx, feeders
+        frame = integrity.signals_frame([reads.pending(con)])
+        reads.clear_pending(con)
     yield from audited_output("telemetry_signals", frame,
                               {"rows": integrity.audit_signals(frame, days)},
                               scope=scope_of(days), metadata={
