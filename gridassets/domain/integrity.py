@@ -636,37 +636,44 @@ def circuit_signals(day: date, circuits: pd.DataFrame, feeder: pd.DataFrame,
                     reference: pd.DataFrame) -> pd.DataFrame:
     """One row per registry circuit: hours of feeder load, the hourly balance against its
     transformers (ratio to its reference, the worst hours), and the feeder's repeat distance."""
-    f = feeder.copy()
+    # One pass over numpy slices of the rows sorted by circuit (a large utility has thousands).
+    f = feeder.sort_values("circuit_id", kind="stable").reset_index(drop=True)
+    ref = reference[reference["reference_days"] >= MIN_REFERENCE_DAYS]
+    refs = dict(zip(ref["device_id"], zip(ref["balance_ratio_ref"].astype(float),
+                                          ref["balance_sd_ref"].astype(float))))
+    ids = f["circuit_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.array([], int)
+    ends = np.r_[starts[1:], len(ids)].astype(int)
+    rating_all_at = f["rating_all"].astype(float).to_numpy()
+    present_at = f["rating_present"].astype(float).fillna(0).to_numpy()
+    units_at = f["units"].astype(float).to_numpy()
+    kva_at, load_at = f["kva"].astype(float).to_numpy(), f["load_mw"].astype(float).to_numpy()
+    hour_at = f["h"].to_numpy()
     rows = []
-    ref = reference[reference["reference_days"] >= MIN_REFERENCE_DAYS].set_index("device_id")
-    for circuit, g in f.groupby("circuit_id", sort=True):
-        rec: dict = {"device_id": circuit, "hours": len(g)}
-        rating_all = float(g["rating_all"].iloc[0]) if pd.notna(g["rating_all"].iloc[0]) else 0.0
-        present = g["rating_present"].fillna(0).to_numpy(float)
+    for s, e in zip(starts, ends):
+        circuit = ids[s]
+        rec: dict = {"device_id": circuit, "hours": int(e - s)}
+        rating_all = float(rating_all_at[s]) if not np.isnan(rating_all_at[s]) else 0.0
+        present = present_at[s:e]
         missing = 1 - (np.median(present) / rating_all) if rating_all > 0 else 1.0
-        rec.update(units=int(g["units"].max()) if g["units"].notna().any() else 0,
+        units = units_at[s:e]
+        rec.update(units=int(np.nanmax(units)) if (~np.isnan(units)).any() else 0,
                    missing_share=float(max(missing, 0.0)))
-        for col in ("repeat_all", "repeat_all_day", "repeat_all_load_pct"):
-            rec[col] = g[col].iloc[0]
-        kva = g["kva"].to_numpy(float) * np.where(present > 0, rating_all / np.maximum(present, 1e-9), np.nan)
+        kva = kva_at[s:e] * np.where(present > 0, rating_all / np.maximum(present, 1e-9), np.nan)
         with np.errstate(invalid="ignore", divide="ignore"):
-            rho = 1000 * g["load_mw"].to_numpy(float) / kva
+            rho = 1000 * load_at[s:e] / kva
         good = np.isfinite(rho) & (rho > 0)
         if good.sum() >= 12:
             log_rho = np.log(rho[good])
             med = float(np.median(log_rho))
             sd = float(1.4826 * np.median(np.abs(log_rho - med)))
-            if circuit in ref.index:
-                ref_ratio = float(ref.at[circuit, "balance_ratio_ref"])
-                ref_sd = float(ref.at[circuit, "balance_sd_ref"])
-            else:
-                ref_ratio, ref_sd = float(np.exp(med)), sd
+            ref_ratio, ref_sd = refs.get(circuit, (float(np.exp(med)), sd))
             dev = np.full(len(rho), np.nan)
             dev[good] = np.abs(log_rho - np.log(ref_ratio))
             worst = int(np.nanargmax(dev))
             threshold = max(BALANCE_MIN_DEV, BALANCE_FLAG_SIGMAS * ref_sd)
             over = np.flatnonzero(dev > threshold)
-            hours = g["h"].to_numpy()
+            hours = hour_at[s:e]
             rec.update(balance_ratio=float(np.exp(med)), balance_sd=sd,
                        balance_ratio_ref=ref_ratio, balance_sd_ref=ref_sd,
                        balance_max_dev=float(np.nanmax(dev)),
@@ -676,9 +683,13 @@ def circuit_signals(day: date, circuits: pd.DataFrame, feeder: pd.DataFrame,
                        balance_ok=bool((len(over) < BALANCE_MIN_HOURS)
                                        and missing <= BALANCE_MAX_MISSING))
         rows.append(rec)
+    repeats = ["repeat_all", "repeat_all_day", "repeat_all_load_pct"]
+    found = pd.DataFrame(rows, columns=["device_id", "hours"] if not rows else None)
+    found = found.join(f.loc[starts, repeats].reset_index(drop=True)) if rows else \
+        found.reindex(columns=[*found.columns, *repeats])
+    found["repeat_all_day"] = pd.to_datetime(found["repeat_all_day"]).astype("datetime64[ns]")
     out = circuits[["circuit_id"]].rename(columns={"circuit_id": "device_id"}).merge(
-        pd.DataFrame(rows, columns=["device_id", "hours"] if not rows else None),
-        on="device_id", how="left")
+        found, on="device_id", how="left")
     out["hours"] = out["hours"].fillna(0).astype("int64")
     out["circuit_id"] = out["device_id"]
     out["device_type"] = CIRCUIT

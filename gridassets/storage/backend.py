@@ -68,10 +68,11 @@ class DuckDBWarehouse:
         return self.location.exists()
 
     def probe(self) -> None:
-        """Raise WarehouseCorruptError when the file is damaged (see `storage/health.py`)."""
-        from gridassets.storage.health import probe_warehouse
+        """Raise WarehouseCorruptError when the file is damaged: the run-start probe, which checks
+        a big file's data blocks a slice per run (see `storage/health.py`)."""
+        from gridassets.storage.health import RUN_PROBE_BYTES, probe_warehouse
 
-        probe_warehouse(self.location)
+        probe_warehouse(self.location, budget_bytes=RUN_PROBE_BYTES)
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:

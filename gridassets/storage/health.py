@@ -12,6 +12,14 @@
    DuckDB does over the bytes on disk, without decompressing anything. A block overwritten in the
    middle of the file is found before any step writes, even if no step would read it.
 
+   At run start (`budget_bytes=RUN_PROBE_BYTES`) a big file's data blocks are checked a slice at
+   a time: each run the next `budget_bytes` of them after those the last run checked (the cursor
+   file `warehouse.duckdb.probe`), wrapping round, so the cost of a run's probe stays bounded as
+   the warehouse grows and every block is still checked within size / budget runs. Metadata
+   blocks are checked every run, and every block a step reads DuckDB checks as it reads it. A file
+   smaller than the budget is checked whole every run; `probe_warehouse(path)` and the backup
+   check every block.
+
 It cannot see: damage that keeps checksums valid (a block replaced by another valid block, rows
 written wrong by a bug), blocks of ART indexes (the warehouse has none), free blocks (harmless),
 and anything that happens after it ran. A WAL that DuckDB treats as torn at its first entry is
@@ -29,6 +37,7 @@ again before it gets its name.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import shutil
@@ -53,6 +62,8 @@ _CHECKSUM_SEED = np.uint64(5381)
 _CHECKSUM_MULTIPLIER = np.uint64(0xBF58476D1CE4E5B9)
 _HEADER_BYTES = 4096
 _BLOCKS_PER_READ = 64
+# Data blocks checked by each run-start probe (see step 4 above): about 1-2 s at most.
+RUN_PROBE_BYTES = 512 * 2**20
 
 
 @dataclass(frozen=True)
@@ -63,11 +74,20 @@ class Inspection:
     used_blocks: int
     block_size: int
     checksums_verified: bool
+    # how many blocks' checksums were computed (all in use, or the metadata and a slice)
+    verified_blocks: int = 0
 
 
-def probe_warehouse(path: Path | str) -> None:
+def probe_cursor(path: Path | str) -> Path:
+    """Where the run-start probe keeps the first data block of its next slice."""
+    return Path(f"{path}.probe")
+
+
+def probe_warehouse(path: Path | str, budget_bytes: int | None = None) -> None:
     """Raise WarehouseCorruptError (naming the file, what was found and what to do) when the
-    warehouse at `path` is damaged; return when it is sound or does not exist yet.
+    warehouse at `path` is damaged; return when it is sound or does not exist yet. With
+    `budget_bytes`, at most that many bytes of data blocks are checksummed, the slice after the
+    last probe's (step 4 above); without, every block.
 
     Never modifies the file: it is opened read-only. A stale WAL raises WarehouseWalError. When
     another process holds the file for writing through `PROBE_LOCK_ATTEMPTS` tries, the probe
@@ -81,7 +101,7 @@ def probe_warehouse(path: Path | str) -> None:
         raise WarehouseCorruptError(path, "it is not a regular file")
     try:
         with warehouse.connect(path, read_only=True, attempts=PROBE_LOCK_ATTEMPTS) as con:
-            inspect(con, path)
+            inspect(con, path, budget_bytes)
     except WarehouseLockedError as exc:
         log.warning(f"warehouse integrity not probed: {exc}")
     except duckdb.ConnectionException as exc:
@@ -91,16 +111,18 @@ def probe_warehouse(path: Path | str) -> None:
         log.warning(f"warehouse integrity not probed: {path} is open in this process ({exc})")
 
 
-def inspect(con: duckdb.DuckDBPyConnection, path: Path | str) -> Inspection:
+def inspect(con: duckdb.DuckDBPyConnection, path: Path | str, budget_bytes: int | None = None
+            ) -> Inspection:
     """The probe's checks on an open connection to the file at `path` (steps 2-4 above).
 
     Raises WarehouseCorruptError; inside `warehouse.connect` that leaves the corrupt marker once
     the connection is closed, and DuckDB's own errors on the way are classified there too.
     """
-    return _inspect(con, Path(path))
+    return _inspect(con, Path(path), budget_bytes)
 
 
-def _inspect(con: duckdb.DuckDBPyConnection, path: Path) -> Inspection:
+def _inspect(con: duckdb.DuckDBPyConnection, path: Path, budget_bytes: int | None
+             ) -> Inspection:
     block_size = con.execute(
         "select block_size from pragma_database_size() where database_name = current_database()"
     ).fetchall()[0][0]
@@ -133,24 +155,51 @@ def _inspect(con: duckdb.DuckDBPyConnection, path: Path) -> Inspection:
     # Read with pread, a chunk at a time: a memory map of the whole file would count every page
     # read in the process's resident set (a 3 GB warehouse: 3 GB of peak RSS for one probe).
     with open(path, "rb") as f:
-        return _verify(f.fileno(), path, tables, used, metadata, block_size)
+        return _verify(f.fileno(), path, tables, used, metadata, block_size, budget_bytes)
 
 
-def _verify(fd: int, path: Path, tables, used: set[int], metadata: set[int], block_size: int
-            ) -> Inspection:
+def _verify(fd: int, path: Path, tables, used: set[int], metadata: set[int], block_size: int,
+            budget_bytes: int | None) -> Inspection:
     if not _headers_verify(fd) or _bad_blocks(fd, sorted(metadata), block_size):
         # DuckDB has just verified the headers and read every metadata block, so a mismatch
         # here means this layout is not the one the checksum below knows (a newer storage
         # version): say so and judge by what DuckDB read, never by a guess.
         log.warning(f"{path}: block checksums not verified (storage layout not recognized)")
         return Inspection(len(tables), len(used), block_size, checksums_verified=False)
-    bad = _bad_blocks(fd, sorted(used - metadata), block_size)
+    data = sorted(used - metadata)
+    checked = _slice(path, data, block_size, budget_bytes)
+    bad = _bad_blocks(fd, checked, block_size)
     if bad:
         where = ", ".join(f"{b} (byte {FILE_HEADER_BYTES + b * block_size:,})" for b in bad[:5])
         raise WarehouseCorruptError(path, (
             f"{len(bad)} of {len(used)} blocks in use fail their checksum: block {where}"
             f"{' ...' if len(bad) > 5 else ''}"))
-    return Inspection(len(tables), len(used), block_size, checksums_verified=True)
+    return Inspection(len(tables), len(used), block_size, checksums_verified=True,
+                      verified_blocks=len(metadata) + len(checked))
+
+
+def _slice(path: Path, data: list[int], block_size: int, budget_bytes: int | None) -> list[int]:
+    """The data blocks (sorted ids) this probe checks: all of them, or within the budget the
+    ones from the cursor on, wrapping round; the cursor moves past them."""
+    count = len(data) if budget_bytes is None else max(1, budget_bytes // block_size)
+    if count >= len(data):
+        return data
+    cursor = probe_cursor(path)
+    try:
+        start = bisect.bisect_left(data, int(cursor.read_text().strip()))
+    except (OSError, ValueError):
+        start = 0
+    start = start if start < len(data) else 0
+    checked = data[start:start + count]
+    checked += data[:count - len(checked)]
+    following = data.index(checked[-1]) + 1
+    try:
+        partial = cursor.with_name(f"{cursor.name}.partial")
+        partial.write_text(f"{data[following] if following < len(data) else 0}\n")
+        os.replace(partial, cursor)
+    except OSError as exc:  # a read-only folder: the next probe checks the same slice
+        log.warning(f"{path}: the probe's cursor was not saved ({exc})")
+    return checked
 
 
 def _checksums(blocks: np.ndarray) -> np.ndarray:

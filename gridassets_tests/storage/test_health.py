@@ -12,7 +12,7 @@ import pytest
 
 from gridassets import warehouse
 from gridassets.storage.health import probe_warehouse
-from gridassets.warehouse import (WarehouseCorruptError, WarehouseDiskFullError,
+from gridassets.warehouse import (FILE_HEADER_BYTES, WarehouseCorruptError, WarehouseDiskFullError,
                                   WarehouseWalError)
 from gridassets_tests.storage.conftest import (build, corrupt_mid_file, leave_wal, overwrite,
                                                sha256, truncate_past_catalog)
@@ -289,3 +289,42 @@ def test_a_callers_own_transaction_is_not_committed_by_the_close_after_corruptio
     warehouse.corrupt_marker(built.path).unlink()
     with duckdb.connect(str(built.path), read_only=True) as con:
         assert con.execute("select * from raw.small order by id").fetchall() == built.small_rows
+
+
+def _data_blocks(b) -> list[int]:
+    with duckdb.connect(str(b.path), read_only=True) as con:
+        used = {blk for (blk,) in con.execute(
+            "select block_id from pragma_storage_info('raw.big') where block_id >= 0 union "
+            "select block_id from pragma_storage_info('raw.small') where block_id >= 0").fetchall()}
+        metadata = {blk for (blk,) in con.execute(
+            "select block_id from pragma_metadata_info()").fetchall()}
+    return sorted(used - metadata)
+
+
+def test_the_run_start_probe_checks_a_big_file_a_slice_per_run_and_finds_the_damaged_block(built):
+    """Each run checks the next slice of data blocks: the damage mid-file passes the runs whose
+    slices lie before it and fails the first whose slice holds it."""
+    data, per_run = _data_blocks(built), 4
+    block = corrupt_mid_file(built)
+    finding_run = data.index(block) // per_run + 1
+    assert finding_run > 2, "the damage lies past the first slices"
+    for _ in range(finding_run - 1):
+        probe_warehouse(built.path, budget_bytes=per_run * built.block_size)
+    with pytest.raises(WarehouseCorruptError) as exc:
+        probe_warehouse(built.path, budget_bytes=per_run * built.block_size)
+    assert_names_the_file_and_what_to_do(exc, built.path)
+    assert f"block {block}" in str(exc.value)
+
+
+def test_the_slices_wrap_round_so_every_block_is_checked_within_size_over_budget_runs(built):
+    data, per_run = _data_blocks(built), 4
+    rounds = -(-len(data) // per_run)
+    before = sha256(built.path)
+    probe_warehouse(built.path, budget_bytes=per_run * built.block_size)  # checks data[:4]
+    assert sha256(built.path) == before
+    overwrite(built.path, FILE_HEADER_BYTES + data[1] * built.block_size + 100)
+    for _ in range(rounds - 1):  # the rest of the round passes
+        probe_warehouse(built.path, budget_bytes=per_run * built.block_size)
+    with pytest.raises(WarehouseCorruptError) as exc:  # the next round starts at the damage
+        probe_warehouse(built.path, budget_bytes=per_run * built.block_size)
+    assert f"block {data[1]}" in str(exc.value)
