@@ -60,9 +60,11 @@ class DuckDBWarehouse:
 
     kind = "duckdb"
 
-    def __init__(self, path: Path | str, lock_attempts: int = warehouse.LOCK_ATTEMPTS) -> None:
+    def __init__(self, path: Path | str, lock_attempts: int = warehouse.LOCK_ATTEMPTS,
+                 memory_limit: str | None = None) -> None:
         self.location = Path(path)
         self.lock_attempts = lock_attempts
+        self.memory_limit = memory_limit
 
     def exists(self) -> bool:
         return self.location.exists()
@@ -78,6 +80,10 @@ class DuckDBWarehouse:
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         with warehouse.connect(self.location, read_only=read_only,
                                attempts=self.lock_attempts) as con:
+            if self.memory_limit:
+                # a setting of the process's DuckDB instance of the file, the same for every
+                # connection that comes through here
+                con.execute("set memory_limit = ?", [self.memory_limit])
             yield con
 
     def publish(self, target: wap.Slice, frame: pd.DataFrame, *, asset: str, run_id: str,
@@ -116,4 +122,4 @@ def open_warehouse(settings: Settings) -> Warehouse:
         from gridassets.storage.delta import DeltaWarehouse
 
         return DeltaWarehouse(settings.lake_dir)
-    return DuckDBWarehouse(settings.warehouse)
+    return DuckDBWarehouse(settings.warehouse, memory_limit=settings.duckdb_memory)

@@ -121,7 +121,7 @@ def inspect(con: duckdb.DuckDBPyConnection, path: Path | str, budget_bytes: int 
     return _inspect(con, Path(path), budget_bytes)
 
 
-def _inspect(con: duckdb.DuckDBPyConnection, path: Path, budget_bytes: int | None
+def _inspect(con: duckdb.DuckDBPyConnection, path: Path, budget_bytes: int | None = None
              ) -> Inspection:
     block_size = con.execute(
         "select block_size from pragma_database_size() where database_name = current_database()"
