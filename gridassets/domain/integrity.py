@@ -612,9 +612,13 @@ def _clock(hourly: pd.DataFrame) -> pd.DataFrame:
     if hourly.empty:
         return pd.DataFrame(columns=cols)
     # judged on whole days in service: a unit out for hours correlates with nothing
-    g = hourly.groupby("transformer_id")
-    full = (g["h"].transform("size") == 24) & (g["kva"].transform("min") > 0)
-    h = hourly[full]
+    if not hourly["transformer_id"].is_monotonic_increasing:
+        hourly = hourly.sort_values(["transformer_id", "h"], kind="stable")
+    unit = hourly["transformer_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, unit[1:] != unit[:-1]])
+    sizes = np.diff(np.r_[starts, len(unit)])
+    lowest = np.fmin.reduceat(hourly["kva"].to_numpy(float), starts)  # NaN-skipping, as pandas
+    h = hourly[np.repeat((sizes == 24) & (lowest > 0), sizes)]
     ids = h["transformer_id"].to_numpy()[::24]
     circuit = h["circuit_id"].to_numpy()[::24]
     x = h["kva"].to_numpy(float).reshape(-1, 24)

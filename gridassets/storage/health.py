@@ -133,11 +133,13 @@ def _inspect(con: duckdb.DuckDBPyConnection, path: Path, budget_bytes: int | Non
     used: set[int] = set()
     for schema, table in tables:
         name = f'"{database}"."{schema}"."{table}"'
-        for block, extra in con.execute(
-                "select block_id, additional_block_ids from pragma_storage_info(?) "
-                "where persistent and block_id >= 0", [name]).fetchall():
-            used.add(block)
-            used.update(extra or ())
+        # a block holds many column segments: the distinct ids come from DuckDB, not a loop here
+        used.update(b for (b,) in con.execute(
+            "with s as (select block_id, additional_block_ids from pragma_storage_info(?) "
+            "           where persistent and block_id >= 0) "
+            "select block_id from s union "
+            "select unnest(additional_block_ids) from s where additional_block_ids is not null",
+            [name]).fetchall())
     metadata = {row[0] for row in con.execute("select block_id from pragma_metadata_info()")
                 .fetchall()}
     used |= metadata
