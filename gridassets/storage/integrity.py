@@ -46,6 +46,12 @@ def transformer_day(con: duckdb.DuckDBPyConnection, day: date) -> pd.DataFrame:
                on w.zone = c.zone and w.timestamp = t.timestamp
         where t.timestamp >= ? and t.timestamp < ?
     ),
+    -- the repeat comparison needs the readings alone, without the joins that give the ambient
+    readings as (
+        select transformer_id, hour(timestamp) as h, load_pct, oil_temp_c
+        from {qualified("transformer_telemetry")}
+        where timestamp >= ? and timestamp < ?
+    ),
     past as (
         select transformer_id, cast(timestamp as date) as past_day, hour(timestamp) as h,
                load_pct, oil_temp_c
@@ -66,33 +72,38 @@ def transformer_day(con: duckdb.DuckDBPyConnection, day: date) -> pd.DataFrame:
         select t.transformer_id, p.past_day,
                avg(abs(t.load_pct - p.load_pct)) / greatest(avg(t.load_pct), 1) as d_load,
                avg(abs(t.oil_temp_c - p.oil_temp_c)) as d_oil
-        from today t join past p using (transformer_id, h)
+        from readings t join past p using (transformer_id, h)
         group by t.transformer_id, p.past_day
         having count(*) >= 20
     ),
+    ranked as (
+        -- equally close days (to 1e-9: sums in parallel differ in their last bits) go to the
+        -- latest, so that a rerun names the same day
+        select *, greatest(d_load / {LOAD_REPEAT_SCALE}, d_oil / {OIL_REPEAT_SCALE_C}) as d_all,
+               (round(greatest(d_load / {LOAD_REPEAT_SCALE}, d_oil / {OIL_REPEAT_SCALE_C}), 9),
+                -epoch(past_day)) as all_rank,
+               (round(d_oil, 9), -epoch(past_day)) as oil_rank
+        from pairs
+    ),
     best as (
         select transformer_id,
-               min(greatest(d_load / {LOAD_REPEAT_SCALE}, d_oil / {OIL_REPEAT_SCALE_C}))
-                   as repeat_all,
-               arg_min(past_day, greatest(d_load / {LOAD_REPEAT_SCALE},
-                                          d_oil / {OIL_REPEAT_SCALE_C})) as repeat_all_day,
-               100 * arg_min(d_load, greatest(d_load / {LOAD_REPEAT_SCALE},
-                                              d_oil / {OIL_REPEAT_SCALE_C})) as repeat_all_load_pct,
-               arg_min(d_oil, greatest(d_load / {LOAD_REPEAT_SCALE},
-                                       d_oil / {OIL_REPEAT_SCALE_C})) as repeat_all_oil_c,
+               min(d_all) as repeat_all,
+               arg_min(past_day, all_rank) as repeat_all_day,
+               100 * arg_min(d_load, all_rank) as repeat_all_load_pct,
+               arg_min(d_oil, all_rank) as repeat_all_oil_c,
                min(d_oil) / {OIL_REPEAT_SCALE_C} as repeat_oil,
-               arg_min(past_day, d_oil) as repeat_oil_day,
+               arg_min(past_day, oil_rank) as repeat_oil_day,
                min(d_oil) as repeat_oil_c
-        from pairs group by transformer_id
+        from ranked group by transformer_id
     )
     select s.*, s.load_max_pct - s.load_min_pct as load_spread_pct,
            (s.load_max_pct - s.load_min_pct) / greatest(s.load_mean_pct, 1) as load_spread_rel,
            b.* exclude (transformer_id)
     from stats s left join best b using (transformer_id)
     """
-    start = _ts(day)
-    return con.execute(sql, [start, start + pd.Timedelta(days=1),
-                             start - pd.Timedelta(days=REPEAT_DAYS), start]).fetchdf()
+    start, end = _ts(day), _ts(day) + pd.Timedelta(days=1)
+    return con.execute(sql, [start, end, start, end, start - pd.Timedelta(days=REPEAT_DAYS),
+                             start]).fetchdf()
 
 
 def expected_transformers(con: duckdb.DuckDBPyConnection, day: date) -> pd.DataFrame:
@@ -162,7 +173,7 @@ def feeder_day(con: duckdb.DuckDBPyConnection, day: date) -> pd.DataFrame:
     ),
     best as (
         select circuit_id, min(d_load) / {FEEDER_REPEAT_SCALE} as repeat_all,
-               arg_min(past_day, d_load) as repeat_all_day,
+               arg_min(past_day, (round(d_load, 9), -epoch(past_day))) as repeat_all_day,
                100 * min(d_load) as repeat_all_load_pct
         from pairs group by circuit_id
     )

@@ -171,3 +171,38 @@ def test_a_transformers_references_are_its_normal_days_since_its_last_failure(se
     assert ref.loc["T2", "thermal_recent_c"] == 35.0
     assert ref.loc["T3", "reference_days"] == 9 and ref.loc["T3", "recent_days"] == 0
     assert pd.isna(ref.loc["T3", "thermal_recent_c"])
+
+
+def test_of_equally_close_earlier_days_a_transformers_repeat_names_the_latest(settings):
+    """T1's readings sit as close to two earlier days (3 and 5 days back) as to each other;
+    T2's repeat exactly one day 6 back. Whatever order the readings are stored or summed in, the
+    repeat names the latest of the closest days."""
+    day = pd.Timestamp("2025-05-20")
+    hours = pd.date_range(day, periods=24, freq="h")
+    load = pd.Series([40.0 + 10 * (h % 12) for h in range(24)])
+    oil = pd.Series([50.0 + h % 7 for h in range(24)])
+    rows = []
+    for back in (1, 2, 3, 4, 5, 6, 7, 0):  # stored out of order
+        for unit in ("T1", "T2"):
+            if unit == "T1":
+                near = back in (3, 5)
+                l, o = (load + 4, oil + 1) if near else (load * 0.5, oil + 9)
+            else:
+                l, o = (load, oil) if back == 6 else (load + 20, oil + 5)
+            if back == 0:
+                l, o = load, oil
+            rows.append(pd.DataFrame({"transformer_id": unit,
+                                      "timestamp": hours - pd.Timedelta(days=back),
+                                      "load_pct": l, "oil_temp_c": o, "ambient_temp_c": 10.0}))
+    store(settings, "transformer_telemetry", pd.concat(rows, ignore_index=True))
+    store(settings, "transformers", pd.DataFrame({"transformer_id": ["T1", "T2"],
+                                                  "circuit_id": ["C1", "C1"]}))
+    store(settings, "circuits", pd.DataFrame({"circuit_id": ["C1"], "zone": ["Z"]}))
+    store(settings, "weather_observations", pd.DataFrame({
+        "zone": ["Z"], "timestamp": [day], "temp_c": [10.0]}))
+    with read_warehouse(settings) as con:
+        found = integrity_reads.transformer_day(con, day.date()).set_index("transformer_id")
+    assert found.loc["T1", "repeat_all_day"] == day - pd.Timedelta(days=3)
+    assert found.loc["T1", "repeat_all"] > 0
+    assert found.loc["T2", "repeat_all_day"] == day - pd.Timedelta(days=6)
+    assert found.loc["T2", "repeat_all"] == 0
