@@ -196,7 +196,7 @@ def _slice(path: Path, data: list[int], block_size: int, budget_bytes: int | Non
     checked += data[:count - len(checked)]
     following = data.index(checked[-1]) + 1
     try:
-        partial = cursor.with_name(f"{cursor.name}.partial")
+        partial = cursor.with_name(f"{cursor.name}.{os.getpid()}.partial")  # runs side by side
         partial.write_text(f"{data[following] if following < len(data) else 0}\n")
         os.replace(partial, cursor)
     except OSError as exc:  # a read-only folder: the next probe checks the same slice
