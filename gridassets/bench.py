@@ -702,6 +702,8 @@ def _growth(runs: dict[int, list[Measurement]], days: tuple[int, int], full: int
     short, long = days
 
     def ratio(a: float, b: float) -> float | None:
+        # of the seconds as reported, so that a reader who divides them gets the same figure
+        a, b = round(a, 3), round(b, 3)
         return round(b / a, 3) if a else None
 
     return {
