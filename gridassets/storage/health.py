@@ -74,8 +74,6 @@ class Inspection:
     used_blocks: int
     block_size: int
     checksums_verified: bool
-    # how many blocks' checksums were computed (all in use, or the metadata and a slice)
-    verified_blocks: int = 0
 
 
 def probe_cursor(path: Path | str) -> Path:
@@ -176,8 +174,7 @@ def _verify(fd: int, path: Path, tables, used: set[int], metadata: set[int], blo
         raise WarehouseCorruptError(path, (
             f"{len(bad)} of {len(used)} blocks in use fail their checksum: block {where}"
             f"{' ...' if len(bad) > 5 else ''}"))
-    return Inspection(len(tables), len(used), block_size, checksums_verified=True,
-                      verified_blocks=len(metadata) + len(checked))
+    return Inspection(len(tables), len(used), block_size, checksums_verified=True)
 
 
 def _slice(path: Path, data: list[int], block_size: int, budget_bytes: int | None) -> list[int]:

@@ -80,8 +80,7 @@ def transformer_day(con: duckdb.DuckDBPyConnection, day: date) -> pd.DataFrame:
         -- equally close days (to 1e-9: sums in parallel differ in their last bits) go to the
         -- latest, so that a rerun names the same day
         select *, greatest(d_load / {LOAD_REPEAT_SCALE}, d_oil / {OIL_REPEAT_SCALE_C}) as d_all,
-               (round(greatest(d_load / {LOAD_REPEAT_SCALE}, d_oil / {OIL_REPEAT_SCALE_C}), 9),
-                -epoch(past_day)) as all_rank,
+               (round(d_all, 9), -epoch(past_day)) as all_rank,
                (round(d_oil, 9), -epoch(past_day)) as oil_rank
         from pairs
     ),
