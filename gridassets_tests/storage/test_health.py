@@ -317,14 +317,20 @@ def test_the_run_start_probe_checks_a_big_file_a_slice_per_run_and_finds_the_dam
 
 
 def test_the_slices_wrap_round_so_every_block_is_checked_within_size_over_budget_runs(built):
+    """Slices follow on from each other round the data blocks (the one that reaches the end goes
+    on from the start), so the damage behind the first slice is found within size / budget runs."""
     data, per_run = _data_blocks(built), 4
-    rounds = -(-len(data) // per_run)
+    n, rounds = len(data), -(-len(data) // per_run)
     before = sha256(built.path)
     probe_warehouse(built.path, budget_bytes=per_run * built.block_size)  # checks data[:4]
     assert sha256(built.path) == before
     overwrite(built.path, FILE_HEADER_BYTES + data[1] * built.block_size + 100)
-    for _ in range(rounds - 1):  # the rest of the round passes
+    # the first later run whose slice, indices per_run * k ... mod n, holds index 1 again
+    finding = next(k for k in range(1, n + 1)
+                   if 1 in {(per_run * k + j) % n for j in range(per_run)})
+    assert finding <= rounds
+    for _ in range(finding - 1):  # the runs before it pass
         probe_warehouse(built.path, budget_bytes=per_run * built.block_size)
-    with pytest.raises(WarehouseCorruptError) as exc:  # the next round starts at the damage
+    with pytest.raises(WarehouseCorruptError) as exc:
         probe_warehouse(built.path, budget_bytes=per_run * built.block_size)
     assert f"block {data[1]}" in str(exc.value)
